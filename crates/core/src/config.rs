@@ -1,0 +1,384 @@
+//! Typed, layered configuration: built-in defaults → `ecap.toml` → environment → flags.
+//!
+//! Keys are the original system's environment variable names, lower-cased in
+//! `ecap.toml` (`PORT` ↔ `port`). Secrets sit in [`Secret`], which never prints.
+
+use std::{fmt, net::IpAddr, path::PathBuf, time::Duration};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use ipnet::IpNet;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// A value that must never reach a log line or a response.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// Log line format (`LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Every setting ecap reads. Field names are the environment variable names, lower-cased.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Listen port of the process (all-in-one: 8000; `--only users`: 8001 unless set).
+    pub port: Option<u16>,
+    /// Address to bind.
+    pub host: IpAddr,
+    /// Directory for the SQLite file, the generated JWT secret and media.
+    pub ecap_data_dir: PathBuf,
+
+    /// Database for every service unless a per-service URL is set.
+    pub database_url: Option<String>,
+    pub users_database_url: Option<String>,
+    /// The original user service's MySQL settings; used when no URL is set and `DB_HOST` is.
+    pub db_host: Option<String>,
+    pub db_port: Option<u16>,
+    pub db_user: Option<String>,
+    pub db_password: Option<Secret>,
+    pub db_name: Option<String>,
+    /// Connections per pool.
+    pub db_max_connections: u32,
+
+    pub jwt_secret: Option<Secret>,
+    /// Token lifetime: `7d`, `12h`, `30m`, `45s` or plain seconds.
+    pub jwt_expiry: String,
+
+    /// Allowed browser origins, comma-separated; `*` allows any (without credentials).
+    pub cors_origin: String,
+
+    pub rate_limit_window_ms: u64,
+    pub rate_limit_max_requests: u32,
+    pub auth_rate_limit_window_ms: u64,
+    pub auth_rate_limit_max_requests: u32,
+    /// Peers whose `X-Forwarded-For` is believed (IPs or CIDRs, comma-separated).
+    #[serde(deserialize_with = "comma_list")]
+    pub trusted_proxies: Vec<IpNet>,
+
+    pub redis_url: Option<Secret>,
+    pub redis_host: Option<String>,
+    pub redis_port: Option<u16>,
+    pub redis_password: Option<Secret>,
+
+    pub log_level: String,
+    pub log_format: LogFormat,
+
+    /// Largest accepted request body, in bytes.
+    pub body_limit_bytes: usize,
+
+    /// Allows `DELETE /api/users/all`.
+    pub ecap_dangerous_operations: bool,
+    /// `role: "admin"` at registration is honoured while no admin exists.
+    pub ecap_admin_bootstrap: bool,
+    /// Failed logins in a row before an account is locked for `ecap_login_lockout_secs`.
+    pub ecap_login_max_failures: u32,
+    pub ecap_login_lockout_secs: u64,
+    /// Password hashes computed at once; the rest queue (keeps a login flood off the runtime).
+    pub ecap_hash_concurrency: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            port: None,
+            host: IpAddr::from([0, 0, 0, 0]),
+            ecap_data_dir: PathBuf::from("./data"),
+            database_url: None,
+            users_database_url: None,
+            db_host: None,
+            db_port: None,
+            db_user: None,
+            db_password: None,
+            db_name: None,
+            db_max_connections: 10,
+            jwt_secret: None,
+            jwt_expiry: "7d".into(),
+            cors_origin: "http://localhost:3000".into(),
+            rate_limit_window_ms: 60_000,
+            rate_limit_max_requests: 1000,
+            auth_rate_limit_window_ms: 60_000,
+            auth_rate_limit_max_requests: 20,
+            trusted_proxies: Vec::new(),
+            redis_url: None,
+            redis_host: None,
+            redis_port: None,
+            redis_password: None,
+            log_level: "info".into(),
+            log_format: LogFormat::Text,
+            body_limit_bytes: 1024 * 1024,
+            ecap_dangerous_operations: false,
+            ecap_admin_bootstrap: true,
+            ecap_login_max_failures: 5,
+            ecap_login_lockout_secs: 900,
+            ecap_hash_concurrency: std::thread::available_parallelism()
+                .map(|n| (n.get() / 2).max(1))
+                .unwrap_or(1),
+        }
+    }
+}
+
+/// Every key [`Config`] takes from the environment.
+pub const ENV_KEYS: &[&str] = &[
+    "PORT",
+    "HOST",
+    "ECAP_DATA_DIR",
+    "DATABASE_URL",
+    "USERS_DATABASE_URL",
+    "DB_HOST",
+    "DB_PORT",
+    "DB_USER",
+    "DB_PASSWORD",
+    "DB_NAME",
+    "DB_MAX_CONNECTIONS",
+    "JWT_SECRET",
+    "JWT_EXPIRY",
+    "CORS_ORIGIN",
+    "RATE_LIMIT_WINDOW_MS",
+    "RATE_LIMIT_MAX_REQUESTS",
+    "AUTH_RATE_LIMIT_WINDOW_MS",
+    "AUTH_RATE_LIMIT_MAX_REQUESTS",
+    "TRUSTED_PROXIES",
+    "REDIS_URL",
+    "REDIS_HOST",
+    "REDIS_PORT",
+    "REDIS_PASSWORD",
+    "LOG_LEVEL",
+    "LOG_FORMAT",
+    "BODY_LIMIT_BYTES",
+    "ECAP_DANGEROUS_OPERATIONS",
+    "ECAP_ADMIN_BOOTSTRAP",
+    "ECAP_LOGIN_MAX_FAILURES",
+    "ECAP_LOGIN_LOCKOUT_SECS",
+    "ECAP_HASH_CONCURRENCY",
+];
+
+fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match Raw::deserialize(d)? {
+        Raw::One(s) => s.split(',').map(str::to_owned).collect(),
+        Raw::Many(v) => v,
+    };
+    items
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| serde::de::Error::custom(format!("not an IP or CIDR: {s}")))
+        })
+        .collect()
+}
+
+/// Which process shape is being configured; decides defaults that differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    AllInOne,
+    Users,
+}
+
+impl Config {
+    /// Defaults → `ecap.toml` (or the given file) → `.env` + environment.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        // A missing .env is normal; a broken one is worth saying.
+        if let Err(e) = dotenvy::dotenv()
+            && !e.not_found()
+        {
+            return Err(ConfigError(format!(".env: {e}")));
+        }
+        let path = file.map_or_else(|| PathBuf::from("ecap.toml"), PathBuf::from);
+        if file.is_some() && !path.exists() {
+            return Err(ConfigError(format!(
+                "config file {} not found",
+                path.display()
+            )));
+        }
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(path))
+            .merge(Env::raw().only(ENV_KEYS).lowercase(true))
+            .extract()
+            .map_err(|e| ConfigError(e.to_string()))
+    }
+
+    pub fn port_for(&self, shape: Shape) -> u16 {
+        self.port.unwrap_or(match shape {
+            Shape::AllInOne => 8000,
+            Shape::Users => 8001,
+        })
+    }
+
+    /// The users service's database: its own URL, then `DATABASE_URL`, then the
+    /// original's `DB_*` (MySQL), then SQLite under the data directory.
+    pub fn users_database(&self) -> Secret {
+        if let Some(url) = self
+            .users_database_url
+            .as_ref()
+            .or(self.database_url.as_ref())
+        {
+            return Secret::new(url.clone());
+        }
+        if let Some(host) = &self.db_host {
+            let user = self.db_user.as_deref().unwrap_or("root");
+            let auth = match &self.db_password {
+                Some(p) if !p.is_empty() => format!("{user}:{}", p.expose()),
+                _ => user.to_owned(),
+            };
+            return Secret::new(format!(
+                "mysql://{auth}@{host}:{}/{}",
+                self.db_port.unwrap_or(3306),
+                self.db_name.as_deref().unwrap_or("users_db")
+            ));
+        }
+        Secret::new(format!(
+            "sqlite://{}",
+            self.ecap_data_dir.join("ecap.db").display()
+        ))
+    }
+
+    /// `REDIS_URL`, or one built from the original's `REDIS_HOST`/`REDIS_PORT`/`REDIS_PASSWORD`.
+    pub fn redis(&self) -> Option<Secret> {
+        if let Some(url) = &self.redis_url {
+            return Some(url.clone());
+        }
+        let host = self.redis_host.as_ref()?;
+        let auth = match &self.redis_password {
+            Some(p) if !p.is_empty() => format!(":{}@", p.expose()),
+            _ => String::new(),
+        };
+        Some(Secret::new(format!(
+            "redis://{auth}{host}:{}",
+            self.redis_port.unwrap_or(6379)
+        )))
+    }
+
+    pub fn jwt_lifetime(&self) -> Result<Duration, ConfigError> {
+        parse_duration(&self.jwt_expiry)
+            .ok_or_else(|| ConfigError(format!("JWT_EXPIRY: cannot read {:?}", self.jwt_expiry)))
+    }
+
+    /// Checks that need more than types.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.jwt_lifetime()?;
+        if self.rate_limit_window_ms == 0 || self.auth_rate_limit_window_ms == 0 {
+            return Err(ConfigError("rate limit windows must be above 0 ms".into()));
+        }
+        if self.rate_limit_max_requests == 0 || self.auth_rate_limit_max_requests == 0 {
+            return Err(ConfigError("rate limit budgets must be above 0".into()));
+        }
+        if self.body_limit_bytes < 1024 {
+            return Err(ConfigError("BODY_LIMIT_BYTES must be at least 1024".into()));
+        }
+        if let Some(s) = &self.jwt_secret
+            && s.expose().len() < 16
+        {
+            return Err(ConfigError(
+                "JWT_SECRET must be at least 16 characters".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `7d`, `12h`, `30m`, `45s`, `500ms` or a plain number of seconds (jsonwebtoken/`ms` style).
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (num, unit) = text.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "ms" => return Some(Duration::from_millis(n)),
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86_400)?,
+        "w" => n.checked_mul(604_800)?,
+        _ => return None,
+    };
+    (secs > 0).then(|| Duration::from_secs(secs))
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_jsonwebtoken() {
+        assert_eq!(parse_duration("7d"), Some(Duration::from_secs(604_800)));
+        assert_eq!(parse_duration("3600"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("15m"), Some(Duration::from_secs(900)));
+        assert_eq!(parse_duration("0"), None);
+        assert_eq!(parse_duration("7 days"), None);
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::new("hunter2-hunter2-hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
+        let cfg = Config {
+            jwt_secret: Some(s),
+            ..Config::default()
+        };
+        assert!(!format!("{cfg:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn original_db_variables_build_a_mysql_url() {
+        let cfg = Config {
+            db_host: Some("mysql".into()),
+            db_user: Some("root".into()),
+            db_password: Some(Secret::new("pw")),
+            db_name: Some("users_db".into()),
+            ..Config::default()
+        };
+        assert_eq!(
+            cfg.users_database().expose(),
+            "mysql://root:pw@mysql:3306/users_db"
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_parse_from_a_comma_list() {
+        let fig = Figment::from(Serialized::defaults(Config::default()))
+            .merge(("trusted_proxies", "10.0.0.0/8, 127.0.0.1"));
+        let cfg: Config = fig.extract().unwrap();
+        assert_eq!(cfg.trusted_proxies.len(), 2);
+    }
+}

@@ -1,0 +1,215 @@
+//! The one error shape every service answers with, and the success envelope.
+//!
+//! `{ success: false, message, code, errors: [{type, path, msg, location}] }` is a
+//! superset of the contract's three validation variants: `errors` for variants A
+//! and B, `message` (the first failing rule's text) for variant C.
+
+use axum::{
+    Json,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// Where a failing value came from.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Location {
+    Body,
+    Params,
+    Query,
+    Headers,
+}
+
+/// One failing rule, in express-validator's shape.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FieldError {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub path: String,
+    pub msg: String,
+    pub location: Location,
+}
+
+impl FieldError {
+    pub fn new(location: Location, path: impl Into<String>, msg: impl Into<String>) -> Self {
+        Self {
+            kind: "field",
+            path: path.into(),
+            msg: msg.into(),
+            location,
+        }
+    }
+    pub fn body(path: impl Into<String>, msg: impl Into<String>) -> Self {
+        Self::new(Location::Body, path, msg)
+    }
+}
+
+/// Stable machine-readable codes, one per kind of failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    ValidationFailed,
+    MalformedJson,
+    UnsupportedMediaType,
+    PayloadTooLarge,
+    Unauthenticated,
+    TokenExpired,
+    InvalidToken,
+    TokenRevoked,
+    Forbidden,
+    NotFound,
+    RouteNotFound,
+    MethodNotAllowed,
+    Conflict,
+    RateLimited,
+    AccountLocked,
+    Unavailable,
+    Internal,
+}
+
+/// An error answer. Internal causes are logged once, at the edge, and never sent.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: ErrorCode,
+    pub message: String,
+    pub errors: Vec<FieldError>,
+    pub retry_after_secs: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            errors: Vec::new(),
+            retry_after_secs: None,
+        }
+    }
+
+    /// A 400 listing every failing rule; the message is the first rule's text.
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        let message = errors
+            .first()
+            .map_or_else(|| "Validation failed".to_owned(), |e| e.msg.clone());
+        Self {
+            errors,
+            ..Self::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::ValidationFailed,
+                message,
+            )
+        }
+    }
+
+    pub fn field(path: &str, msg: impl Into<String>) -> Self {
+        Self::validation(vec![FieldError::body(path, msg)])
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::ValidationFailed,
+            message,
+        )
+    }
+    pub fn unauthorized(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, message)
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, ErrorCode::Conflict, message)
+    }
+
+    /// Logs the cause with the request's span and answers a generic 500.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal,
+            "Internal server error",
+        )
+    }
+
+    pub fn body(&self) -> Value {
+        json!({
+            "success": false,
+            "message": self.message,
+            "code": self.code,
+            "errors": self.errors,
+        })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut res = (self.status, Json(self.body())).into_response();
+        if let Some(secs) = self.retry_after_secs
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        res
+    }
+}
+
+impl From<crate::db::DbError> for ApiError {
+    fn from(e: crate::db::DbError) -> Self {
+        match e {
+            crate::db::DbError::Conflict(what) => Self::conflict(what),
+            other => Self::internal(other),
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// `200 {success: true, message?, data?}`.
+pub fn ok(message: Option<&str>, data: Option<Value>) -> Response {
+    envelope(StatusCode::OK, message, data)
+}
+
+/// `201 {success: true, message, data}`.
+pub fn created(message: &str, data: Value) -> Response {
+    envelope(StatusCode::CREATED, Some(message), Some(data))
+}
+
+pub fn envelope(status: StatusCode, message: Option<&str>, data: Option<Value>) -> Response {
+    let mut body = serde_json::Map::with_capacity(3);
+    body.insert("success".into(), Value::Bool(true));
+    if let Some(m) = message {
+        body.insert("message".into(), Value::String(m.to_owned()));
+    }
+    if let Some(d) = data {
+        body.insert("data".into(), d);
+    }
+    (status, Json(Value::Object(body))).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_error_is_a_superset_of_the_three_variants() {
+        let e = ApiError::validation(vec![
+            FieldError::body("email", "Valid email is required"),
+            FieldError::body("name", "Name must be at least 2 characters"),
+        ]);
+        let b = e.body();
+        assert_eq!(b["success"], false);
+        assert_eq!(b["message"], "Valid email is required");
+        assert_eq!(b["errors"][1]["path"], "name");
+        assert_eq!(b["errors"][0]["location"], "body");
+        assert_eq!(b["errors"][0]["type"], "field");
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+    }
+}

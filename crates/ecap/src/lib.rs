@@ -1,0 +1,219 @@
+//! Assembles ecap's processes from the service crates: the all-in-one platform
+//! and the split-shape services. `main.rs` parses the command line and calls in.
+
+use std::{path::Path, sync::Arc, time::Instant};
+
+use anyhow::{Context, bail};
+use axum::{Json, Router, middleware, routing::get};
+use ecap_core::{
+    auth::{AuthState, JwtKeys},
+    config::{Config, Secret, Shape},
+    db::Db,
+    http::{HttpOptions, Probe, foundation, probe_routes},
+    ports::NoOrders,
+    revocation::{MemoryRevocations, RedisRevocations, Revocations},
+};
+use ecap_gateway::{GcraLimiter, Limits};
+use ecap_users::{UserStore, UsersSettings, UsersState};
+use serde_json::json;
+use utoipa::openapi::{
+    OpenApi,
+    security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+use utoipa_swagger_ui::SwaggerUi;
+
+/// A process ready to serve, with what tests and the CLI need to reach inside.
+pub struct Platform {
+    pub router: Router,
+    pub users_db: Db,
+    pub openapi: OpenApi,
+}
+
+/// The JWT secret: configured, or (all-in-one only) generated once and kept in
+/// the data directory so tokens survive restarts.
+pub fn jwt_secret(config: &Config, shape: Shape) -> anyhow::Result<Secret> {
+    if let Some(s) = config.jwt_secret.as_ref().filter(|s| !s.is_empty()) {
+        return Ok(s.clone());
+    }
+    if shape != Shape::AllInOne {
+        bail!(
+            "JWT_SECRET must be set when services run apart (every service verifies tokens with it)"
+        );
+    }
+    let path = config.ecap_data_dir.join("jwt_secret");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let text = text.trim();
+        if text.len() >= 32 {
+            return Ok(Secret::new(text));
+        }
+        bail!(
+            "{} is shorter than 32 characters; delete it to have a new one generated",
+            path.display()
+        );
+    }
+    std::fs::create_dir_all(&config.ecap_data_dir)
+        .with_context(|| format!("creating {}", config.ecap_data_dir.display()))?;
+    let bytes: [u8; 32] = rand::random();
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    write_private(&path, &secret)?;
+    tracing::warn!(
+        path = %path.display(),
+        "no JWT_SECRET configured: generated one and stored it (set JWT_SECRET in production)"
+    );
+    Ok(Secret::new(secret))
+}
+
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::{io::Write, os::unix::fs::OpenOptionsExt};
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+/// Connects to the users database and applies its migrations.
+pub async fn users_database(config: &Config) -> anyhow::Result<Db> {
+    let url = config.users_database();
+    let db = Db::connect(&url, config.db_max_connections)
+        .await
+        .context("connecting to the users database")?;
+    let ran = ecap_users::migrate(&db)
+        .await
+        .context("migrating the users database")?;
+    tracing::info!(
+        backend = db.backend().name(),
+        migrations_applied = ran,
+        "users database ready"
+    );
+    Ok(db)
+}
+
+async fn revocations(config: &Config) -> anyhow::Result<Arc<dyn Revocations>> {
+    Ok(match config.redis() {
+        Some(url) => Arc::new(
+            RedisRevocations::connect(&url)
+                .await
+                .context("connecting to Redis for token revocations")?,
+        ),
+        None => Arc::new(MemoryRevocations::new()),
+    })
+}
+
+/// Builds a process: `Shape::AllInOne` (every service, rate limits, docs) or one service.
+pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform> {
+    let started = Instant::now();
+    config.validate()?;
+    let secret = jwt_secret(config, shape)?;
+    let keys = Arc::new(JwtKeys::new(&secret, config.jwt_lifetime()?));
+    let revocations = revocations(config).await?;
+    let users_db = users_database(config).await?;
+    let store = UserStore::new(users_db.clone());
+    let (tokens, floors) = ecap_users::load_revocations(&store, revocations.as_ref()).await?;
+    tracing::info!(tokens, users = floors, "token revocations loaded");
+
+    let state = UsersState {
+        store,
+        auth: AuthState { keys, revocations },
+        hasher: ecap_users::password::Hasher::new(config.ecap_hash_concurrency)?,
+        orders: Arc::new(NoOrders),
+        settings: Arc::new(UsersSettings {
+            admin_bootstrap: config.ecap_admin_bootstrap,
+            dangerous_operations: config.ecap_dangerous_operations,
+            max_failures: config.ecap_login_max_failures,
+            lockout_ms: i64::try_from(config.ecap_login_lockout_secs.saturating_mul(1000))
+                .unwrap_or(i64::MAX),
+        }),
+    };
+    let (users_router, mut openapi) = ecap_users::router(state);
+    describe(&mut openapi);
+
+    let service = match shape {
+        Shape::AllInOne => "ecap",
+        Shape::Users => "user-service",
+    };
+    let probe = Probe {
+        service,
+        started,
+        databases: vec![("users", users_db.clone())],
+    };
+    let mut router = Router::new()
+        .merge(users_router)
+        .merge(probe_routes(probe))
+        .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi.clone()));
+    if shape == Shape::AllInOne {
+        router = router.route("/", get(index));
+        let limits = Limits {
+            general: GcraLimiter::new(
+                config.rate_limit_max_requests,
+                std::time::Duration::from_millis(config.rate_limit_window_ms),
+            )?,
+            auth: GcraLimiter::new(
+                config.auth_rate_limit_max_requests,
+                std::time::Duration::from_millis(config.auth_rate_limit_window_ms),
+            )?,
+            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+        };
+        router = router.layer(middleware::from_fn_with_state(
+            limits,
+            ecap_gateway::rate_limit,
+        ));
+    }
+    let router = foundation(
+        router,
+        &HttpOptions {
+            cors_origin: config.cors_origin.clone(),
+            body_limit_bytes: config.body_limit_bytes,
+        },
+    );
+    Ok(Platform {
+        router,
+        users_db,
+        openapi,
+    })
+}
+
+async fn index() -> Json<serde_json::Value> {
+    Json(json!({
+        "success": true,
+        "name": "ecap",
+        "version": env!("CARGO_PKG_VERSION"),
+        "docs": "/api/docs",
+        "openapi": "/api/openapi.json",
+        "health": "/health",
+    }))
+}
+
+/// Title, version and the bearer scheme the handlers refer to.
+fn describe(api: &mut OpenApi) {
+    api.info.title = "ecap API".into();
+    api.info.contact = None;
+    api.info.license = Some(utoipa::openapi::License::new("MIT OR Apache-2.0"));
+    api.info.version = env!("CARGO_PKG_VERSION").into();
+    api.info.description = Some(
+        "E-Commerce Analytics Platform. Wire-compatible with the original Node.js API; \
+         every error is `{success:false, message, code, errors}`."
+            .into(),
+    );
+    let components = api.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .build(),
+        ),
+    );
+}

@@ -1,0 +1,1123 @@
+//! Handlers of the users service: parse, authorise, call the store, shape the
+//! contract's response.
+
+use std::collections::HashMap;
+
+use axum::{extract::State, http::StatusCode, response::Response};
+use ecap_core::{
+    ApiError, ApiResult,
+    auth::{AdminUser, AuthUser, Role},
+    clock,
+    error::{ErrorCode, created, ok},
+    extract::{ApiJson, ApiQuery, IdParam},
+    ports::CustomerStats,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::{
+    UsersState,
+    domain::{ADDRESS_FIELDS, Checks, Email, check_name, check_password, check_phone, check_text},
+    password::Verdict,
+    store::{
+        AddressFields, AddressRow, NewUser, StoreError, UserChanges, UserListQuery, UserRow,
+        UserSort,
+    },
+};
+
+pub(crate) const TAG_AUTH: &str = "auth";
+pub(crate) const TAG_PROFILE: &str = "profile";
+pub(crate) const TAG_ADMIN: &str = "users (admin)";
+
+fn store_error(e: StoreError, not_found: &str) -> ApiError {
+    match e {
+        StoreError::NotFound => ApiError::not_found(not_found),
+        StoreError::EmailTaken => ApiError::conflict("Email already in use"),
+        StoreError::BootstrapClosed => {
+            ApiError::forbidden("Registering as admin is not allowed: an admin already exists")
+        }
+        StoreError::LastAdmin => ApiError::conflict("The last admin cannot lose the admin role"),
+        StoreError::Db(e) => ApiError::internal(e),
+    }
+}
+
+/// The user as every route shows it: the contract's snake_case and camelCase
+/// timestamps both present, never the hash.
+fn user_json(u: &UserRow) -> Value {
+    json!({
+        "id": u.id,
+        "email": u.email,
+        "name": u.name,
+        "phone": u.phone,
+        "role": u.role,
+        "created_at": clock::iso(u.created_at),
+        "updated_at": clock::iso(u.updated_at),
+        "createdAt": clock::iso(u.created_at),
+        "updatedAt": clock::iso(u.updated_at),
+    })
+}
+
+fn address_json(a: &AddressRow) -> Value {
+    json!({
+        "id": a.id,
+        "userId": a.user_id,
+        "label": a.label,
+        "street": a.street,
+        "city": a.city,
+        "state": a.state,
+        "zipCode": a.zip_code,
+        "country": a.country,
+        "phone": a.phone,
+        "isDefault": a.is_default == 1,
+        "createdAt": clock::iso(a.created_at),
+        "updatedAt": clock::iso(a.updated_at),
+    })
+}
+
+fn cents(c: i64) -> f64 {
+    c as f64 / 100.0
+}
+
+fn issue(state: &UsersState, u: &UserRow) -> ApiResult<String> {
+    Ok(state
+        .auth
+        .keys
+        .issue(u.id, &u.email, u.role(), u.token_version)?
+        .0)
+}
+
+/// Revokes every token of `user_id` below `version` in the shared list.
+async fn revoke_user(state: &UsersState, user_id: i64, version: i64) -> ApiResult<()> {
+    state
+        .auth
+        .revocations
+        .revoke_user(user_id, version)
+        .await
+        .map_err(ApiError::internal)
+}
+
+// ---- auth ---------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RegisterBody {
+    #[schema(example = "jane@example.com")]
+    email: Option<String>,
+    #[schema(example = "Secret1!")]
+    password: Option<String>,
+    #[schema(example = "Jane Doe")]
+    name: Option<String>,
+    /// `customer` (default) or `merchant`; `admin` only while no admin exists.
+    role: Option<String>,
+}
+
+/// Register a new account and get a token that works at once.
+#[utoipa::path(post, path = "/api/auth/register", tag = TAG_AUTH, request_body = RegisterBody,
+    responses((status = 201, description = "Registered: `data.user`, `data.token`"),
+        (status = 400, description = "Validation failed"),
+        (status = 403, description = "Admin registration is closed"),
+        (status = 409, description = "User with this email already exists")))]
+pub async fn register(
+    State(state): State<UsersState>,
+    ApiJson(body): ApiJson<RegisterBody>,
+) -> ApiResult<Response> {
+    let mut checks = Checks::default();
+    let email = checks.check(
+        "email",
+        Email::parse(body.email.as_deref().unwrap_or_default()),
+    );
+    let password = body.password.unwrap_or_default();
+    checks.check("password", check_password(&password));
+    let name = checks.check("name", check_name(body.name.as_deref().unwrap_or_default()));
+    let role = match body.role.as_deref().map(str::trim) {
+        None | Some("") => Some(Role::Customer),
+        Some(r) => checks.check("role", Role::parse(r).ok_or("Invalid role")),
+    };
+    checks.finish()?;
+    let (Some(email), Some(name), Some(role)) = (email, name, role) else {
+        return Err(ApiError::bad_request("Validation failed"));
+    };
+    if role == Role::Admin && !state.settings.admin_bootstrap {
+        return Err(ApiError::forbidden("Registering as admin is not allowed"));
+    }
+    let hash = state
+        .hasher
+        .hash(&password)
+        .await
+        .map_err(ApiError::internal)?;
+    let user = state
+        .store
+        .create(
+            NewUser {
+                email: email.as_str().to_owned(),
+                password_hash: hash,
+                name,
+                phone: None,
+                role,
+            },
+            true,
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::EmailTaken => ApiError::conflict("User with this email already exists"),
+            other => store_error(other, "User not found"),
+        })?;
+    if role == Role::Admin {
+        tracing::warn!(
+            user_id = user.id,
+            "first admin registered through the API (bootstrap)"
+        );
+    }
+    let token = issue(&state, &user)?;
+    Ok(created(
+        "User registered successfully",
+        json!({ "user": auth_user_json(&user), "token": token }),
+    ))
+}
+
+fn auth_user_json(u: &UserRow) -> Value {
+    json!({ "id": u.id, "email": u.email, "name": u.name, "role": u.role })
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginBody {
+    email: Option<String>,
+    password: Option<String>,
+}
+
+/// Log in with e-mail and password.
+#[utoipa::path(post, path = "/api/auth/login", tag = TAG_AUTH, request_body = LoginBody,
+    responses((status = 200, description = "Logged in: `data.user`, `data.token`"),
+        (status = 400, description = "Validation failed"),
+        (status = 401, description = "Invalid credentials"),
+        (status = 429, description = "Too many failed logins for this account, or too many attempts from this address")))]
+pub async fn login(
+    State(state): State<UsersState>,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> ApiResult<Response> {
+    let mut checks = Checks::default();
+    let email = checks.check(
+        "email",
+        Email::parse(body.email.as_deref().unwrap_or_default()),
+    );
+    let password = body.password.unwrap_or_default();
+    if password.is_empty() {
+        checks.fail("password", "Password is required");
+    }
+    checks.finish()?;
+    let Some(email) = email else {
+        return Err(ApiError::bad_request("Validation failed"));
+    };
+    let user = state
+        .store
+        .by_email(email.as_str())
+        .await
+        .map_err(|e| store_error(e, "User not found"))?;
+    let now = clock::now_ms();
+    if let Some(until) = user
+        .as_ref()
+        .and_then(|u| u.locked_until)
+        .filter(|t| *t > now)
+    {
+        return Err(locked(until, now));
+    }
+    let verdict = state
+        .hasher
+        .verify(&password, user.as_ref().map(|u| u.password_hash.as_str()))
+        .await
+        .map_err(ApiError::internal)?;
+    let Some(user) = user else {
+        return Err(invalid_credentials());
+    };
+    if verdict == Verdict::Mismatch {
+        let lock = state
+            .store
+            .record_login_failure(
+                user.id,
+                state.settings.max_failures,
+                state.settings.lockout_ms,
+            )
+            .await
+            .map_err(|e| store_error(e, "User not found"))?;
+        if lock.is_some() {
+            tracing::warn!(
+                user_id = user.id,
+                "account locked after repeated failed logins"
+            );
+        }
+        return Err(invalid_credentials());
+    }
+    if user.failed_logins > 0 || user.locked_until.is_some() {
+        state
+            .store
+            .clear_login_failures(user.id)
+            .await
+            .map_err(|e| store_error(e, "User not found"))?;
+    }
+    if verdict == Verdict::MatchNeedsRehash {
+        let hash = state
+            .hasher
+            .hash(&password)
+            .await
+            .map_err(ApiError::internal)?;
+        state
+            .store
+            .set_password(user.id, &hash, false)
+            .await
+            .map_err(|e| store_error(e, "User not found"))?;
+        tracing::info!(user_id = user.id, "password re-hashed with argon2id");
+    }
+    let token = issue(&state, &user)?;
+    Ok(ok(
+        Some("Login successful"),
+        Some(json!({ "user": auth_user_json(&user), "token": token })),
+    ))
+}
+
+fn invalid_credentials() -> ApiError {
+    ApiError::unauthorized(ErrorCode::Unauthenticated, "Invalid credentials")
+}
+
+fn locked(until: i64, now: i64) -> ApiError {
+    let secs = ((until - now) / 1000).max(1) as u64;
+    let mut e = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::AccountLocked,
+        format!(
+            "Too many failed login attempts. Try again in {} minute(s).",
+            secs.div_ceil(60)
+        ),
+    );
+    e.retry_after_secs = Some(secs);
+    e
+}
+
+/// Log out: this token is refused from now on, by every service.
+#[utoipa::path(post, path = "/api/auth/logout", tag = TAG_AUTH, security(("bearer" = [])),
+    responses((status = 200, description = "Logout successful"), (status = 401, description = "Not logged in")))]
+pub async fn logout(State(state): State<UsersState>, user: AuthUser) -> ApiResult<Response> {
+    revoke_token(&state, &user.claims).await?;
+    Ok(ok(Some("Logout successful"), None))
+}
+
+/// Records a token as revoked; `false` when it already was (a second refresh of one token).
+async fn revoke_token(state: &UsersState, claims: &ecap_core::auth::Claims) -> ApiResult<bool> {
+    let inserted = state
+        .store
+        .revoke_token(&claims.jti, claims.user_id, claims.exp)
+        .await
+        .map_err(|e| store_error(e, "User not found"))?;
+    state
+        .auth
+        .revocations
+        .revoke_token(&claims.jti, claims.exp)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(inserted)
+}
+
+/// The logged-in user.
+#[utoipa::path(get, path = "/api/auth/me", tag = TAG_AUTH, security(("bearer" = [])),
+    responses((status = 200, description = "`data.user`"), (status = 401, description = "Not logged in"),
+        (status = 404, description = "User not found")))]
+pub async fn me(State(state): State<UsersState>, user: AuthUser) -> ApiResult<Response> {
+    let row = state
+        .store
+        .by_id(user.id())
+        .await
+        .map_err(|e| store_error(e, "User not found"))?
+        .ok_or_else(|| ApiError::not_found("User not found"))?;
+    Ok(ok(None, Some(json!({ "user": user_json(&row) }))))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RefreshBody {
+    token: Option<String>,
+}
+
+/// Exchange a live token for a fresh one; the old one is revoked.
+#[utoipa::path(post, path = "/api/auth/refresh", tag = TAG_AUTH, request_body = RefreshBody,
+    responses((status = 200, description = "`data.token`"), (status = 400, description = "Token is required"),
+        (status = 401, description = "Invalid or expired token")))]
+pub async fn refresh(
+    State(state): State<UsersState>,
+    ApiJson(body): ApiJson<RefreshBody>,
+) -> ApiResult<Response> {
+    let token = body.token.unwrap_or_default();
+    if token.trim().is_empty() {
+        return Err(ApiError::field("token", "Token is required"));
+    }
+    let invalid = || ApiError::unauthorized(ErrorCode::InvalidToken, "Invalid or expired token");
+    let claims = state
+        .auth
+        .authenticate(token.trim())
+        .await
+        .map_err(|_| invalid())?;
+    let user = state
+        .store
+        .by_id(claims.user_id)
+        .await
+        .map_err(|e| store_error(e, "User not found"))?
+        .ok_or_else(invalid)?;
+    // Only the first exchange of a token wins; a replay finds it revoked.
+    if !revoke_token(&state, &claims).await? {
+        return Err(invalid());
+    }
+    let token = issue(&state, &user)?;
+    Ok(ok(None, Some(json!({ "token": token }))))
+}
+
+// ---- profile --------------------------------------------------------------------
+
+/// The caller's profile.
+#[utoipa::path(get, path = "/api/users/profile", tag = TAG_PROFILE, security(("bearer" = [])),
+    responses((status = 200, description = "`data.user`"), (status = 401, description = "Not logged in")))]
+pub async fn get_profile(State(state): State<UsersState>, user: AuthUser) -> ApiResult<Response> {
+    me(State(state), user).await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileBody {
+    name: Option<String>,
+    /// Omitted keeps the stored phone; empty clears it.
+    phone: Option<String>,
+    email: Option<String>,
+    current_password: Option<String>,
+    new_password: Option<String>,
+}
+
+/// Update the caller's profile; a password change needs the current password,
+/// revokes every other session and returns a fresh `token`.
+#[utoipa::path(put, path = "/api/users/profile", tag = TAG_PROFILE, security(("bearer" = [])),
+    request_body = ProfileBody,
+    responses((status = 200, description = "`data.user` (and `data.token` after a password change)"),
+        (status = 400, description = "Validation failed or e-mail in use"),
+        (status = 401, description = "Current password is incorrect")))]
+pub async fn update_profile(
+    State(state): State<UsersState>,
+    user: AuthUser,
+    ApiJson(body): ApiJson<ProfileBody>,
+) -> ApiResult<Response> {
+    let mut checks = Checks::default();
+    let name = match body.name.as_deref().map(str::trim) {
+        None | Some("") => {
+            checks.fail("name", "Name is required");
+            None
+        }
+        Some(n) => checks.check("name", check_name(n)),
+    };
+    let phone = match body.phone.as_deref() {
+        None => None,
+        Some(p) => checks.check("phone", check_phone(p)),
+    };
+    let email = match body.email.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(e) => checks.check("email", Email::parse(e)),
+    };
+    let new_password = body.new_password.filter(|p| !p.is_empty());
+    let current_password = body.current_password.filter(|p| !p.is_empty());
+    if let Some(p) = &new_password {
+        checks.check("newPassword", check_password(p));
+        if current_password.is_none() {
+            checks.fail(
+                "currentPassword",
+                "Current password is required to set a new password",
+            );
+        }
+    }
+    checks.finish()?;
+
+    let row = state
+        .store
+        .by_id(user.id())
+        .await
+        .map_err(|e| store_error(e, "User not found"))?
+        .ok_or_else(|| ApiError::not_found("User not found"))?;
+    let mut token = None;
+    if let (Some(new), Some(current)) = (&new_password, &current_password) {
+        let verdict = state
+            .hasher
+            .verify(current, Some(&row.password_hash))
+            .await
+            .map_err(ApiError::internal)?;
+        if verdict == Verdict::Mismatch {
+            return Err(ApiError::unauthorized(
+                ErrorCode::Unauthenticated,
+                "Current password is incorrect",
+            ));
+        }
+        let hash = state.hasher.hash(new).await.map_err(ApiError::internal)?;
+        let version = state
+            .store
+            .set_password(row.id, &hash, true)
+            .await
+            .map_err(|e| store_error(e, "User not found"))?;
+        revoke_user(&state, row.id, version).await?;
+        token = Some(
+            state
+                .auth
+                .keys
+                .issue(row.id, &row.email, row.role(), version)?
+                .0,
+        );
+    }
+    let updated = state
+        .store
+        .update(
+            row.id,
+            UserChanges {
+                name,
+                email: email.map(|e| e.as_str().to_owned()),
+                phone,
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::EmailTaken => ApiError::field(
+                "email",
+                "Email address is already in use by another account",
+            ),
+            other => store_error(other, "User not found"),
+        })?;
+    let mut data = json!({ "user": user_json(&updated) });
+    if let Some(t) = token {
+        data["token"] = Value::String(t);
+    }
+    Ok(ok(Some("Profile updated successfully"), Some(data)))
+}
+
+// ---- address book -----------------------------------------------------------------
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AddressBody {
+    label: Option<String>,
+    street: Option<String>,
+    city: Option<String>,
+    state: Option<String>,
+    zip_code: Option<String>,
+    phone: Option<String>,
+    /// Defaults to `India`, as the original.
+    country: Option<String>,
+    is_default: Option<bool>,
+}
+
+impl AddressBody {
+    /// `require_all`: POST and PUT need the six fields; PATCH takes any subset.
+    fn fields(&self, require_all: bool) -> ApiResult<AddressFields> {
+        let values = [
+            &self.label,
+            &self.street,
+            &self.city,
+            &self.state,
+            &self.zip_code,
+            &self.phone,
+            &self.country,
+        ];
+        let mut out: [Option<String>; 7] = Default::default();
+        let mut checks = Checks::default();
+        for (i, ((path, missing, max), value)) in ADDRESS_FIELDS.iter().zip(values).enumerate() {
+            let required = require_all && *path != "country";
+            match value {
+                None if !required => {}
+                None => checks.fail(path, missing),
+                Some(v) => match check_text(v, missing, *max) {
+                    Ok(v) => out[i] = Some(v),
+                    Err(msg) => checks.fail(path, &msg),
+                },
+            }
+        }
+        checks.finish()?;
+        let [label, street, city, state, zip_code, phone, country] = out;
+        Ok(AddressFields {
+            label,
+            street,
+            city,
+            state,
+            zip_code,
+            country,
+            phone,
+        })
+    }
+}
+
+/// The caller's addresses, default first, then newest.
+#[utoipa::path(get, path = "/api/users/addresses", tag = TAG_PROFILE, security(("bearer" = [])),
+    responses((status = 200, description = "`data.addresses`")))]
+pub async fn list_addresses(
+    State(state): State<UsersState>,
+    user: AuthUser,
+) -> ApiResult<Response> {
+    let rows = state
+        .store
+        .addresses(user.id())
+        .await
+        .map_err(|e| store_error(e, "Address not found"))?;
+    let list: Vec<Value> = rows.iter().map(address_json).collect();
+    Ok(ok(None, Some(json!({ "addresses": list }))))
+}
+
+/// One of the caller's addresses (the original returned the whole list here).
+#[utoipa::path(get, path = "/api/users/addresses/{id}", tag = TAG_PROFILE, security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 200, description = "`data.address`"), (status = 404, description = "Address not found")))]
+pub async fn get_address(
+    State(state): State<UsersState>,
+    user: AuthUser,
+    IdParam(id): IdParam,
+) -> ApiResult<Response> {
+    let row = state
+        .store
+        .address(user.id(), id)
+        .await
+        .map_err(|e| store_error(e, "Address not found"))?;
+    Ok(ok(None, Some(json!({ "address": address_json(&row) }))))
+}
+
+/// Add an address; the first one becomes the default.
+#[utoipa::path(post, path = "/api/users/addresses", tag = TAG_PROFILE, security(("bearer" = [])),
+    request_body = AddressBody,
+    responses((status = 201, description = "`data.address`"), (status = 400, description = "Validation failed")))]
+pub async fn create_address(
+    State(state): State<UsersState>,
+    user: AuthUser,
+    ApiJson(body): ApiJson<AddressBody>,
+) -> ApiResult<Response> {
+    let fields = body.fields(true)?;
+    let row = state
+        .store
+        .create_address(user.id(), fields, body.is_default.unwrap_or(false))
+        .await
+        .map_err(|e| store_error(e, "User not found"))?;
+    Ok(created(
+        "Address added successfully",
+        json!({ "address": address_json(&row) }),
+    ))
+}
+
+async fn write_address(
+    state: UsersState,
+    user: AuthUser,
+    id: i64,
+    body: AddressBody,
+    require_all: bool,
+) -> ApiResult<Response> {
+    let fields = body.fields(require_all)?;
+    let row = state
+        .store
+        .update_address(user.id(), id, fields, body.is_default)
+        .await
+        .map_err(|e| store_error(e, "Address not found"))?;
+    Ok(ok(
+        Some("Address updated successfully"),
+        Some(json!({ "address": address_json(&row) })),
+    ))
+}
+
+/// Replace an address (the six fields required).
+#[utoipa::path(put, path = "/api/users/addresses/{id}", tag = TAG_PROFILE, security(("bearer" = [])),
+    params(("id" = i64, Path)), request_body = AddressBody,
+    responses((status = 200, description = "`data.address`"), (status = 404, description = "Address not found")))]
+pub async fn put_address(
+    State(state): State<UsersState>,
+    user: AuthUser,
+    IdParam(id): IdParam,
+    ApiJson(body): ApiJson<AddressBody>,
+) -> ApiResult<Response> {
+    write_address(state, user, id, body, true).await
+}
+
+/// Change some fields of an address.
+#[utoipa::path(patch, path = "/api/users/addresses/{id}", tag = TAG_PROFILE, security(("bearer" = [])),
+    params(("id" = i64, Path)), request_body = AddressBody,
+    responses((status = 200, description = "`data.address`"), (status = 404, description = "Address not found")))]
+pub async fn patch_address(
+    State(state): State<UsersState>,
+    user: AuthUser,
+    IdParam(id): IdParam,
+    ApiJson(body): ApiJson<AddressBody>,
+) -> ApiResult<Response> {
+    write_address(state, user, id, body, false).await
+}
+
+/// Delete an address; if it was the default, the newest other one becomes default.
+#[utoipa::path(delete, path = "/api/users/addresses/{id}", tag = TAG_PROFILE, security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 200, description = "Address deleted successfully"), (status = 404, description = "Address not found")))]
+pub async fn delete_address(
+    State(state): State<UsersState>,
+    user: AuthUser,
+    IdParam(id): IdParam,
+) -> ApiResult<Response> {
+    state
+        .store
+        .delete_address(user.id(), id)
+        .await
+        .map_err(|e| store_error(e, "Address not found"))?;
+    Ok(ok(Some("Address deleted successfully"), None))
+}
+
+/// Make an address the only default.
+#[utoipa::path(put, path = "/api/users/addresses/{id}/default", tag = TAG_PROFILE, security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 200, description = "Default address updated"), (status = 404, description = "Address not found")))]
+pub async fn set_default_address(
+    State(state): State<UsersState>,
+    user: AuthUser,
+    IdParam(id): IdParam,
+) -> ApiResult<Response> {
+    state
+        .store
+        .set_default_address(user.id(), id)
+        .await
+        .map_err(|e| store_error(e, "Address not found"))?;
+    Ok(ok(Some("Default address updated"), None))
+}
+
+// ---- administration -----------------------------------------------------------------
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// 1-based page (default 1).
+    page: Option<u64>,
+    /// Page size, 1–100 (default 50).
+    limit: Option<u64>,
+    /// Exact role filter.
+    role: Option<String>,
+    /// Case-insensitive match on name or e-mail.
+    search: Option<String>,
+    /// `createdAt`, `name`, `email` or `role`; `-` prefix for descending (default `-createdAt`).
+    sort: Option<String>,
+}
+
+/// All users, paginated, with search, role filter and sort (admin).
+#[utoipa::path(get, path = "/api/users", tag = TAG_ADMIN, security(("bearer" = [])), params(ListParams),
+    responses((status = 200, description = "`data.users`, `data.pagination`"), (status = 403, description = "Not an admin")))]
+pub async fn list_users(
+    State(state): State<UsersState>,
+    _admin: AdminUser,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> ApiResult<Response> {
+    let mut checks = Checks::default();
+    let page = params.page.unwrap_or(1);
+    if page == 0 {
+        checks.fail("page", "page must be 1 or more");
+    }
+    let limit = params.limit.unwrap_or(50);
+    if !(1..=100).contains(&limit) {
+        checks.fail("limit", "limit must be between 1 and 100");
+    }
+    let role = match params.role.as_deref().filter(|r| !r.is_empty()) {
+        None => None,
+        Some(r) => checks.check("role", Role::parse(r).ok_or("Invalid role")),
+    };
+    let sort_text = params.sort.unwrap_or_else(|| "-createdAt".into());
+    let (descending, key) = match sort_text.strip_prefix('-') {
+        Some(k) => (true, k),
+        None => (false, sort_text.as_str()),
+    };
+    let sort = match key {
+        "createdAt" | "created_at" => Some(UserSort::CreatedAt),
+        "name" => Some(UserSort::Name),
+        "email" => Some(UserSort::Email),
+        "role" => Some(UserSort::Role),
+        _ => {
+            checks.fail(
+                "sort",
+                "sort must be one of createdAt, name, email, role (prefix - for descending)",
+            );
+            None
+        }
+    };
+    let search = params.search.filter(|s| s.chars().count() <= 200);
+    for e in &mut checks.0 {
+        e.location = ecap_core::error::Location::Query;
+    }
+    checks.finish()?;
+    let query = UserListQuery {
+        page,
+        limit,
+        role,
+        search,
+        sort: sort.unwrap_or(UserSort::CreatedAt),
+        descending,
+    };
+    let (rows, total) = state
+        .store
+        .list(&query)
+        .await
+        .map_err(|e| store_error(e, "User not found"))?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let stats = customer_stats(&state, &ids).await?;
+    let users: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let s = stats.get(&r.id).copied().unwrap_or_default();
+            let mut u = user_json(r);
+            u["orderCount"] = json!(s.total_orders);
+            u["totalSpent"] = json!(cents(s.total_spent_cents));
+            u
+        })
+        .collect();
+    let pages = (total as u64).div_ceil(limit);
+    Ok(ok(
+        None,
+        Some(json!({
+            "users": users,
+            "pagination": { "page": page, "limit": limit, "total": total, "pages": pages },
+        })),
+    ))
+}
+
+async fn customer_stats(state: &UsersState, ids: &[i64]) -> ApiResult<HashMap<i64, CustomerStats>> {
+    state.orders.stats(ids).await.map_err(ApiError::internal)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateUserBody {
+    email: Option<String>,
+    password: Option<String>,
+    name: Option<String>,
+    /// `customer`, `merchant` or `admin`.
+    role: Option<String>,
+    phone: Option<String>,
+}
+
+/// Create a user of any role (admin).
+#[utoipa::path(post, path = "/api/users", tag = TAG_ADMIN, security(("bearer" = [])), request_body = CreateUserBody,
+    responses((status = 201, description = "`data.user`"), (status = 400, description = "Validation failed"),
+        (status = 409, description = "User with this email already exists")))]
+pub async fn create_user(
+    State(state): State<UsersState>,
+    _admin: AdminUser,
+    ApiJson(body): ApiJson<CreateUserBody>,
+) -> ApiResult<Response> {
+    let mut checks = Checks::default();
+    let email = checks.check(
+        "email",
+        Email::parse(body.email.as_deref().unwrap_or_default()),
+    );
+    let password = body.password.unwrap_or_default();
+    checks.check("password", check_password(&password));
+    let name = checks.check("name", check_name(body.name.as_deref().unwrap_or_default()));
+    let role = checks.check(
+        "role",
+        body.role
+            .as_deref()
+            .and_then(Role::parse)
+            .ok_or("Invalid role"),
+    );
+    let phone = checks.check(
+        "phone",
+        check_phone(body.phone.as_deref().unwrap_or_default()),
+    );
+    checks.finish()?;
+    let (Some(email), Some(name), Some(role), Some(phone)) = (email, name, role, phone) else {
+        return Err(ApiError::bad_request("Validation failed"));
+    };
+    let hash = state
+        .hasher
+        .hash(&password)
+        .await
+        .map_err(ApiError::internal)?;
+    let user = state
+        .store
+        .create(
+            NewUser {
+                email: email.as_str().to_owned(),
+                password_hash: hash,
+                name,
+                phone,
+                role,
+            },
+            false,
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::EmailTaken => ApiError::conflict("User with this email already exists"),
+            other => store_error(other, "User not found"),
+        })?;
+    let message = if role == Role::Admin {
+        "Admin created successfully"
+    } else {
+        "User created successfully"
+    };
+    Ok(created(message, json!({ "user": user_json(&user) })))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteAllBody {
+    /// Also delete other admins (never the caller).
+    #[schema(value_type = Option<bool>)]
+    include_admins: Option<Value>,
+}
+
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty() && s != "false" && s != "0",
+        _ => true,
+    }
+}
+
+/// Delete every user but the caller (admin; needs `ECAP_DANGEROUS_OPERATIONS=true`).
+#[utoipa::path(delete, path = "/api/users/all", tag = TAG_ADMIN, security(("bearer" = [])), request_body = DeleteAllBody,
+    responses((status = 200, description = "`data.deletedCount`, `data.deletedUsers`"),
+        (status = 403, description = "Not an admin, or dangerous operations are disabled")))]
+pub async fn delete_all_users(
+    State(state): State<UsersState>,
+    AdminUser(admin): AdminUser,
+    ApiJson(body): ApiJson<DeleteAllBody>,
+) -> ApiResult<Response> {
+    if !state.settings.dangerous_operations {
+        return Err(ApiError::forbidden(
+            "Deleting all users is disabled; set ECAP_DANGEROUS_OPERATIONS=true to allow it",
+        ));
+    }
+    let include_admins = body.include_admins.as_ref().is_some_and(truthy);
+    let rows = state
+        .store
+        .delete_all(admin.id(), include_admins)
+        .await
+        .map_err(|e| store_error(e, "User not found"))?;
+    if rows.is_empty() {
+        return Ok(ok(
+            Some("No users to delete"),
+            Some(json!({ "deletedCount": 0 })),
+        ));
+    }
+    for r in &rows {
+        revoke_user(&state, r.id, i64::MAX).await?;
+        state
+            .orders
+            .forget_customer(r.id)
+            .await
+            .map_err(ApiError::internal)?;
+    }
+    tracing::warn!(
+        admin_id = admin.id(),
+        count = rows.len(),
+        include_admins,
+        "bulk user deletion"
+    );
+    let deleted: Vec<Value> = rows
+        .iter()
+        .map(|r| json!({ "id": r.id, "name": r.name, "role": r.role }))
+        .collect();
+    Ok(ok(
+        Some(&format!("Successfully deleted {} user(s)", rows.len())),
+        Some(json!({
+            "deletedCount": rows.len(),
+            "deletedUsers": deleted,
+            "timestamp": clock::now_iso(),
+        })),
+    ))
+}
+
+async fn user_or_404(state: &UsersState, id: i64) -> ApiResult<UserRow> {
+    state
+        .store
+        .by_id(id)
+        .await
+        .map_err(|e| store_error(e, "User not found"))?
+        .ok_or_else(|| ApiError::not_found("User not found"))
+}
+
+/// A user (the user themself or an admin).
+#[utoipa::path(get, path = "/api/users/{id}", tag = TAG_ADMIN, security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, description = "`data.user`"), (status = 403, description = "Access denied"),
+        (status = 404, description = "User not found")))]
+pub async fn get_user(
+    State(state): State<UsersState>,
+    user: AuthUser,
+    IdParam(id): IdParam,
+) -> ApiResult<Response> {
+    if user.id() != id && !user.is_admin() {
+        return Err(ApiError::forbidden("Access denied"));
+    }
+    let row = user_or_404(&state, id).await?;
+    Ok(ok(None, Some(json!({ "user": user_json(&row) }))))
+}
+
+/// A user with order statistics and recent orders (admin).
+#[utoipa::path(get, path = "/api/users/{id}/details", tag = TAG_ADMIN, security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, description = "`data.user`, `data.statistics`, `data.orders`"),
+        (status = 404, description = "User not found")))]
+pub async fn user_details(
+    State(state): State<UsersState>,
+    _admin: AdminUser,
+    IdParam(id): IdParam,
+) -> ApiResult<Response> {
+    let row = user_or_404(&state, id).await?;
+    let s = customer_stats(&state, &[id])
+        .await?
+        .remove(&id)
+        .unwrap_or_default();
+    let orders = state
+        .orders
+        .recent_orders(id)
+        .await
+        .map_err(ApiError::internal)?;
+    let avg = if s.total_orders > 0 {
+        cents(s.total_spent_cents) / s.total_orders as f64
+    } else {
+        0.0
+    };
+    Ok(ok(
+        None,
+        Some(json!({
+            "user": user_json(&row),
+            "statistics": {
+                "totalOrders": s.total_orders,
+                "completedOrders": s.completed_orders,
+                "cancelledOrders": s.cancelled_orders,
+                "totalSpent": cents(s.total_spent_cents),
+                "avgOrderValue": (avg * 100.0).round() / 100.0,
+            },
+            "orders": orders,
+        })),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateUserBody {
+    name: Option<String>,
+    email: Option<String>,
+    /// Empty clears it.
+    phone: Option<String>,
+}
+
+/// Update a user's name, e-mail or phone (the user themself or an admin; not the role).
+#[utoipa::path(method(put, patch), path = "/api/users/{id}", tag = TAG_ADMIN, security(("bearer" = [])),
+    params(("id" = i64, Path)), request_body = UpdateUserBody,
+    responses((status = 200, description = "`data.user`"), (status = 400, description = "No fields to update"),
+        (status = 403, description = "Access denied"), (status = 409, description = "Email already in use")))]
+pub async fn update_user(
+    State(state): State<UsersState>,
+    user: AuthUser,
+    IdParam(id): IdParam,
+    ApiJson(body): ApiJson<UpdateUserBody>,
+) -> ApiResult<Response> {
+    if user.id() != id && !user.is_admin() {
+        return Err(ApiError::forbidden("Access denied"));
+    }
+    let mut checks = Checks::default();
+    let name = body
+        .name
+        .as_deref()
+        .and_then(|n| checks.check("name", check_name(n)));
+    let email = body
+        .email
+        .as_deref()
+        .and_then(|e| checks.check("email", Email::parse(e)));
+    let phone = body
+        .phone
+        .as_deref()
+        .and_then(|p| checks.check("phone", check_phone(p)));
+    checks.finish()?;
+    if body.name.is_none() && body.email.is_none() && body.phone.is_none() {
+        return Err(ApiError::bad_request("No fields to update"));
+    }
+    user_or_404(&state, id).await?;
+    let row = state
+        .store
+        .update(
+            id,
+            UserChanges {
+                name,
+                email: email.map(|e| e.as_str().to_owned()),
+                phone,
+            },
+        )
+        .await
+        .map_err(|e| store_error(e, "User not found"))?;
+    Ok(ok(
+        Some("User updated successfully"),
+        Some(json!({ "user": user_json(&row) })),
+    ))
+}
+
+/// Delete a user and everything of theirs (admin; not yourself).
+#[utoipa::path(delete, path = "/api/users/{id}", tag = TAG_ADMIN, security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, description = "`data.deletedUser`"), (status = 400, description = "You cannot delete your own account"),
+        (status = 404, description = "User not found")))]
+pub async fn delete_user(
+    State(state): State<UsersState>,
+    AdminUser(admin): AdminUser,
+    IdParam(id): IdParam,
+) -> ApiResult<Response> {
+    if admin.id() == id {
+        return Err(ApiError::bad_request("You cannot delete your own account"));
+    }
+    let row = state
+        .store
+        .delete(id)
+        .await
+        .map_err(|e| store_error(e, "User not found"))?;
+    revoke_user(&state, id, i64::MAX).await?;
+    let deleted_orders = state
+        .orders
+        .forget_customer(id)
+        .await
+        .map_err(ApiError::internal)?;
+    tracing::info!(admin_id = admin.id(), user_id = id, "user deleted");
+    Ok(ok(
+        Some(&format!(
+            "User \"{}\" and all associated data deleted successfully",
+            row.name
+        )),
+        Some(json!({
+            "deletedUser": { "id": row.id, "name": row.name },
+            "deletedOrders": deleted_orders,
+            "timestamp": clock::now_iso(),
+        })),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RoleBody {
+    /// `customer`, `merchant` or `admin`.
+    role: Option<String>,
+}
+
+/// Change a user's role (admin); the user's existing tokens are revoked.
+#[utoipa::path(patch, path = "/api/users/{id}/role", tag = TAG_ADMIN, security(("bearer" = [])),
+    params(("id" = i64, Path)), request_body = RoleBody,
+    responses((status = 200, description = "`data.user`"), (status = 400, description = "Invalid role"),
+        (status = 404, description = "User not found"), (status = 409, description = "The last admin cannot lose the admin role")))]
+pub async fn change_role(
+    State(state): State<UsersState>,
+    AdminUser(admin): AdminUser,
+    IdParam(id): IdParam,
+    ApiJson(body): ApiJson<RoleBody>,
+) -> ApiResult<Response> {
+    let role = body
+        .role
+        .as_deref()
+        .and_then(Role::parse)
+        .ok_or_else(|| ApiError::field("role", "Invalid role"))?;
+    let before = user_or_404(&state, id).await?;
+    let row = state
+        .store
+        .set_role(id, role)
+        .await
+        .map_err(|e| store_error(e, "User not found"))?;
+    if row.token_version != before.token_version {
+        revoke_user(&state, id, row.token_version).await?;
+    }
+    tracing::info!(
+        admin_id = admin.id(),
+        user_id = id,
+        role = role.as_str(),
+        "role changed"
+    );
+    Ok(ok(
+        Some("User role updated successfully"),
+        Some(json!({ "user": user_json(&row) })),
+    ))
+}

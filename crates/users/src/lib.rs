@@ -1,0 +1,98 @@
+//! The users service: accounts, sessions (JWT + revocation), profiles and the
+//! address book. `router(state)` serves the contract's `/api/auth` and
+//! `/api/users` routes.
+
+pub mod domain;
+pub mod http;
+pub mod migrations;
+pub mod password;
+pub mod store;
+
+use std::sync::Arc;
+
+use axum::{Router, extract::FromRef};
+use ecap_core::{auth::AuthState, db::Db, ports::CustomerOrders, revocation::Revocations};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub use store::UserStore;
+
+/// Behaviour switches of the users service, from the configuration.
+#[derive(Debug, Clone)]
+pub struct UsersSettings {
+    pub admin_bootstrap: bool,
+    pub dangerous_operations: bool,
+    pub max_failures: u32,
+    pub lockout_ms: i64,
+}
+
+#[derive(Clone)]
+pub struct UsersState {
+    pub store: UserStore,
+    pub auth: AuthState,
+    pub hasher: password::Hasher,
+    pub orders: Arc<dyn CustomerOrders>,
+    pub settings: Arc<UsersSettings>,
+}
+
+impl FromRef<UsersState> for AuthState {
+    fn from_ref(s: &UsersState) -> Self {
+        s.auth.clone()
+    }
+}
+
+/// Applies the service's migrations.
+pub async fn migrate(db: &Db) -> Result<usize, ecap_core::db::DbError> {
+    ecap_core::migrate::run(db, "users", migrations::MIGRATIONS).await
+}
+
+/// Reloads revoked tokens and user floors from the database into `revocations`,
+/// so a restart forgets no logout.
+pub async fn load_revocations(
+    store: &UserStore,
+    revocations: &dyn Revocations,
+) -> Result<(usize, usize), anyhow::Error> {
+    let (tokens, users) = store.load_revocations().await?;
+    for (jti, exp) in &tokens {
+        revocations
+            .revoke_token(jti, u64::try_from(*exp).unwrap_or(0))
+            .await?;
+    }
+    for (user_id, min_version) in &users {
+        revocations.revoke_user(*user_id, *min_version).await?;
+    }
+    Ok((tokens.len(), users.len()))
+}
+
+/// The routes with their OpenAPI description.
+pub fn openapi_router() -> OpenApiRouter<UsersState> {
+    OpenApiRouter::new()
+        .routes(routes!(http::register))
+        .routes(routes!(http::login))
+        .routes(routes!(http::logout))
+        .routes(routes!(http::me))
+        .routes(routes!(http::refresh))
+        .routes(routes!(http::get_profile, http::update_profile))
+        .routes(routes!(http::list_addresses, http::create_address))
+        .routes(routes!(
+            http::get_address,
+            http::put_address,
+            http::patch_address,
+            http::delete_address
+        ))
+        .routes(routes!(http::set_default_address))
+        .routes(routes!(http::list_users, http::create_user))
+        .routes(routes!(http::delete_all_users))
+        .routes(routes!(
+            http::get_user,
+            http::update_user,
+            http::delete_user
+        ))
+        .routes(routes!(http::user_details))
+        .routes(routes!(http::change_role))
+}
+
+/// The service's routes, ready to merge into a process's router.
+pub fn router(state: UsersState) -> (Router, utoipa::openapi::OpenApi) {
+    let (router, api) = openapi_router().split_for_parts();
+    (router.with_state(state), api)
+}
