@@ -60,11 +60,16 @@ async fn method_not_allowed() -> ApiError {
 }
 
 /// Wraps a finished router (routes, health, state) in the shared layers.
-pub fn foundation(router: Router, opts: &HttpOptions) -> Router {
+///
+/// `edge` adds the process's own policies (rate limiting) after the JSON
+/// fallbacks are in place, so unknown routes pass through them too, and inside
+/// the request id, logging, metrics, security headers and CORS.
+pub fn foundation(router: Router, opts: &HttpOptions, edge: impl FnOnce(Router) -> Router) -> Router {
     let limit = opts.body_limit_bytes;
-    router
+    let router = router
         .fallback(route_not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+        .method_not_allowed_fallback(method_not_allowed);
+    edge(router)
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(move |req, next| {
             reject_large_bodies(limit, req, next)

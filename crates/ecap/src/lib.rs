@@ -152,9 +152,9 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
         .merge(users_router)
         .merge(probe_routes(probe))
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi.clone()));
-    if shape == Shape::AllInOne {
+    let limits = if shape == Shape::AllInOne {
         router = router.route("/", get(index));
-        let limits = Limits {
+        Some(Limits {
             general: GcraLimiter::new(
                 config.rate_limit_max_requests,
                 std::time::Duration::from_millis(config.rate_limit_window_ms),
@@ -164,17 +164,20 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
                 std::time::Duration::from_millis(config.auth_rate_limit_window_ms),
             )?,
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
-        };
-        router = router.layer(middleware::from_fn_with_state(
-            limits,
-            ecap_gateway::rate_limit,
-        ));
-    }
+        })
+    } else {
+        // In the split shape the gateway is the edge that limits.
+        None
+    };
     let router = foundation(
         router,
         &HttpOptions {
             cors_origin: config.cors_origin.clone(),
             body_limit_bytes: config.body_limit_bytes,
+        },
+        |r| match limits {
+            Some(l) => r.layer(middleware::from_fn_with_state(l, ecap_gateway::rate_limit)),
+            None => r,
         },
     );
     Ok(Platform {

@@ -1,0 +1,470 @@
+//! The `ecap` binary as a user runs it: commands, configuration layers,
+//! start-up, graceful shutdown and logs.
+
+use std::{
+    io::{Read, Write},
+    net::TcpStream,
+    path::Path,
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use ecap_core::{db::Backend, testing::TestDb};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ecap");
+const SECRET: &str = "cli-test-secret-0123456789abcdef";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A command with a clean environment, run from `dir`.
+fn ecap(dir: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOST", "127.0.0.1")
+        .env("LOG_LEVEL", "info")
+        .current_dir(dir);
+    c
+}
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(mut cmd: Command, port: u16) -> Self {
+        let child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ecap starts");
+        let mut s = Server { child, port };
+        s.wait_ready();
+        s
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let mut err = String::new();
+                if let Some(e) = self.child.stderr.as_mut() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                panic!("ecap exited early with {status}: {err}");
+            }
+            if let Ok(r) = http1::blocking_get(&self.url("/ready")) {
+                if r == 200 {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("ecap did not become ready");
+    }
+
+    /// SIGTERM, then the exit status and everything the process logged.
+    fn stop(mut self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let out = wait_with_timeout(&mut self.child, Duration::from_secs(15));
+        (out.status, String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn wait_with_timeout(child: &mut Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("process did not stop in time");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    if let Some(mut o) = child.stdout.take() {
+        let _ = o.read_to_end(&mut stdout);
+    }
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_end(&mut stderr);
+    }
+    Output {
+        status: child.try_wait().unwrap().unwrap(),
+        stdout,
+        stderr,
+    }
+}
+
+/// A tiny blocking HTTP client, so these tests need no async runtime.
+mod http1 {
+    use super::*;
+
+    pub fn blocking_get(url: &str) -> std::io::Result<u16> {
+        request("GET", url, None, None).map(|(s, _, _)| s)
+    }
+
+    /// Returns (status, headers as lower-case text, body).
+    pub fn request(
+        method: &str,
+        url: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> std::io::Result<(u16, String, String)> {
+        let rest = url.strip_prefix("http://").unwrap_or(url);
+        let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+        let mut stream = TcpStream::connect(host)?;
+        stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+        let payload = body.map(Value::to_string).unwrap_or_default();
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+        if let Some(t) = token {
+            req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+        }
+        if body.is_some() {
+            req.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                payload.len()
+            ));
+        }
+        req.push_str("\r\n");
+        req.push_str(&payload);
+        stream.write_all(req.as_bytes())?;
+        let mut raw = String::new();
+        stream.read_to_string(&mut raw)?;
+        parse(&raw)
+    }
+
+    pub fn parse(raw: &str) -> std::io::Result<(u16, String, String)> {
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw, ""));
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| std::io::Error::other(format!("not HTTP: {raw:?}")))?;
+        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+            dechunk(body)
+        } else {
+            body.to_owned()
+        };
+        Ok((status, head.to_ascii_lowercase(), body))
+    }
+
+    fn dechunk(mut s: &str) -> String {
+        let mut out = String::new();
+        while let Some((size, rest)) = s.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 || rest.len() < n {
+                break;
+            }
+            out.push_str(&rest[..n]);
+            s = rest[n..].trim_start_matches("\r\n");
+        }
+        out
+    }
+}
+
+fn json_of(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+fn register(server: &Server, email: &str) -> String {
+    let (status, _, body) = http1::request(
+        "POST",
+        &server.url("/api/auth/register"),
+        None,
+        Some(&json!({ "name": "Cli User", "email": email, "password": "Secret1!" })),
+    )
+    .unwrap();
+    assert_eq!(status, 201, "{body}");
+    json_of(&body)["data"]["token"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn help_reads_well() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ecap(dir.path()).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for word in ["serve", "migrate", "users", "--data-dir", "--database-url", "--config"] {
+        assert!(text.contains(word), "--help lacks {word}:\n{text}");
+    }
+    let out = ecap(dir.path()).args(["users", "create-admin", "--help"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("standard input"), "{text}");
+    assert!(!text.contains("--password"), "the password is never a flag");
+}
+
+#[test]
+fn all_in_one_keeps_its_generated_secret_and_never_logs_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let start = || {
+        let mut c = ecap(dir.path());
+        c.args(["serve", "--data-dir", "data"]).env("PORT", port.to_string());
+        Server::start(c, port)
+    };
+    let server = start();
+    let token = register(&server, "cli@example.com");
+    let secret = std::fs::read_to_string(dir.path().join("data/jwt_secret")).unwrap();
+    assert_eq!(secret.trim().len(), 64);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("data/jwt_secret")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the secret file is private");
+    }
+    assert!(dir.path().join("data/ecap.db").exists());
+    let (status, log) = server.stop();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("generated one"), "{log}");
+    assert!(log.contains("stopped cleanly"), "{log}");
+
+    // A restart keeps the secret: the token still works.
+    let server = start();
+    let (status, _, body) = http1::request("GET", &server.url("/api/auth/me"), Some(&token), None).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let (_, log2) = server.stop();
+    for text in [&log, &log2] {
+        assert!(!text.contains(secret.trim()), "the JWT secret was logged");
+        assert!(!text.contains("Secret1!"), "a password was logged");
+        assert!(!text.contains(&token), "a token was logged");
+    }
+}
+
+#[test]
+fn shutdown_lets_in_flight_requests_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut c = ecap(dir.path());
+    c.args(["serve", "--data-dir", "data"]).env("PORT", port.to_string());
+    let server = Server::start(c, port);
+    let body = json!({ "name": "Late Comer", "email": "late@example.com", "password": "Secret1!" }).to_string();
+    let (first, second) = body.split_at(10);
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        stream,
+        "POST /api/auth/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{first}",
+        body.len()
+    )
+    .unwrap();
+    stream.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = server.child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // New connections are refused while the started request is still served.
+    assert!(http1::blocking_get(&server.url("/health")).is_err());
+    stream.write_all(second.as_bytes()).unwrap();
+    let mut raw = String::new();
+    let _ = stream.read_to_string(&mut raw);
+    let (status, _, text) = http1::parse(&raw).unwrap();
+    assert_eq!(status, 201, "{text}");
+    let (exit, log) = server.stop();
+    assert!(exit.success(), "{log}");
+}
+
+#[test]
+fn the_split_users_service_needs_a_secret_and_has_its_own_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ecap(dir.path()).args(["serve", "--only", "users", "--data-dir", "d"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("JWT_SECRET"));
+
+    let port = free_port();
+    let mut c = ecap(dir.path());
+    c.args(["serve", "--only", "users", "--data-dir", "d"])
+        .env("JWT_SECRET", SECRET)
+        .env("PORT", port.to_string());
+    let server = Server::start(c, port);
+    let (status, head, body) = http1::request("GET", &server.url("/health"), None, None).unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(json_of(&body)["service"], "user-service");
+    register(&server, "split@example.com");
+    let (_, head2, _) = http1::request("GET", &server.url("/api/auth/me"), None, None).unwrap();
+    assert!(
+        !head.contains("\r\nx-ratelimit-limit:") && !head2.contains("\r\nx-ratelimit-limit:"),
+        "the gateway limits, not the service"
+    );
+    assert!(!dir.path().join("d/jwt_secret").exists());
+    server.stop();
+}
+
+#[test]
+fn migrate_then_create_admin_from_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ecap(dir.path()).args(["--data-dir", "data", "migrate"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("migrations applied"));
+
+    let create = |email: &str, password: &str| {
+        let mut child = ecap(dir.path())
+            .args(["--data-dir", "data", "users", "create-admin", "--email", email, "--name", "The Boss"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+        wait_with_timeout(&mut child, Duration::from_secs(30))
+    };
+    let weak = create("boss@example.com", "weak");
+    assert!(!weak.status.success());
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("Password must"));
+    let ok = create("Boss@Example.com", "Boss1!pass");
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("<boss@example.com>"));
+    let again = create("boss@example.com", "Boss1!pass");
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+
+    let port = free_port();
+    let mut c = ecap(dir.path());
+    c.args(["serve", "--data-dir", "data"]).env("PORT", port.to_string()).env("JWT_SECRET", SECRET);
+    let server = Server::start(c, port);
+    let (status, _, body) = http1::request(
+        "POST",
+        &server.url("/api/auth/login"),
+        None,
+        Some(&json!({ "email": "boss@example.com", "password": "Boss1!pass" })),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json_of(&body)["data"]["user"]["role"], "admin");
+    // With an admin present, registration can no longer claim the role.
+    let (status, _, _) = http1::request(
+        "POST",
+        &server.url("/api/auth/register"),
+        None,
+        Some(&json!({ "name": "Eve", "email": "eve@example.com", "password": "Secret1!", "role": "admin" })),
+    )
+    .unwrap();
+    assert_eq!(status, 403);
+    server.stop();
+}
+
+#[test]
+fn configuration_layers_file_then_env_then_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (free_port(), free_port(), free_port());
+    std::fs::write(
+        dir.path().join("ecap.toml"),
+        format!("port = {a}\njwt_secret = \"{SECRET}\"\necap_data_dir = \"from-file\"\n"),
+    )
+    .unwrap();
+    let server = Server::start(
+        {
+            let mut cmd = ecap(dir.path());
+            cmd.arg("serve");
+            cmd
+        },
+        a,
+    );
+    server.stop();
+    assert!(dir.path().join("from-file/ecap.db").exists());
+    assert!(!dir.path().join("from-file/jwt_secret").exists(), "the file's secret was used");
+    std::fs::write(dir.path().join(".env"), format!("PORT={b}\n")).unwrap();
+    let server = Server::start(
+        {
+            let mut cmd = ecap(dir.path());
+            cmd.arg("serve");
+            cmd
+        },
+        b,
+    );
+    server.stop();
+    let server = Server::start(
+        {
+            let mut cmd = ecap(dir.path());
+            cmd.args(["serve", "--port", &c.to_string()]);
+            cmd
+        },
+        c,
+    );
+    server.stop();
+    // A broken value fails fast with the setting's name.
+    let out = ecap(dir.path()).arg("serve").env("RATE_LIMIT_MAX_REQUESTS", "lots").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).to_lowercase().contains("rate_limit_max_requests"));
+}
+
+#[test]
+fn json_logs_carry_the_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut c = ecap(dir.path());
+    c.args(["serve", "--data-dir", "data"])
+        .env("PORT", port.to_string())
+        .env("LOG_FORMAT", "json")
+        .env("JWT_SECRET", SECRET);
+    let server = Server::start(c, port);
+    http1::request("GET", &server.url("/api/nothing"), None, None).unwrap();
+    let (_, log) = server.stop();
+    let lines: Vec<Value> = log.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    assert!(!lines.is_empty(), "{log}");
+    let finished = lines
+        .iter()
+        .find(|l| l["message"] == "request finished" && l["span"]["path"] == "/api/nothing")
+        .unwrap_or_else(|| panic!("{log}"));
+    assert_eq!(finished["status"], 404);
+    assert!(finished["span"]["request_id"].as_str().is_some_and(|id| id.len() >= 32));
+}
+
+/// The binary on the server databases: PostgreSQL by URL, MariaDB by the
+/// original's DB_* variables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_on_postgres_and_on_mariadb_from_the_original_variables() {
+    let pg = TestDb::create(Backend::Postgres).await;
+    let my = TestDb::create(Backend::MySql).await;
+    let my_name = my.url.expose().rsplit('/').next().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let (p1, p2) = (free_port(), free_port());
+    let pg_url = pg.url.expose().to_owned();
+    let root = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let mut c = ecap(&root);
+        c.args(["serve", "--data-dir", "d1"])
+            .env("DATABASE_URL", &pg_url)
+            .env("JWT_SECRET", SECRET)
+            .env("PORT", p1.to_string());
+        let server = Server::start(c, p1);
+        register(&server, "pg@example.com");
+        assert!(server.stop().0.success());
+
+        let mut c = ecap(&root);
+        c.args(["serve", "--data-dir", "d2"])
+            .env("DB_HOST", "127.0.0.1")
+            .env("DB_PORT", "3306")
+            .env("DB_USER", "root")
+            .env("DB_NAME", &my_name)
+            .env("JWT_SECRET", SECRET)
+            .env("PORT", p2.to_string());
+        let server = Server::start(c, p2);
+        register(&server, "maria@example.com");
+        assert!(server.stop().0.success());
+        assert!(!root.join("d2/ecap.db").exists(), "MariaDB, not SQLite, was used");
+    })
+    .await
+    .unwrap();
+}
