@@ -64,7 +64,11 @@ async fn method_not_allowed() -> ApiError {
 /// `edge` adds the process's own policies (rate limiting) after the JSON
 /// fallbacks are in place, so unknown routes pass through them too, and inside
 /// the request id, logging, metrics, security headers and CORS.
-pub fn foundation(router: Router, opts: &HttpOptions, edge: impl FnOnce(Router) -> Router) -> Router {
+pub fn foundation(
+    router: Router,
+    opts: &HttpOptions,
+    edge: impl FnOnce(Router) -> Router,
+) -> Router {
     let limit = opts.body_limit_bytes;
     let router = router
         .fallback(route_not_found)

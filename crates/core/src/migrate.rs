@@ -20,7 +20,7 @@ pub struct Migration {
     pub statements: fn(Backend) -> Vec<String>,
 }
 
-const LOCK_KEY: i64 = 0x00ec_a9_00_01;
+const LOCK_KEY: i64 = 0x0000_eca9_0001;
 
 /// Applies the pending migrations of `service`; returns how many ran.
 pub async fn run(db: &Db, service: &str, migrations: &[Migration]) -> DbResult<usize> {

@@ -47,7 +47,7 @@ impl MemoryRevocations {
 impl Revocations for MemoryRevocations {
     async fn revoke_token(&self, jti: &str, exp: u64) -> Result<(), RevocationError> {
         self.tokens.insert(jti.to_owned(), exp);
-        if self.tokens.len() % 1024 == 0 {
+        if self.tokens.len().is_multiple_of(1024) {
             self.purge_expired();
         }
         Ok(())

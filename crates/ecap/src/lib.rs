@@ -6,7 +6,7 @@ use std::{path::Path, sync::Arc, time::Instant};
 use anyhow::{Context, bail};
 use axum::{Json, Router, middleware, routing::get};
 use ecap_core::{
-    auth::{AuthState, JwtKeys},
+    auth::{AuthState, JwtKeys, Role},
     config::{Config, Secret, Shape},
     db::Db,
     http::{HttpOptions, Probe, foundation, probe_routes},
@@ -109,6 +109,67 @@ async fn revocations(config: &Config) -> anyhow::Result<Arc<dyn Revocations>> {
         ),
         None => Arc::new(MemoryRevocations::new()),
     })
+}
+
+/// Demo accounts `serve --demo` creates on an empty database (for local trials only).
+pub const DEMO_ACCOUNTS: [(&str, &str, &str, Role); 3] = [
+    (
+        "Demo Admin",
+        "admin@demo.ecap.local",
+        "Admin123!",
+        Role::Admin,
+    ),
+    (
+        "Demo Merchant",
+        "merchant@demo.ecap.local",
+        "Merchant123!",
+        Role::Merchant,
+    ),
+    (
+        "Demo Customer",
+        "customer@demo.ecap.local",
+        "Customer123!",
+        Role::Customer,
+    ),
+];
+
+/// Creates the demo accounts when the users table is empty; returns how many.
+pub async fn seed_demo(db: &Db) -> anyhow::Result<usize> {
+    let store = UserStore::new(db.clone());
+    let (_, total) = store
+        .list(&ecap_users::store::UserListQuery {
+            page: 1,
+            limit: 1,
+            role: None,
+            search: None,
+            sort: ecap_users::store::UserSort::CreatedAt,
+            descending: true,
+        })
+        .await?;
+    if total > 0 {
+        return Ok(0);
+    }
+    let hasher = ecap_users::password::Hasher::new(1)?;
+    for (name, email, password, role) in DEMO_ACCOUNTS {
+        store
+            .create(
+                ecap_users::store::NewUser {
+                    email: email.into(),
+                    password_hash: hasher.hash(password).await?,
+                    name: name.into(),
+                    phone: None,
+                    role,
+                },
+                false,
+            )
+            .await?;
+        tracing::warn!(
+            email,
+            role = role.as_str(),
+            "demo account created (password in README)"
+        );
+    }
+    Ok(DEMO_ACCOUNTS.len())
 }
 
 /// Builds a process: `Shape::AllInOne` (every service, rate limits, docs) or one service.

@@ -40,6 +40,9 @@ enum Command {
         /// Run a single service, for the split shape behind a gateway.
         #[arg(long, value_enum)]
         only: Option<Only>,
+        /// On an empty database, create demo accounts (see README) first.
+        #[arg(long)]
+        demo: bool,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -122,11 +125,16 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
-        Command::Serve { only, .. } => {
+        Command::Serve { only, demo, .. } => {
             let shape = match only {
                 None => Shape::AllInOne,
                 Some(Only::Users) => Shape::Users,
             };
+            if demo {
+                let db = ecap::users_database(&config).await?;
+                ecap::seed_demo(&db).await?;
+                db.close().await;
+            }
             serve(config, shape).await
         }
         Command::Migrate => {

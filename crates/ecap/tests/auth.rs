@@ -1,5 +1,7 @@
 //! Registration, login, tokens and sessions over HTTP.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;
@@ -23,7 +25,10 @@ async fn register_login_me_logout(backend: Backend) {
     assert_eq!(user["email"], "jane.doe@example.com");
     assert_eq!(user["name"], "Jane Doe");
     assert_eq!(user["role"], "customer");
-    assert!(!r.body.to_string().contains("argon2"), "no hash in responses");
+    assert!(
+        !r.body.to_string().contains("argon2"),
+        "no hash in responses"
+    );
     let token = r.body["data"]["token"].as_str().unwrap().to_owned();
 
     // A freshly registered user's token works at once (defect C14).
@@ -40,7 +45,10 @@ async fn register_login_me_logout(backend: Backend) {
             json!({ "name": "Jane Again", "email": "JANE.DOE@example.COM", "password": PASSWORD }),
         )
         .await;
-    assert_eq!(assert_error(&dup, StatusCode::CONFLICT), "User with this email already exists");
+    assert_eq!(
+        assert_error(&dup, StatusCode::CONFLICT),
+        "User with this email already exists"
+    );
 
     let login = app.login("JANE.DOE@example.com", PASSWORD).await;
     assert_eq!(login.status, StatusCode::OK, "{}", login.body);
@@ -52,26 +60,50 @@ async fn register_login_me_logout(backend: Backend) {
     assert_eq!(out.status, StatusCode::OK);
     assert_eq!(out.body["message"], "Logout successful");
     let after = app.get("/api/auth/me", Some(&token)).await;
-    assert_eq!(assert_error(&after, StatusCode::UNAUTHORIZED), "Session expired or invalid");
+    assert_eq!(
+        assert_error(&after, StatusCode::UNAUTHORIZED),
+        "Session expired or invalid"
+    );
     // Only that session ended.
-    assert_eq!(app.get("/api/auth/me", Some(&second)).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/api/auth/me", Some(&second)).await.status,
+        StatusCode::OK
+    );
     // A logged-out token cannot be refreshed (defect S5).
-    let r = app.post("/api/auth/refresh", None, json!({ "token": token })).await;
-    assert_eq!(assert_error(&r, StatusCode::UNAUTHORIZED), "Invalid or expired token");
+    let r = app
+        .post("/api/auth/refresh", None, json!({ "token": token }))
+        .await;
+    assert_eq!(
+        assert_error(&r, StatusCode::UNAUTHORIZED),
+        "Invalid or expired token"
+    );
 }
 
 async fn refresh_replaces_the_token_once(backend: Backend) {
     let app = spawn_app(backend).await;
     let (token, _) = app.customer("ref@example.com").await;
-    let r = app.post("/api/auth/refresh", None, json!({ "token": token })).await;
+    let r = app
+        .post("/api/auth/refresh", None, json!({ "token": token }))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let fresh = r.body["data"]["token"].as_str().unwrap().to_owned();
-    assert_eq!(app.get("/api/auth/me", Some(&fresh)).await.status, StatusCode::OK);
-    assert_eq!(app.get("/api/auth/me", Some(&token)).await.status, StatusCode::UNAUTHORIZED);
-    let again = app.post("/api/auth/refresh", None, json!({ "token": token })).await;
+    assert_eq!(
+        app.get("/api/auth/me", Some(&fresh)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/api/auth/me", Some(&token)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let again = app
+        .post("/api/auth/refresh", None, json!({ "token": token }))
+        .await;
     assert_eq!(again.status, StatusCode::UNAUTHORIZED);
     let missing = app.post("/api/auth/refresh", None, json!({})).await;
-    assert_eq!(assert_error(&missing, StatusCode::BAD_REQUEST), "Token is required");
+    assert_eq!(
+        assert_error(&missing, StatusCode::BAD_REQUEST),
+        "Token is required"
+    );
 }
 
 on_every_backend!(register_login_me_logout, refresh_replaces_the_token_once);
@@ -107,15 +139,22 @@ fn b64(s: &str) -> String {
 async fn forged_expired_and_malformed_tokens_are_refused() {
     let app = spawn_app(Backend::Sqlite).await;
     let (_, id) = app.customer("tok@example.com").await;
-    let claims = |iat: u64, exp: u64, role: &str| {
-        json!({ "userId": id, "email": "tok@example.com", "role": role, "iat": iat, "exp": exp, "jti": "j1" })
-    };
+    let claims = |iat: u64, exp: u64, role: &str| json!({ "userId": id, "email": "tok@example.com", "role": role, "iat": iat, "exp": exp, "jti": "j1" });
     let cases = [
         (None, "Authentication token required"),
         (Some("not-a-jwt".to_owned()), "Invalid token"),
-        (Some(sign(claims(now() - 7200, now() - 3600, "customer"), JWT_SECRET)), "Token expired"),
         (
-            Some(sign(claims(now(), now() + 3600, "admin"), "another-secret-entirely-123")),
+            Some(sign(
+                claims(now() - 7200, now() - 3600, "customer"),
+                JWT_SECRET,
+            )),
+            "Token expired",
+        ),
+        (
+            Some(sign(
+                claims(now(), now() + 3600, "admin"),
+                "another-secret-entirely-123",
+            )),
             "Invalid token",
         ),
         (
@@ -127,16 +166,29 @@ async fn forged_expired_and_malformed_tokens_are_refused() {
             "Invalid token",
         ),
         // Issued in the future.
-        (Some(sign(claims(now() + 3600, now() + 7200, "customer"), JWT_SECRET)), "Invalid token"),
+        (
+            Some(sign(
+                claims(now() + 3600, now() + 7200, "customer"),
+                JWT_SECRET,
+            )),
+            "Invalid token",
+        ),
         // No expiry at all.
         (
-            Some(sign(json!({ "userId": id, "email": "x@example.com", "role": "admin", "iat": now(), "jti": "j" }), JWT_SECRET)),
+            Some(sign(
+                json!({ "userId": id, "email": "x@example.com", "role": "admin", "iat": now(), "jti": "j" }),
+                JWT_SECRET,
+            )),
             "Invalid token",
         ),
     ];
     for (token, message) in cases {
         let r = app.get("/api/users", token.as_deref()).await;
-        assert_eq!(assert_error(&r, StatusCode::UNAUTHORIZED), message, "token {token:?}");
+        assert_eq!(
+            assert_error(&r, StatusCode::UNAUTHORIZED),
+            message,
+            "token {token:?}"
+        );
     }
     // "Bearer" with nothing after it, or another scheme.
     let r = app
@@ -149,7 +201,10 @@ async fn forged_expired_and_malformed_tokens_are_refused() {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     // A well-signed token is accepted: the rejections above were about the token.
     let good = sign(claims(now(), now() + 3600, "customer"), JWT_SECRET);
-    assert_eq!(app.get("/api/auth/me", Some(&good)).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/api/auth/me", Some(&good)).await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,13 +212,34 @@ async fn bad_registrations_are_clear_400s_and_change_nothing() {
     let app = spawn_app(Backend::Sqlite).await;
     let (admin, _) = app.admin().await;
     let cases = [
-        (json!({ "email": "a@example.com", "password": "Secret1!", "name": 5 }), "name"),
-        (json!({ "email": ["a@example.com"], "password": "Secret1!", "name": "Al" }), "email"),
-        (json!({ "email": "not-an-email", "password": "Secret1!", "name": "Al" }), "email"),
-        (json!({ "email": "a@example.com", "password": "short", "name": "Al" }), "password"),
-        (json!({ "email": "a@example.com", "password": "alllowercase1!", "name": "Al" }), "password"),
-        (json!({ "email": "a@example.com", "password": "Secret1!", "name": "A" }), "name"),
-        (json!({ "email": "a@example.com", "password": "Secret1!", "name": "Al", "role": "king" }), "role"),
+        (
+            json!({ "email": "a@example.com", "password": "Secret1!", "name": 5 }),
+            "name",
+        ),
+        (
+            json!({ "email": ["a@example.com"], "password": "Secret1!", "name": "Al" }),
+            "email",
+        ),
+        (
+            json!({ "email": "not-an-email", "password": "Secret1!", "name": "Al" }),
+            "email",
+        ),
+        (
+            json!({ "email": "a@example.com", "password": "short", "name": "Al" }),
+            "password",
+        ),
+        (
+            json!({ "email": "a@example.com", "password": "alllowercase1!", "name": "Al" }),
+            "password",
+        ),
+        (
+            json!({ "email": "a@example.com", "password": "Secret1!", "name": "A" }),
+            "name",
+        ),
+        (
+            json!({ "email": "a@example.com", "password": "Secret1!", "name": "Al", "role": "king" }),
+            "role",
+        ),
         (json!({}), "email"),
     ];
     for (body, path) in cases {
@@ -217,12 +293,15 @@ async fn bad_registrations_are_clear_400s_and_change_nothing() {
     assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let huge = json!({ "email": "a@example.com", "password": "Secret1!", "name": "x".repeat(2 * 1024 * 1024) });
     let r = app.post("/api/auth/register", None, huge).await;
-    assert_eq!(assert_error(&r, StatusCode::PAYLOAD_TOO_LARGE).is_empty(), false);
+    assert!(!assert_error(&r, StatusCode::PAYLOAD_TOO_LARGE).is_empty());
 
     // Nothing was created.
     let list = app.get("/api/users", Some(&admin)).await;
     assert_eq!(list.body["data"]["pagination"]["total"], 1, "{}", list.body);
-    assert_eq!(app.login("a@example.com", "Secret1!").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.login("a@example.com", "Secret1!").await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -230,13 +309,37 @@ async fn login_errors() {
     let app = spawn_app(Backend::Sqlite).await;
     app.customer("log@example.com").await;
     let r = app.login("log@example.com", "Wrong1!pass").await;
-    assert_eq!(assert_error(&r, StatusCode::UNAUTHORIZED), "Invalid credentials");
+    assert_eq!(
+        assert_error(&r, StatusCode::UNAUTHORIZED),
+        "Invalid credentials"
+    );
     let r = app.login("nobody@example.com", PASSWORD).await;
-    assert_eq!(assert_error(&r, StatusCode::UNAUTHORIZED), "Invalid credentials");
-    let r = app.post("/api/auth/login", None, json!({ "email": "log@example.com" })).await;
-    assert_eq!(assert_error(&r, StatusCode::BAD_REQUEST), "Password is required");
-    let r = app.post("/api/auth/login", None, json!({ "email": "nope", "password": "x" })).await;
-    assert_eq!(assert_error(&r, StatusCode::BAD_REQUEST), "Valid email is required");
+    assert_eq!(
+        assert_error(&r, StatusCode::UNAUTHORIZED),
+        "Invalid credentials"
+    );
+    let r = app
+        .post(
+            "/api/auth/login",
+            None,
+            json!({ "email": "log@example.com" }),
+        )
+        .await;
+    assert_eq!(
+        assert_error(&r, StatusCode::BAD_REQUEST),
+        "Password is required"
+    );
+    let r = app
+        .post(
+            "/api/auth/login",
+            None,
+            json!({ "email": "nope", "password": "x" }),
+        )
+        .await;
+    assert_eq!(
+        assert_error(&r, StatusCode::BAD_REQUEST),
+        "Valid email is required"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -249,7 +352,10 @@ async fn repeated_failures_lock_the_account_not_others() {
     app.customer("victim@example.com").await;
     app.customer("bystander@example.com").await;
     for _ in 0..3 {
-        assert_eq!(app.login("victim@example.com", "Wrong1!pass").await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            app.login("victim@example.com", "Wrong1!pass").await.status,
+            StatusCode::UNAUTHORIZED
+        );
     }
     let r = app.login("victim@example.com", PASSWORD).await;
     let msg = assert_error(&r, StatusCode::TOO_MANY_REQUESTS);
@@ -257,7 +363,10 @@ async fn repeated_failures_lock_the_account_not_others() {
     assert_eq!(r.body["code"], "account_locked");
     let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(retry > 500 && retry <= 600, "{retry}");
-    assert_eq!(app.login("bystander@example.com", PASSWORD).await.status, StatusCode::OK);
+    assert_eq!(
+        app.login("bystander@example.com", PASSWORD).await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -274,10 +383,18 @@ async fn first_admin_bootstrap_then_closed() {
         )
         .await;
     assert_error(&r, StatusCode::FORBIDDEN);
-    assert_eq!(app.login("m@example.com", PASSWORD).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.login("m@example.com", PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
     // Merchants may register themselves.
-    let (m, _) = app.register_as("Shop Owner", "shop@example.com", "merchant").await;
-    assert_eq!(app.get("/api/auth/me", Some(&m)).await.body["data"]["user"]["role"], "merchant");
+    let (m, _) = app
+        .register_as("Shop Owner", "shop@example.com", "merchant")
+        .await;
+    assert_eq!(
+        app.get("/api/auth/me", Some(&m)).await.body["data"]["user"]["role"],
+        "merchant"
+    );
 
     let closed = spawn_app_with(Backend::Sqlite, |c| c.ecap_admin_bootstrap = false).await;
     let r = closed
@@ -305,26 +422,72 @@ async fn password_change_needs_the_current_one_and_ends_other_sessions() {
         }
         body
     };
-    let r = app.put("/api/users/profile", Some(&token), change(None, "Better2@pass")).await;
+    let r = app
+        .put(
+            "/api/users/profile",
+            Some(&token),
+            change(None, "Better2@pass"),
+        )
+        .await;
     assert_eq!(
         assert_error(&r, StatusCode::BAD_REQUEST),
         "Current password is required to set a new password"
     );
-    let r = app.put("/api/users/profile", Some(&token), change(Some("Wrong1!pass"), "Better2@pass")).await;
-    assert_eq!(assert_error(&r, StatusCode::UNAUTHORIZED), "Current password is incorrect");
+    let r = app
+        .put(
+            "/api/users/profile",
+            Some(&token),
+            change(Some("Wrong1!pass"), "Better2@pass"),
+        )
+        .await;
+    assert_eq!(
+        assert_error(&r, StatusCode::UNAUTHORIZED),
+        "Current password is incorrect"
+    );
     // The registration rule applies to new passwords too (defect C16).
-    let r = app.put("/api/users/profile", Some(&token), change(Some(PASSWORD), "weakweakweak")).await;
+    let r = app
+        .put(
+            "/api/users/profile",
+            Some(&token),
+            change(Some(PASSWORD), "weakweakweak"),
+        )
+        .await;
     assert_error(&r, StatusCode::BAD_REQUEST);
-    assert_eq!(app.get("/api/auth/me", Some(&other)).await.status, StatusCode::OK, "failures changed nothing");
+    assert_eq!(
+        app.get("/api/auth/me", Some(&other)).await.status,
+        StatusCode::OK,
+        "failures changed nothing"
+    );
 
-    let r = app.put("/api/users/profile", Some(&token), change(Some(PASSWORD), "Better2@pass")).await;
+    let r = app
+        .put(
+            "/api/users/profile",
+            Some(&token),
+            change(Some(PASSWORD), "Better2@pass"),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let fresh = r.body["data"]["token"].as_str().unwrap().to_owned();
-    assert_eq!(app.get("/api/auth/me", Some(&fresh)).await.status, StatusCode::OK);
-    assert_eq!(app.get("/api/auth/me", Some(&token)).await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(app.get("/api/auth/me", Some(&other)).await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(app.login("pw@example.com", PASSWORD).await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(app.login("pw@example.com", "Better2@pass").await.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/api/auth/me", Some(&fresh)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/api/auth/me", Some(&token)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get("/api/auth/me", Some(&other)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login("pw@example.com", PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login("pw@example.com", "Better2@pass").await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -333,24 +496,47 @@ async fn profile_update_keeps_omitted_phone_and_checks_email() {
     let (token, _) = app.customer("prof@example.com").await;
     app.customer("taken@example.com").await;
     let r = app
-        .put("/api/users/profile", Some(&token), json!({ "name": "Pro File", "phone": "+91 98765 43210" }))
+        .put(
+            "/api/users/profile",
+            Some(&token),
+            json!({ "name": "Pro File", "phone": "+91 98765 43210" }),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["message"], "Profile updated successfully");
     // Omitting phone keeps it (defect C15).
-    let r = app.put("/api/users/profile", Some(&token), json!({ "name": "Pro File" })).await;
-    assert_eq!(r.body["data"]["user"]["phone"], "+91 98765 43210");
-    let r = app.put("/api/users/profile", Some(&token), json!({ "phone": "1" })).await;
-    assert_eq!(assert_error(&r, StatusCode::BAD_REQUEST), "Name is required");
     let r = app
-        .put("/api/users/profile", Some(&token), json!({ "name": "Pro File", "email": "TAKEN@example.com" }))
+        .put(
+            "/api/users/profile",
+            Some(&token),
+            json!({ "name": "Pro File" }),
+        )
+        .await;
+    assert_eq!(r.body["data"]["user"]["phone"], "+91 98765 43210");
+    let r = app
+        .put("/api/users/profile", Some(&token), json!({ "phone": "1" }))
+        .await;
+    assert_eq!(
+        assert_error(&r, StatusCode::BAD_REQUEST),
+        "Name is required"
+    );
+    let r = app
+        .put(
+            "/api/users/profile",
+            Some(&token),
+            json!({ "name": "Pro File", "email": "TAKEN@example.com" }),
+        )
         .await;
     assert_eq!(
         assert_error(&r, StatusCode::BAD_REQUEST),
         "Email address is already in use by another account"
     );
     let r = app
-        .put("/api/users/profile", Some(&token), json!({ "name": "Pro File", "email": "not an email" }))
+        .put(
+            "/api/users/profile",
+            Some(&token),
+            json!({ "name": "Pro File", "email": "not an email" }),
+        )
         .await;
     assert_error(&r, StatusCode::BAD_REQUEST);
     let r = app.get("/api/users/profile", Some(&token)).await;
@@ -376,11 +562,24 @@ async fn imported_bcrypt_hashes_log_in_and_are_upgraded() {
         )
         .await
         .unwrap();
-    assert_eq!(app.login("old@example.com", "Wrong1!pass").await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(app.login("old@example.com", "Legacy1!pass").await.status, StatusCode::OK);
+    assert_eq!(
+        app.login("old@example.com", "Wrong1!pass").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login("old@example.com", "Legacy1!pass").await.status,
+        StatusCode::OK
+    );
     let row = store.by_email("old@example.com").await.unwrap().unwrap();
-    assert!(row.password_hash.starts_with("$argon2id$"), "{}", row.password_hash);
-    assert_eq!(app.login("old@example.com", "Legacy1!pass").await.status, StatusCode::OK);
+    assert!(
+        row.password_hash.starts_with("$argon2id$"),
+        "{}",
+        row.password_hash
+    );
+    assert_eq!(
+        app.login("old@example.com", "Legacy1!pass").await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -390,10 +589,16 @@ async fn a_restart_forgets_no_logout() {
     let (kept, _) = app.customer("kept@example.com").await;
     app.post("/api/auth/logout", Some(&token), json!({})).await;
     // A second process on the same database and secret.
-    let platform = ecap::assemble(&app.config, ecap_core::config::Shape::AllInOne).await.unwrap();
+    let platform = ecap::assemble(&app.config, ecap_core::config::Shape::AllInOne)
+        .await
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(ecap_core::http::serve(listener, platform.router, std::future::pending()));
+    tokio::spawn(ecap_core::http::serve(
+        listener,
+        platform.router,
+        std::future::pending(),
+    ));
     let me = |t: String| {
         let c = app.client.clone();
         let url = format!("{base}/api/auth/me");
@@ -414,9 +619,15 @@ async fn login_and_register_have_their_own_stricter_budget() {
     app.login("budget@example.com", "Wrong1!pass").await;
     app.login("budget@example.com", "Wrong1!pass").await;
     let r = app.login("budget@example.com", PASSWORD).await;
-    assert_eq!(assert_error(&r, StatusCode::TOO_MANY_REQUESTS), "Too many requests. Please try again later.");
+    assert_eq!(
+        assert_error(&r, StatusCode::TOO_MANY_REQUESTS),
+        "Too many requests. Please try again later."
+    );
     let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=20).contains(&retry), "{retry}");
     // Other routes keep working for the same client.
-    assert_eq!(app.get("/api/auth/me", Some(&token)).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/api/auth/me", Some(&token)).await.status,
+        StatusCode::OK
+    );
 }

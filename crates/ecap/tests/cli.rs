@@ -1,6 +1,8 @@
 //! The `ecap` binary as a user runs it: commands, configuration layers,
 //! start-up, graceful shutdown and logs.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::{
     io::{Read, Write},
     net::TcpStream,
@@ -65,10 +67,8 @@ impl Server {
                 }
                 panic!("ecap exited early with {status}: {err}");
             }
-            if let Ok(r) = http1::blocking_get(&self.url("/ready")) {
-                if r == 200 {
-                    return;
-                }
+            if http1::blocking_get(&self.url("/ready")).is_ok_and(|r| r == 200) {
+                return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -80,7 +80,10 @@ impl Server {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         let out = wait_with_timeout(&mut self.child, Duration::from_secs(15));
-        (out.status, String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 }
 
@@ -133,7 +136,9 @@ mod http1 {
         body: Option<&Value>,
     ) -> std::io::Result<(u16, String, String)> {
         let rest = url.strip_prefix("http://").unwrap_or(url);
-        let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+        let (host, path) = rest
+            .split_once('/')
+            .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
         let mut stream = TcpStream::connect(host)?;
         stream.set_read_timeout(Some(Duration::from_secs(20)))?;
         let payload = body.map(Value::to_string).unwrap_or_default();
@@ -162,7 +167,10 @@ mod http1 {
             .nth(1)
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| std::io::Error::other(format!("not HTTP: {raw:?}")))?;
-        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        let body = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
             dechunk(body)
         } else {
             body.to_owned()
@@ -206,10 +214,20 @@ fn help_reads_well() {
     let out = ecap(dir.path()).arg("--help").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for word in ["serve", "migrate", "users", "--data-dir", "--database-url", "--config"] {
+    for word in [
+        "serve",
+        "migrate",
+        "users",
+        "--data-dir",
+        "--database-url",
+        "--config",
+    ] {
         assert!(text.contains(word), "--help lacks {word}:\n{text}");
     }
-    let out = ecap(dir.path()).args(["users", "create-admin", "--help"]).output().unwrap();
+    let out = ecap(dir.path())
+        .args(["users", "create-admin", "--help"])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("standard input"), "{text}");
     assert!(!text.contains("--password"), "the password is never a flag");
@@ -221,7 +239,8 @@ fn all_in_one_keeps_its_generated_secret_and_never_logs_secrets() {
     let port = free_port();
     let start = || {
         let mut c = ecap(dir.path());
-        c.args(["serve", "--data-dir", "data"]).env("PORT", port.to_string());
+        c.args(["serve", "--data-dir", "data"])
+            .env("PORT", port.to_string());
         Server::start(c, port)
     };
     let server = start();
@@ -231,7 +250,10 @@ fn all_in_one_keeps_its_generated_secret_and_never_logs_secrets() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("data/jwt_secret")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join("data/jwt_secret"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o077, 0, "the secret file is private");
     }
     assert!(dir.path().join("data/ecap.db").exists());
@@ -242,7 +264,8 @@ fn all_in_one_keeps_its_generated_secret_and_never_logs_secrets() {
 
     // A restart keeps the secret: the token still works.
     let server = start();
-    let (status, _, body) = http1::request("GET", &server.url("/api/auth/me"), Some(&token), None).unwrap();
+    let (status, _, body) =
+        http1::request("GET", &server.url("/api/auth/me"), Some(&token), None).unwrap();
     assert_eq!(status, 200, "{body}");
     let (_, log2) = server.stop();
     for text in [&log, &log2] {
@@ -257,12 +280,16 @@ fn shutdown_lets_in_flight_requests_finish() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut c = ecap(dir.path());
-    c.args(["serve", "--data-dir", "data"]).env("PORT", port.to_string());
+    c.args(["serve", "--data-dir", "data"])
+        .env("PORT", port.to_string());
     let server = Server::start(c, port);
-    let body = json!({ "name": "Late Comer", "email": "late@example.com", "password": "Secret1!" }).to_string();
+    let body = json!({ "name": "Late Comer", "email": "late@example.com", "password": "Secret1!" })
+        .to_string();
     let (first, second) = body.split_at(10);
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     write!(
         stream,
         "POST /api/auth/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{first}",
@@ -288,7 +315,10 @@ fn shutdown_lets_in_flight_requests_finish() {
 #[test]
 fn the_split_users_service_needs_a_secret_and_has_its_own_name() {
     let dir = tempfile::tempdir().unwrap();
-    let out = ecap(dir.path()).args(["serve", "--only", "users", "--data-dir", "d"]).output().unwrap();
+    let out = ecap(dir.path())
+        .args(["serve", "--only", "users", "--data-dir", "d"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("JWT_SECRET"));
 
@@ -314,26 +344,51 @@ fn the_split_users_service_needs_a_secret_and_has_its_own_name() {
 #[test]
 fn migrate_then_create_admin_from_stdin() {
     let dir = tempfile::tempdir().unwrap();
-    let out = ecap(dir.path()).args(["--data-dir", "data", "migrate"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = ecap(dir.path())
+        .args(["--data-dir", "data", "migrate"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("migrations applied"));
 
     let create = |email: &str, password: &str| {
         let mut child = ecap(dir.path())
-            .args(["--data-dir", "data", "users", "create-admin", "--email", email, "--name", "The Boss"])
+            .args([
+                "--data-dir",
+                "data",
+                "users",
+                "create-admin",
+                "--email",
+                email,
+                "--name",
+                "The Boss",
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{password}\n").as_bytes())
+            .unwrap();
         wait_with_timeout(&mut child, Duration::from_secs(30))
     };
     let weak = create("boss@example.com", "weak");
     assert!(!weak.status.success());
     assert!(String::from_utf8_lossy(&weak.stderr).contains("Password must"));
     let ok = create("Boss@Example.com", "Boss1!pass");
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     assert!(String::from_utf8_lossy(&ok.stdout).contains("<boss@example.com>"));
     let again = create("boss@example.com", "Boss1!pass");
     assert!(!again.status.success());
@@ -341,7 +396,9 @@ fn migrate_then_create_admin_from_stdin() {
 
     let port = free_port();
     let mut c = ecap(dir.path());
-    c.args(["serve", "--data-dir", "data"]).env("PORT", port.to_string()).env("JWT_SECRET", SECRET);
+    c.args(["serve", "--data-dir", "data"])
+        .env("PORT", port.to_string())
+        .env("JWT_SECRET", SECRET);
     let server = Server::start(c, port);
     let (status, _, body) = http1::request(
         "POST",
@@ -383,7 +440,10 @@ fn configuration_layers_file_then_env_then_flags() {
     );
     server.stop();
     assert!(dir.path().join("from-file/ecap.db").exists());
-    assert!(!dir.path().join("from-file/jwt_secret").exists(), "the file's secret was used");
+    assert!(
+        !dir.path().join("from-file/jwt_secret").exists(),
+        "the file's secret was used"
+    );
     std::fs::write(dir.path().join(".env"), format!("PORT={b}\n")).unwrap();
     let server = Server::start(
         {
@@ -404,9 +464,17 @@ fn configuration_layers_file_then_env_then_flags() {
     );
     server.stop();
     // A broken value fails fast with the setting's name.
-    let out = ecap(dir.path()).arg("serve").env("RATE_LIMIT_MAX_REQUESTS", "lots").output().unwrap();
+    let out = ecap(dir.path())
+        .arg("serve")
+        .env("RATE_LIMIT_MAX_REQUESTS", "lots")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).to_lowercase().contains("rate_limit_max_requests"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .to_lowercase()
+            .contains("rate_limit_max_requests")
+    );
 }
 
 #[test]
@@ -421,14 +489,21 @@ fn json_logs_carry_the_request_id() {
     let server = Server::start(c, port);
     http1::request("GET", &server.url("/api/nothing"), None, None).unwrap();
     let (_, log) = server.stop();
-    let lines: Vec<Value> = log.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let lines: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
     assert!(!lines.is_empty(), "{log}");
     let finished = lines
         .iter()
         .find(|l| l["message"] == "request finished" && l["span"]["path"] == "/api/nothing")
         .unwrap_or_else(|| panic!("{log}"));
     assert_eq!(finished["status"], 404);
-    assert!(finished["span"]["request_id"].as_str().is_some_and(|id| id.len() >= 32));
+    assert!(
+        finished["span"]["request_id"]
+            .as_str()
+            .is_some_and(|id| id.len() >= 32)
+    );
 }
 
 /// The binary on the server databases: PostgreSQL by URL, MariaDB by the
@@ -463,8 +538,71 @@ async fn serves_on_postgres_and_on_mariadb_from_the_original_variables() {
         let server = Server::start(c, p2);
         register(&server, "maria@example.com");
         assert!(server.stop().0.success());
-        assert!(!root.join("d2/ecap.db").exists(), "MariaDB, not SQLite, was used");
+        assert!(
+            !root.join("d2/ecap.db").exists(),
+            "MariaDB, not SQLite, was used"
+        );
     })
     .await
     .unwrap();
+}
+
+#[test]
+fn the_readme_curl_examples_work_as_written() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let block = readme
+        .split("<!-- curl-examples:start -->")
+        .nth(1)
+        .and_then(|s| s.split("<!-- curl-examples:end -->").next())
+        .expect("README has the curl examples block");
+    let script: String = block
+        .lines()
+        .filter(|l| !l.starts_with("```"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut c = ecap(dir.path());
+    c.args(["serve", "--demo"]).env("PORT", port.to_string());
+    let server = Server::start(c, port);
+    let script = script.replace("http://localhost:8000", &format!("http://127.0.0.1:{port}"));
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(r#""message":"User registered successfully""#),
+        "{text}"
+    );
+    assert!(text.contains(r#""email":"jane@example.com""#), "{text}");
+    assert!(
+        text.contains(r#""message":"Address added successfully""#),
+        "{text}"
+    );
+    assert!(text.contains(r#""message":"Logout successful""#), "{text}");
+
+    // The README's demo accounts exist after --demo.
+    for (email, password, role) in [
+        ("admin@demo.ecap.local", "Admin123!", "admin"),
+        ("customer@demo.ecap.local", "Customer123!", "customer"),
+    ] {
+        assert!(readme.contains(email) && readme.contains(password));
+        let (status, _, body) = http1::request(
+            "POST",
+            &server.url("/api/auth/login"),
+            None,
+            Some(&json!({ "email": email, "password": password })),
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(json_of(&body)["data"]["user"]["role"], role);
+    }
+    server.stop();
 }

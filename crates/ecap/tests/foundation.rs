@@ -1,6 +1,8 @@
 //! The HTTP foundation every service shares: probes, errors, headers, CORS,
 //! limits, compression, metrics, rate limiting, OpenAPI.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;
@@ -26,17 +28,33 @@ on_every_backend!(probes_answer);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ready_is_503_while_the_database_does_not_answer() {
     let app = spawn_app(Backend::Sqlite).await;
-    let platform = ecap::assemble(&app.config, ecap_core::config::Shape::AllInOne).await.unwrap();
+    let platform = ecap::assemble(&app.config, ecap_core::config::Shape::AllInOne)
+        .await
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     platform.users_db.close().await;
-    tokio::spawn(ecap_core::http::serve(listener, platform.router, std::future::pending()));
-    let r = app.client.get(format!("{base}/ready")).send().await.unwrap();
+    tokio::spawn(ecap_core::http::serve(
+        listener,
+        platform.router,
+        std::future::pending(),
+    ));
+    let r = app
+        .client
+        .get(format!("{base}/ready"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["checks"]["users"], "down");
     // Liveness is not readiness.
-    let r = app.client.get(format!("{base}/health")).send().await.unwrap();
+    let r = app
+        .client
+        .get(format!("{base}/health"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 }
 
@@ -46,10 +64,16 @@ async fn unknown_routes_and_methods_answer_json() {
     let r = app.get("/api/nothing-here", None).await;
     assert_eq!(assert_error(&r, StatusCode::NOT_FOUND), "Route not found");
     assert_eq!(r.body["code"], "route_not_found");
-    let r = app.call(Method::DELETE, "/api/auth/login", None, None).await;
+    let r = app
+        .call(Method::DELETE, "/api/auth/login", None, None)
+        .await;
     assert_error(&r, StatusCode::METHOD_NOT_ALLOWED);
     let r = app.get("/api/users/abc", Some("x")).await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "auth is checked before the id");
+    assert_eq!(
+        r.status,
+        StatusCode::UNAUTHORIZED,
+        "auth is checked before the id"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,7 +101,11 @@ async fn every_answer_carries_security_headers_and_a_request_id() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.headers()["x-request-id"], "trace-me-42", "a caller's id is kept");
+    assert_eq!(
+        r.headers()["x-request-id"],
+        "trace-me-42",
+        "a caller's id is kept"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,12 +119,18 @@ async fn cors_allows_the_configured_origin_only() {
             .request(Method::OPTIONS, format!("{}/api/auth/login", app.base))
             .header("origin", origin)
             .header("access-control-request-method", "POST")
-            .header("access-control-request-headers", "content-type,authorization")
+            .header(
+                "access-control-request-headers",
+                "content-type,authorization",
+            )
             .send()
     };
     let ok = preflight("http://admin.example").await.unwrap();
     assert!(ok.status().is_success());
-    assert_eq!(ok.headers()["access-control-allow-origin"], "http://admin.example");
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "http://admin.example"
+    );
     assert_eq!(ok.headers()["access-control-allow-credentials"], "true");
     let no = preflight("http://evil.example").await.unwrap();
     assert!(!no.headers().contains_key("access-control-allow-origin"));
@@ -106,9 +140,13 @@ async fn cors_allows_the_configured_origin_only() {
 async fn large_bodies_are_413_json_and_responses_compress() {
     let app = spawn_app_with(Backend::Sqlite, |c| c.body_limit_bytes = 4096).await;
     let r = app
-        .post("/api/auth/login", None, json!({ "email": "a@example.com", "password": "x".repeat(5000) }))
+        .post(
+            "/api/auth/login",
+            None,
+            json!({ "email": "a@example.com", "password": "x".repeat(5000) }),
+        )
         .await;
-    assert_eq!(assert_error(&r, StatusCode::PAYLOAD_TOO_LARGE).is_empty(), false);
+    assert!(!assert_error(&r, StatusCode::PAYLOAD_TOO_LARGE).is_empty());
     assert_eq!(r.body["code"], "payload_too_large");
     // Chunked bodies without a length are cut off at the limit too.
     let stream = futures::stream::iter(
@@ -153,7 +191,10 @@ async fn metrics_count_requests_by_route_and_status() {
         "{text}"
     );
     assert!(text.contains("http_request_duration_seconds_bucket"));
-    assert!(text.contains(r#"db_pool_connections{database="users",state="idle"}"#), "{text}");
+    assert!(
+        text.contains(r#"db_pool_connections{database="users",state="idle"}"#),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -166,11 +207,17 @@ async fn rate_limit_budget_headers_and_429() {
     for remaining in (0..4).rev() {
         let r = app.get("/api/nothing", None).await;
         assert_eq!(r.headers["x-ratelimit-limit"], "4");
-        assert_eq!(r.headers["x-ratelimit-remaining"], remaining.to_string().as_str());
+        assert_eq!(
+            r.headers["x-ratelimit-remaining"],
+            remaining.to_string().as_str()
+        );
         assert_eq!(r.headers["ratelimit-policy"], "4;w=60");
     }
     let r = app.get("/api/auth/me", None).await;
-    assert_eq!(assert_error(&r, StatusCode::TOO_MANY_REQUESTS), "Too many requests. Please try again later.");
+    assert_eq!(
+        assert_error(&r, StatusCode::TOO_MANY_REQUESTS),
+        "Too many requests. Please try again later."
+    );
     let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
     // One request comes back every window / budget = 15 s.
     assert!((1..=15).contains(&retry), "{retry}");
@@ -198,15 +245,33 @@ async fn forwarded_for_counts_only_from_trusted_proxies() {
     // Behind a trusted proxy each client has its own budget.
     let app = limited(true).await;
     for _ in 0..2 {
-        assert_eq!(hit(&app, "198.51.100.1").await.unwrap().status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            hit(&app, "198.51.100.1").await.unwrap().status(),
+            StatusCode::NOT_FOUND
+        );
     }
-    assert_eq!(hit(&app, "198.51.100.1").await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(hit(&app, "198.51.100.2").await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        hit(&app, "198.51.100.1").await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        hit(&app, "198.51.100.2").await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
     // From an untrusted peer the header is ignored: spoofing buys nothing.
     let app = limited(false).await;
-    assert_eq!(hit(&app, "198.51.100.1").await.unwrap().status(), StatusCode::NOT_FOUND);
-    assert_eq!(hit(&app, "198.51.100.2").await.unwrap().status(), StatusCode::NOT_FOUND);
-    assert_eq!(hit(&app, "198.51.100.3").await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        hit(&app, "198.51.100.1").await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        hit(&app, "198.51.100.2").await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        hit(&app, "198.51.100.3").await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -241,15 +306,31 @@ async fn openapi_describes_every_route_and_docs_work_offline() {
         ("/api/users/{id}/role", "patch"),
     ];
     for (path, method) in expect {
-        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing");
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} missing"
+        );
     }
     assert!(spec.body["components"]["securitySchemes"]["bearer"].is_object());
-    let docs = app.client.get(format!("{}/api/docs/", app.base)).send().await.unwrap();
+    let docs = app
+        .client
+        .get(format!("{}/api/docs/", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(docs.status(), StatusCode::OK);
     let html = docs.text().await.unwrap();
     assert!(html.contains("swagger"), "the page is Swagger UI");
-    assert!(!html.contains("https://"), "no asset comes from the internet");
+    assert!(
+        !html.contains("https://"),
+        "no asset comes from the internet"
+    );
     // Its script is served by us, too.
-    let js = app.client.get(format!("{}/api/docs/swagger-ui-bundle.js", app.base)).send().await.unwrap();
+    let js = app
+        .client
+        .get(format!("{}/api/docs/swagger-ui-bundle.js", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(js.status(), StatusCode::OK);
 }

@@ -1,6 +1,8 @@
 //! User administration (`/api/users` admin and owner routes): who may call
 //! what, and the admin's management story on every backend.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Duration;
@@ -29,7 +31,10 @@ fn ids(r: &Resp) -> Vec<i64> {
 
 fn pagination(r: &Resp) -> (u64, u64, u64, u64) {
     let p = &r.body["data"]["pagination"];
-    let n = |k: &str| p[k].as_u64().unwrap_or_else(|| panic!("pagination.{k}: {p}"));
+    let n = |k: &str| {
+        p[k].as_u64()
+            .unwrap_or_else(|| panic!("pagination.{k}: {p}"))
+    };
     (n("page"), n("limit"), n("total"), n("pages"))
 }
 
@@ -124,7 +129,10 @@ async fn run_caller(app: &TestApp, col: usize, token: Option<&str>, a_id: i64) -
                 && r.body["errors"].is_array()
                 && r.body["message"].as_str().is_some_and(|m| !m.is_empty());
             if !shaped {
-                wrong.push(format!("{caller} {method} {template}: error shape {}", r.body));
+                wrong.push(format!(
+                    "{caller} {method} {template}: error shape {}",
+                    r.body
+                ));
             }
         } else if r.body["success"] != true {
             wrong.push(format!("{caller} {method} {template}: {}", r.body));
@@ -137,17 +145,32 @@ async fn run_caller(app: &TestApp, col: usize, token: Option<&str>, a_id: i64) -
 async fn authorization_matrix() {
     let app = spawn_app(Backend::Sqlite).await;
     let (admin, _) = app.admin().await;
-    let (a, a_id) = app.register_as("Customer A", "a@example.com", "customer").await;
-    let (b, _) = app.register_as("Customer B", "b@example.com", "customer").await;
-    let (merchant, _) = app.register_as("Merchant M", "m@example.com", "merchant").await;
-    let tokens = [None, Some(a.as_str()), Some(b.as_str()), Some(merchant.as_str())];
+    let (a, a_id) = app
+        .register_as("Customer A", "a@example.com", "customer")
+        .await;
+    let (b, _) = app
+        .register_as("Customer B", "b@example.com", "customer")
+        .await;
+    let (merchant, _) = app
+        .register_as("Merchant M", "m@example.com", "merchant")
+        .await;
+    let tokens = [
+        None,
+        Some(a.as_str()),
+        Some(b.as_str()),
+        Some(merchant.as_str()),
+    ];
 
     // Callers one after the other, the admin last (its calls change and finally delete A).
     let mut wrong = Vec::new();
     for (col, token) in tokens.iter().enumerate() {
         wrong.extend(run_caller(&app, col, *token, a_id).await);
     }
-    assert!(wrong.is_empty(), "authorization matrix:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "authorization matrix:\n{}",
+        wrong.join("\n")
+    );
 
     // None of the refused calls changed anything: A's own last PATCH stands,
     // A is still a customer, nobody was created or deleted.
@@ -159,20 +182,32 @@ async fn authorization_matrix() {
     assert_eq!(user["role"], "customer");
     assert_eq!(user_total(&app, &admin).await, 4);
     // A's token still works (no role change happened).
-    assert_eq!(app.get("/api/auth/me", Some(&a)).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/api/auth/me", Some(&a)).await.status,
+        StatusCode::OK
+    );
 
     let wrong = run_caller(&app, 4, Some(&admin), a_id).await;
-    assert!(wrong.is_empty(), "authorization matrix:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "authorization matrix:\n{}",
+        wrong.join("\n")
+    );
     // The admin's calls did happen: A is gone, the admin's new user exists.
     assert_error(
         &app.get(&format!("/api/users/{a_id}"), Some(&admin)).await,
         StatusCode::NOT_FOUND,
     );
-    let r = app.get("/api/users?search=made-by-admin", Some(&admin)).await;
+    let r = app
+        .get("/api/users?search=made-by-admin", Some(&admin))
+        .await;
     assert_eq!(pagination(&r).2, 1, "{}", r.body);
     assert_eq!(user_total(&app, &admin).await, 4);
     // A's token died with A.
-    assert_error(&app.get("/api/auth/me", Some(&a)).await, StatusCode::UNAUTHORIZED);
+    assert_error(
+        &app.get("/api/auth/me", Some(&a)).await,
+        StatusCode::UNAUTHORIZED,
+    );
 }
 
 // ---- the admin's story, on every backend --------------------------------------------
@@ -212,7 +247,11 @@ async fn admin_manages_users(backend: Backend) {
     assert_eq!(alice["phone"], "+91 98765-43210");
     assert!(alice["createdAt"].is_string(), "{alice}");
     assert!(alice.get("password").is_none() && alice.get("password_hash").is_none());
-    assert!(!r.body.to_string().contains("$argon2"), "hash leaked: {}", r.body);
+    assert!(
+        !r.body.to_string().contains("$argon2"),
+        "hash leaked: {}",
+        r.body
+    );
     let alice_id = alice["id"].as_i64().expect("id");
 
     let bob = create_user(
@@ -224,7 +263,9 @@ async fn admin_manages_users(backend: Backend) {
     assert_eq!(bob["role"], "merchant");
     assert_eq!(bob["phone"], Value::Null);
     let bob_id = bob["id"].as_i64().expect("id");
-    let (carol, carol_id) = app.register_as("Carol Xu", "carol.xu@example.com", "customer").await;
+    let (carol, carol_id) = app
+        .register_as("Carol Xu", "carol.xu@example.com", "customer")
+        .await;
     let r = app
         .post(
             "/api/users",
@@ -245,7 +286,11 @@ async fn admin_manages_users(backend: Backend) {
             json!({ "email": "ALICE.ZED@example.com", "password": PASSWORD, "name": "Alice Again", "role": "customer" }),
         )
         .await;
-    assert_error_msg(&r, StatusCode::CONFLICT, "User with this email already exists");
+    assert_error_msg(
+        &r,
+        StatusCode::CONFLICT,
+        "User with this email already exists",
+    );
     let r = app
         .post(
             "/api/users",
@@ -288,7 +333,12 @@ async fn admin_manages_users(backend: Backend) {
 
     // Bulk deletion is off by default and deletes nothing.
     let r = app
-        .call(Method::DELETE, "/api/users/all", tok, Some(json!({ "includeAdmins": true })))
+        .call(
+            Method::DELETE,
+            "/api/users/all",
+            tok,
+            Some(json!({ "includeAdmins": true })),
+        )
         .await;
     assert_error(&r, StatusCode::FORBIDDEN);
     assert_eq!(user_total(&app, &admin).await, 5);
@@ -319,8 +369,16 @@ async fn admin_manages_users(backend: Backend) {
         let app = &app;
         async move { ids(&app.get(&format!("/api/users?search={q}"), tok).await) }
     };
-    assert_eq!(search("ALICE").await, [alice_id], "search by name, any case");
-    assert_eq!(search("yOuNg%40EXAMPLE").await, [bob_id], "search by e-mail, any case");
+    assert_eq!(
+        search("ALICE").await,
+        [alice_id],
+        "search by name, any case"
+    );
+    assert_eq!(
+        search("yOuNg%40EXAMPLE").await,
+        [bob_id],
+        "search by e-mail, any case"
+    );
     assert_eq!(search("xu").await, [carol_id]);
     assert_eq!(search("example.com").await.len(), 5);
     assert_eq!(search("%25").await, Vec::<i64>::new(), "% is no wildcard");
@@ -332,7 +390,10 @@ async fn admin_manages_users(backend: Backend) {
     let r = app.get("/api/users?role=merchant", tok).await;
     assert_eq!(ids(&r), [bob_id]);
     assert_eq!(pagination(&r).2, 1);
-    assert_eq!(ids(&app.get("/api/users?role=admin", tok).await), [dave_id, admin_id]);
+    assert_eq!(
+        ids(&app.get("/api/users?role=admin", tok).await),
+        [dave_id, admin_id]
+    );
     assert_eq!(
         ids(&app.get("/api/users?role=customer&search=carol", tok).await),
         [carol_id]
@@ -348,10 +409,16 @@ async fn admin_manages_users(backend: Backend) {
     let mut rev = by_name.clone();
     rev.reverse();
     assert_eq!(ids(&app.get("/api/users?sort=-name", tok).await), rev);
-    assert_eq!(ids(&app.get("/api/users?sort=-createdAt", tok).await), newest_first);
+    assert_eq!(
+        ids(&app.get("/api/users?sort=-createdAt", tok).await),
+        newest_first
+    );
     let mut oldest_first = newest_first.clone();
     oldest_first.reverse();
-    assert_eq!(ids(&app.get("/api/users?sort=createdAt", tok).await), oldest_first);
+    assert_eq!(
+        ids(&app.get("/api/users?sort=createdAt", tok).await),
+        oldest_first
+    );
     assert_eq!(
         ids(&app.get("/api/users?sort=email&limit=2", tok).await),
         [admin_id, alice_id]
@@ -368,11 +435,17 @@ async fn admin_manages_users(backend: Backend) {
     ] {
         let r = app.get(&format!("/api/users?{bad}"), tok).await;
         assert_error(&r, StatusCode::BAD_REQUEST);
-        assert_eq!(r.body["errors"][0]["location"], "query", "{bad}: {}", r.body);
+        assert_eq!(
+            r.body["errors"][0]["location"], "query",
+            "{bad}: {}",
+            r.body
+        );
     }
 
     // ---- details ------------------------------------------------------------------
-    let r = app.get(&format!("/api/users/{alice_id}/details"), tok).await;
+    let r = app
+        .get(&format!("/api/users/{alice_id}/details"), tok)
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let d = &r.body["data"];
     assert_eq!(d["user"]["id"], alice_id);
@@ -384,7 +457,11 @@ async fn admin_manages_users(backend: Backend) {
         "totalSpent",
         "avgOrderValue",
     ] {
-        assert_eq!(d["statistics"][k].as_f64(), Some(0.0), "statistics.{k}: {d}");
+        assert_eq!(
+            d["statistics"][k].as_f64(),
+            Some(0.0),
+            "statistics.{k}: {d}"
+        );
     }
     assert_eq!(d["orders"], json!([]));
     assert_error_msg(
@@ -392,28 +469,50 @@ async fn admin_manages_users(backend: Backend) {
         StatusCode::NOT_FOUND,
         "User not found",
     );
-    assert_error(&app.get("/api/users/abc/details", tok).await, StatusCode::BAD_REQUEST);
+    assert_error(
+        &app.get("/api/users/abc/details", tok).await,
+        StatusCode::BAD_REQUEST,
+    );
 
     // ---- update -------------------------------------------------------------------
     let alice_path = format!("/api/users/{alice_id}");
-    let r = app.put(&alice_path, tok, json!({ "name": "Alice Zedd" })).await;
+    let r = app
+        .put(&alice_path, tok, json!({ "name": "Alice Zedd" }))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["message"], "User updated successfully");
     assert_eq!(r.body["data"]["user"]["name"], "Alice Zedd");
     assert_eq!(r.body["data"]["user"]["email"], "alice.zed@example.com");
     assert_eq!(r.body["data"]["user"]["phone"], "+91 98765-43210");
-    assert!(r.body["data"]["user"]["updated_at"].is_string(), "{}", r.body);
-    let r = app.patch(&alice_path, tok, json!({ "email": " ALICE@Example.COM " })).await;
+    assert!(
+        r.body["data"]["user"]["updated_at"].is_string(),
+        "{}",
+        r.body
+    );
+    let r = app
+        .patch(&alice_path, tok, json!({ "email": " ALICE@Example.COM " }))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["data"]["user"]["email"], "alice@example.com");
     assert_eq!(r.body["data"]["user"]["name"], "Alice Zedd");
-    let r = app.patch(&alice_path, tok, json!({ "phone": "+1 555 0100" })).await;
+    let r = app
+        .patch(&alice_path, tok, json!({ "phone": "+1 555 0100" }))
+        .await;
     assert_eq!(r.body["data"]["user"]["phone"], "+1 555 0100", "{}", r.body);
     let r = app.patch(&alice_path, tok, json!({ "phone": "" })).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert_eq!(r.body["data"]["user"]["phone"], Value::Null, "empty phone clears it");
+    assert_eq!(
+        r.body["data"]["user"]["phone"],
+        Value::Null,
+        "empty phone clears it"
+    );
     assert_error_msg(
-        &app.patch(&alice_path, tok, json!({ "email": "BOB.YOUNG@example.com" })).await,
+        &app.patch(
+            &alice_path,
+            tok,
+            json!({ "email": "BOB.YOUNG@example.com" }),
+        )
+        .await,
         StatusCode::CONFLICT,
         "Email already in use",
     );
@@ -428,12 +527,14 @@ async fn admin_manages_users(backend: Backend) {
         "Name must be at least 2 characters",
     );
     assert_error_msg(
-        &app.patch(&alice_path, tok, json!({ "email": "nope" })).await,
+        &app.patch(&alice_path, tok, json!({ "email": "nope" }))
+            .await,
         StatusCode::BAD_REQUEST,
         "Valid email is required",
     );
     assert_error_msg(
-        &app.patch("/api/users/999999", tok, json!({ "name": "Ghost" })).await,
+        &app.patch("/api/users/999999", tok, json!({ "name": "Ghost" }))
+            .await,
         StatusCode::NOT_FOUND,
         "User not found",
     );
@@ -454,12 +555,17 @@ async fn admin_manages_users(backend: Backend) {
     let r = app.get("/api/auth/me", Some(&carol)).await;
     assert_eq!(r.body["data"]["user"]["role"], "customer", "{}", r.body);
     let carol_role = format!("/api/users/{carol_id}/role");
-    let r = app.patch(&carol_role, tok, json!({ "role": "merchant" })).await;
+    let r = app
+        .patch(&carol_role, tok, json!({ "role": "merchant" }))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["message"], "User role updated successfully");
     assert_eq!(r.body["data"]["user"]["role"], "merchant");
     assert_eq!(r.body["data"]["user"]["id"], carol_id);
-    assert_error(&app.get("/api/auth/me", Some(&carol)).await, StatusCode::UNAUTHORIZED);
+    assert_error(
+        &app.get("/api/auth/me", Some(&carol)).await,
+        StatusCode::UNAUTHORIZED,
+    );
     let r = app.login("carol.xu@example.com", PASSWORD).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["data"]["user"]["role"], "merchant");
@@ -480,31 +586,47 @@ async fn admin_manages_users(backend: Backend) {
         "Invalid role",
     );
     assert_error_msg(
-        &app.patch("/api/users/999999/role", tok, json!({ "role": "merchant" })).await,
+        &app.patch("/api/users/999999/role", tok, json!({ "role": "merchant" }))
+            .await,
         StatusCode::NOT_FOUND,
         "User not found",
     );
     assert_error(
-        &app.patch("/api/users/abc/role", tok, json!({ "role": "merchant" })).await,
+        &app.patch("/api/users/abc/role", tok, json!({ "role": "merchant" }))
+            .await,
         StatusCode::BAD_REQUEST,
     );
     // The refused changes left Carol's new token alone.
-    assert_eq!(app.get("/api/auth/me", Some(&carol)).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/api/auth/me", Some(&carol)).await.status,
+        StatusCode::OK
+    );
 
     // ---- the last admin keeps the role --------------------------------------------
     let r = app
-        .patch(&format!("/api/users/{dave_id}/role"), tok, json!({ "role": "customer" }))
+        .patch(
+            &format!("/api/users/{dave_id}/role"),
+            tok,
+            json!({ "role": "customer" }),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_error_msg(
-        &app.patch(&format!("/api/users/{admin_id}/role"), tok, json!({ "role": "customer" }))
-            .await,
+        &app.patch(
+            &format!("/api/users/{admin_id}/role"),
+            tok,
+            json!({ "role": "customer" }),
+        )
+        .await,
         StatusCode::CONFLICT,
         "The last admin cannot lose the admin role",
     );
     let r = app.get("/api/auth/me", tok).await;
     assert_eq!(r.body["data"]["user"]["role"], "admin", "{}", r.body);
-    assert_eq!(ids(&app.get("/api/users?role=admin", tok).await), [admin_id]);
+    assert_eq!(
+        ids(&app.get("/api/users?role=admin", tok).await),
+        [admin_id]
+    );
 
     // ---- delete ---------------------------------------------------------------------
     let carol_path = format!("/api/users/{carol_id}");
@@ -514,15 +636,31 @@ async fn admin_manages_users(backend: Backend) {
         r.body["message"],
         "User \"Carol Xu\" and all associated data deleted successfully"
     );
-    assert!(r.body["message"].as_str().expect("message").contains("Carol Xu"));
+    assert!(
+        r.body["message"]
+            .as_str()
+            .expect("message")
+            .contains("Carol Xu")
+    );
     assert_eq!(
         r.body["data"]["deletedUser"],
         json!({ "id": carol_id, "name": "Carol Xu" })
     );
     assert_eq!(r.body["data"]["deletedOrders"], 0);
-    assert_error(&app.get("/api/auth/me", Some(&carol)).await, StatusCode::UNAUTHORIZED);
-    assert_error_msg(&app.get(&carol_path, tok).await, StatusCode::NOT_FOUND, "User not found");
-    assert_error_msg(&app.delete(&carol_path, tok).await, StatusCode::NOT_FOUND, "User not found");
+    assert_error(
+        &app.get("/api/auth/me", Some(&carol)).await,
+        StatusCode::UNAUTHORIZED,
+    );
+    assert_error_msg(
+        &app.get(&carol_path, tok).await,
+        StatusCode::NOT_FOUND,
+        "User not found",
+    );
+    assert_error_msg(
+        &app.delete(&carol_path, tok).await,
+        StatusCode::NOT_FOUND,
+        "User not found",
+    );
     assert_error(
         &app.login("carol.xu@example.com", PASSWORD).await,
         StatusCode::UNAUTHORIZED,
@@ -537,7 +675,10 @@ async fn admin_manages_users(backend: Backend) {
         StatusCode::NOT_FOUND,
         "User not found",
     );
-    assert_error(&app.delete("/api/users/abc", tok).await, StatusCode::BAD_REQUEST);
+    assert_error(
+        &app.delete("/api/users/abc", tok).await,
+        StatusCode::BAD_REQUEST,
+    );
     assert_eq!(
         ids(&app.get("/api/users", tok).await),
         [dave_id, bob_id, alice_id, admin_id]
@@ -584,7 +725,9 @@ async fn bulk_delete_users(backend: Backend) {
     )
     .await;
     let second_id = second_admin["id"].as_i64().expect("id");
-    let (cust, cust_id) = app.register_as("Cus Tomer", "cust@example.com", "customer").await;
+    let (cust, cust_id) = app
+        .register_as("Cus Tomer", "cust@example.com", "customer")
+        .await;
     let merchant = create_user(
         &app,
         &admin,
@@ -619,7 +762,10 @@ async fn bulk_delete_users(backend: Backend) {
     let mut left = ids(&app.get("/api/users", Some(&admin)).await);
     left.sort_unstable();
     assert_eq!(left, [admin_id, second_id], "admins and the caller stay");
-    assert_error(&app.get("/api/auth/me", Some(&cust)).await, StatusCode::UNAUTHORIZED);
+    assert_error(
+        &app.get("/api/auth/me", Some(&cust)).await,
+        StatusCode::UNAUTHORIZED,
+    );
 
     let r = delete_all(&app, &admin, false).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);

@@ -5,7 +5,8 @@ use ecap_core::{db::Backend, migrate::Migration};
 use sea_query::{Alias, ColumnDef, ForeignKey, ForeignKeyAction, Index, Table};
 
 pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 2026_11_24_01,
+    // Versions are dates with a sequence number: YYYYMMDDNN.
+    version: 2026112401,
     name: "users, addresses, token revocations",
     statements: v1,
 }];

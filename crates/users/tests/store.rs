@@ -1,6 +1,8 @@
 //! The users store, one story per behaviour, run on SQLite, PostgreSQL and
 //! MariaDB (modules `sqlite`, `postgres`, `mysql`; each test its own database).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use ecap_core::{
     auth::Role,
     db::{Backend, Db},
@@ -233,7 +235,7 @@ async fn the_last_admin_keeps_the_role(backend: Backend) {
         store.set_role(b.id, Role::Customer)
     );
     assert!(r1.is_ok() ^ r2.is_ok(), "{r1:?} {r2:?}");
-    let demoted = if r1.is_ok() { r1.unwrap() } else { r2.unwrap() };
+    let demoted = r1.or(r2).unwrap();
     assert_eq!(demoted.role(), Role::Customer);
     assert_eq!(
         demoted.token_version, 1,

@@ -1,6 +1,6 @@
 //! Black-box test support: the whole platform on a random port with a fresh
 //! database, and a small HTTP client that returns (status, JSON).
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 
@@ -49,12 +49,18 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     let platform = ecap::assemble(&config, Shape::AllInOne)
         .await
         .expect("the platform assembles");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(ecap_core::http::serve(listener, platform.router, async move {
-        let _ = rx.await;
-    }));
+    tokio::spawn(ecap_core::http::serve(
+        listener,
+        platform.router,
+        async move {
+            let _ = rx.await;
+        },
+    ));
     TestApp {
         addr,
         base: format!("http://{addr}"),
@@ -76,7 +82,13 @@ pub struct Resp {
 }
 
 impl TestApp {
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
         let mut req = self.client.request(method, format!("{}{path}", self.base));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -89,7 +101,11 @@ impl TestApp {
         let headers = res.headers().clone();
         let text = res.text().await.expect("body");
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Resp { status, headers, body }
+        Resp {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {
@@ -117,7 +133,12 @@ impl TestApp {
                 json!({ "name": name, "email": email, "password": PASSWORD, "role": role }),
             )
             .await;
-        assert_eq!(r.status, StatusCode::CREATED, "register {email}: {}", r.body);
+        assert_eq!(
+            r.status,
+            StatusCode::CREATED,
+            "register {email}: {}",
+            r.body
+        );
         (
             r.body["data"]["token"].as_str().expect("token").to_owned(),
             r.body["data"]["user"]["id"].as_i64().expect("id"),
@@ -130,12 +151,17 @@ impl TestApp {
 
     /// The first admin, through the bootstrap registration.
     pub async fn admin(&self) -> (String, i64) {
-        self.register_as("Test Admin", "admin@example.com", "admin").await
+        self.register_as("Test Admin", "admin@example.com", "admin")
+            .await
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Resp {
-        self.post("/api/auth/login", None, json!({ "email": email, "password": password }))
-            .await
+        self.post(
+            "/api/auth/login",
+            None,
+            json!({ "email": email, "password": password }),
+        )
+        .await
     }
 }
 

@@ -1,0 +1,28 @@
+# ecap — the two commands a newcomer needs are `make run` and `make test`.
+.PHONY: run test lint bench services build clean
+
+# Build (release) and start the whole platform on SQLite under ./data, with demo accounts.
+run:
+	cargo run --release -p ecap -- serve --demo
+
+# Every test: format and lint gates, then unit, integration, CLI and the store
+# tests on SQLite, PostgreSQL and MariaDB (those servers must answer; `make services`).
+test:
+	bash scripts/test.sh
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+# Starts PostgreSQL, MariaDB and Redis on this machine when they are not answering.
+services:
+	bash scripts/services.sh
+
+bench:
+	python3 bench/run.py
+
+build:
+	cargo build --release -p ecap
+
+clean:
+	cargo clean
