@@ -636,7 +636,8 @@ async fn login_and_register_have_their_own_stricter_budget() {
 /// other at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_share_revocations_through_redis() {
-    let redis = std::env::var("ECAP_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let redis =
+        std::env::var("ECAP_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let app = spawn_app_with(Backend::Sqlite, |c| {
         c.redis_url = Some(ecap_core::config::Secret::new(redis));
     })
@@ -646,7 +647,11 @@ async fn replicas_share_revocations_through_redis() {
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let replica = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(ecap_core::http::serve(listener, platform.router, std::future::pending()));
+    tokio::spawn(ecap_core::http::serve(
+        listener,
+        platform.router,
+        std::future::pending(),
+    ));
     let me = |t: &str| {
         app.client
             .get(format!("{replica}/api/auth/me"))
