@@ -1,0 +1,833 @@
+#!/usr/bin/env python3
+"""ecap benchmark harness: one command, results written to BENCHMARKS.md.
+
+    python3 bench/run.py [--duration 10] [--rounds 1] [--no-build]
+
+Everything is reported as a ratio against a baseline measured in the same
+invocation (the bare axum server from bench/src/main.rs, or ecap itself while
+idle), because absolute figures on a small, shared machine are noise.
+
+Measures:
+  * throughput + p50/p99 latency at 32 connections, ecap vs bare server, for
+    GET /health and GET /api/auth/me (both servers send the same bytes);
+  * p99 of GET /health (1 connection) idle (before and after) vs during a
+    POST /api/auth/login flood;
+  * VmRSS of ecap idle after start and after all the load;
+  * start-up time to a 200 from /ready, fresh data dir and migrated data dir.
+
+Python 3.11 standard library only; needs `wrk` on PATH. Linux only (/proc).
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import datetime as dt
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+LOGIN_LUA = BENCH_DIR / "login.lua"
+MARK_START = "<!-- bench/run.py:start -->"
+MARK_END = "<!-- bench/run.py:end -->"
+
+USER_NAME = "Bench User"
+USER_EMAIL = "bench@example.com"
+USER_PASSWORD = "Secret1!"
+JWT_SECRET = "bench-jwt-secret-0123456789abcdef"
+
+CONNECTIONS = 32
+STARTUP_RUNS = 5
+STARTUP_POLL_S = 0.002
+READY_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+
+# Goals (see BENCHMARKS.md).
+GOAL_ME_RATIO = 0.8  # ecap /me throughput >= 0.8 x bare
+GOAL_FLOOD_P99 = 3.0  # /health p99 during a login flood <= 3 x idle
+GOAL_IDLE_RSS_MB = 30.0
+GOAL_STARTUP_MS = 300.0
+
+# Settings ecap reads from the environment (crates/core/src/config.rs ENV_KEYS):
+# none leaks in from the caller's shell; the bench sets its own.
+ECAP_ENV_KEYS = [
+    "PORT", "HOST", "ECAP_DATA_DIR", "DATABASE_URL", "USERS_DATABASE_URL",
+    "DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_NAME", "DB_MAX_CONNECTIONS",
+    "JWT_SECRET", "JWT_EXPIRY", "CORS_ORIGIN", "RATE_LIMIT_WINDOW_MS",
+    "RATE_LIMIT_MAX_REQUESTS", "AUTH_RATE_LIMIT_WINDOW_MS",
+    "AUTH_RATE_LIMIT_MAX_REQUESTS", "TRUSTED_PROXIES", "REDIS_URL", "REDIS_HOST",
+    "REDIS_PORT", "REDIS_PASSWORD", "LOG_LEVEL", "LOG_FORMAT", "BODY_LIMIT_BYTES",
+    "ECAP_DANGEROUS_OPERATIONS", "ECAP_ADMIN_BOOTSTRAP", "ECAP_LOGIN_MAX_FAILURES",
+    "ECAP_LOGIN_LOCKOUT_SECS", "ECAP_HASH_CONCURRENCY", "RUST_LOG",
+]
+
+
+class BenchError(Exception):
+    pass
+
+
+class Timeout(BenchError):
+    pass
+
+
+# --------------------------------------------------------------------------
+# Process bookkeeping: every child is tracked and killed on exit, error, ^C.
+# --------------------------------------------------------------------------
+
+_children: list[subprocess.Popen] = []
+
+
+def spawn(args: list[str], **kw) -> subprocess.Popen:
+    # Own process group, so a ^C in the terminal reaches only us and we stop
+    # the children in order (and only the ones we started).
+    proc = subprocess.Popen(args, start_new_session=True, **kw)
+    _children.append(proc)
+    return proc
+
+
+def stop(proc: subprocess.Popen, timeout: float = STOP_TIMEOUT_S) -> None:
+    if proc.poll() is None:
+        try:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        except ProcessLookupError:
+            pass
+    if proc in _children:
+        _children.remove(proc)
+
+
+def stop_all() -> None:
+    for proc in list(_children):
+        try:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=5)
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
+        _children.remove(proc)
+
+
+def _on_signal(signum, _frame):
+    if signum == signal.SIGALRM:
+        raise Timeout("the benchmark exceeded its time budget")
+    raise KeyboardInterrupt
+
+
+atexit.register(stop_all)
+# Explicit, so ^C works even where SIGINT was inherited as ignored (background jobs).
+signal.signal(signal.SIGINT, signal.default_int_handler)
+signal.signal(signal.SIGTERM, _on_signal)
+signal.signal(signal.SIGHUP, _on_signal)
+signal.signal(signal.SIGALRM, _on_signal)
+
+
+def run_capture(args: list[str], timeout: float, env: dict | None = None) -> str:
+    """Run a tracked child to completion, return stdout (raise on failure)."""
+    proc = spawn(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stop(proc, 2)
+        raise Timeout(f"{' '.join(args)} did not finish within {timeout:.0f}s")
+    finally:
+        if proc in _children and proc.poll() is not None:
+            _children.remove(proc)
+    if proc.returncode != 0:
+        raise BenchError(f"{' '.join(args)} failed ({proc.returncode}): {err.strip()}")
+    return out
+
+
+# --------------------------------------------------------------------------
+# Small helpers
+# --------------------------------------------------------------------------
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_request(port: int, method: str, path: str, body: dict | None = None,
+                 token: str | None = None, timeout: float = 10.0) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        headers = {}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        conn.request(method, path, body=data, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def wait_ready(port: int, proc: subprocess.Popen, path: str = "/ready",
+               timeout: float = READY_TIMEOUT_S, poll: float = STARTUP_POLL_S) -> float:
+    """Poll `path` every `poll` seconds until 200; return the time it took."""
+    start = time.perf_counter()
+    deadline = start + timeout
+    while True:
+        try:
+            status, _ = http_request(port, "GET", path, timeout=1.0)
+            if status == 200:
+                return time.perf_counter() - start
+        except (OSError, http.client.HTTPException):
+            pass
+        if proc.poll() is not None:
+            raise BenchError(f"{proc.args[0]} exited with {proc.returncode} before {path} answered 200")
+        if time.perf_counter() > deadline:
+            raise Timeout(f"{path} on port {port} not 200 after {timeout:.0f}s")
+        time.sleep(poll)
+
+
+def rss_kb(pid: int, key: str = "VmRSS") -> int:
+    """A numeric field of /proc/<pid>/status (VmRSS, VmHWM in kB; Threads)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    raise BenchError(f"no {key} in /proc/{pid}/status")
+
+
+def tail(path: Path, n: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return ""
+
+
+# --------------------------------------------------------------------------
+# wrk
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Wrk:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    non_2xx: int = 0
+    socket_errors: dict = field(default_factory=dict)
+    raw: str = ""
+
+    @property
+    def errors(self) -> int:
+        return self.non_2xx + sum(self.socket_errors.values())
+
+
+_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def parse_wrk(out: str) -> Wrk:
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not m:
+        raise BenchError(f"cannot parse wrk output:\n{out}")
+    rps = float(m.group(1))
+    lat = {}
+    for pct, value, unit in re.findall(r"^\s*(50|99)%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M):
+        lat[pct] = float(value) * _UNIT_MS[unit]
+    total = re.search(r"(\d+) requests in", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return Wrk(
+        rps=rps,
+        p50_ms=lat.get("50", float("nan")),
+        p99_ms=lat.get("99", float("nan")),
+        requests=int(total.group(1)) if total else 0,
+        non_2xx=int(non2xx.group(1)) if non2xx else 0,
+        socket_errors=dict(zip(("connect", "read", "write", "timeout"),
+                               map(int, sock.groups()))) if sock else {},
+        raw=out,
+    )
+
+
+def wrk_args(url: str, threads: int, conns: int, duration: float,
+             token: str | None = None, script: Path | None = None,
+             timeout_s: int | None = None) -> list[str]:
+    args = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{int(round(duration))}s", "--latency"]
+    if timeout_s:
+        args.append(f"--timeout={timeout_s}s")
+    if token:
+        args += ["-H", f"Authorization: Bearer {token}"]
+    if script:
+        args += ["-s", str(script)]
+    args.append(url)
+    return args
+
+
+def run_wrk(url: str, threads: int, conns: int, duration: float,
+            token: str | None = None) -> Wrk:
+    out = run_capture(wrk_args(url, threads, conns, duration, token), timeout=duration + 30)
+    return parse_wrk(out)
+
+
+# --------------------------------------------------------------------------
+# ecap / baseline processes
+# --------------------------------------------------------------------------
+
+
+def target_dir() -> Path:
+    return Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")).resolve()
+
+
+def ecap_env() -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ECAP_ENV_KEYS}
+    env.update({
+        "HOST": "127.0.0.1",
+        "JWT_SECRET": JWT_SECRET,
+        "RATE_LIMIT_MAX_REQUESTS": "100000000",
+        "AUTH_RATE_LIMIT_MAX_REQUESTS": "100000000",
+        "ECAP_LOGIN_MAX_FAILURES": "100000000",
+        "LOG_LEVEL": "warn",
+    })
+    return env
+
+
+def start_ecap(bin_path: Path, port: int, data_dir: Path, log_path: Path) -> subprocess.Popen:
+    logf = open(log_path, "ab")
+    try:
+        # cwd = the data dir's parent: no stray ./ecap.toml or .env is picked up.
+        return spawn([str(bin_path), "serve", "--port", str(port), "--data-dir", str(data_dir)],
+                     cwd=str(data_dir.parent), env=ecap_env(), stdin=subprocess.DEVNULL,
+                     stdout=logf, stderr=subprocess.STDOUT)
+    finally:
+        logf.close()
+
+
+def start_bare(bin_path: Path, port: int, health: Path, me: Path, log_path: Path) -> subprocess.Popen:
+    logf = open(log_path, "ab")
+    try:
+        return spawn([str(bin_path), "--port", str(port), "--health", str(health), "--me", str(me)],
+                     stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT)
+    finally:
+        logf.close()
+
+
+# --------------------------------------------------------------------------
+# The benchmark
+# --------------------------------------------------------------------------
+
+
+def measure_startup(ecap_bin: Path, work: Path) -> dict:
+    """Start-up to first 200 from /ready: fresh (non-existent) data dir, then migrated."""
+    results = {"fresh": [], "existing": []}
+    existing_dir = None
+    log_path = work / "startup.log"
+    # One discarded run first: warms the page cache for the binary.
+    for kind, runs in (("warmup", 1), ("fresh", STARTUP_RUNS), ("existing", STARTUP_RUNS)):
+        for i in range(runs):
+            if kind == "existing":
+                data_dir = existing_dir
+            else:
+                data_dir = work / f"startup-{kind}-{i}" / "data"
+                data_dir.parent.mkdir()
+            port = free_port()
+            t0 = time.perf_counter()
+            proc = start_ecap(ecap_bin, port, data_dir, log_path)
+            try:
+                wait_ready(port, proc)
+                elapsed = time.perf_counter() - t0
+            except BenchError as e:
+                raise BenchError(f"start-up ({kind}): {e}\n{tail(log_path)}") from None
+            finally:
+                stop(proc)
+            if kind != "warmup":
+                results[kind].append(elapsed * 1000)
+            if existing_dir is None and kind == "fresh":
+                existing_dir = data_dir  # migrated by this run, cleanly shut down
+    return results
+
+
+def register(port: int) -> str:
+    status, body = http_request(port, "POST", "/api/auth/register",
+                                {"name": USER_NAME, "email": USER_EMAIL, "password": USER_PASSWORD})
+    if status != 201:
+        raise BenchError(f"register: HTTP {status}: {body[:300]!r}")
+    status, body = http_request(port, "POST", "/api/auth/login",
+                                {"email": USER_EMAIL, "password": USER_PASSWORD})
+    if status != 200:
+        raise BenchError(f"login: HTTP {status}: {body[:300]!r}")
+    token = json.loads(body)["data"]["token"]
+    if not token:
+        raise BenchError("login returned no token")
+    return token
+
+
+def throughput(ecap_port: int, bare_port: int, token: str, duration: float, rounds: int) -> dict:
+    """Per endpoint: lists of Wrk results for ecap and bare, alternating order per round."""
+    endpoints = {"/health": None, "/api/auth/me": token}
+    res = {ep: {"ecap": [], "bare": []} for ep in endpoints}
+    warm = min(2.0, max(1.0, duration / 5))
+    for ep, tok in endpoints.items():
+        for port in (ecap_port, bare_port):  # connection set-up, lazy init, caches
+            run_wrk(f"http://127.0.0.1:{port}{ep}", 2, CONNECTIONS, warm, tok)
+    for r in range(rounds):
+        for ep, tok in endpoints.items():
+            order = [("ecap", ecap_port), ("bare", bare_port)]
+            if r % 2:
+                order.reverse()
+            for name, port in order:
+                w = run_wrk(f"http://127.0.0.1:{port}{ep}", 2, CONNECTIONS, duration, tok)
+                log(f"  round {r + 1} {name:4} {ep:14} {w.rps:10.0f} req/s  "
+                    f"p50 {w.p50_ms:.3f} ms  p99 {w.p99_ms:.3f} ms  errors {w.errors}")
+                res[ep][name].append(w)
+    return res
+
+
+def login_flood(ecap_port: int, duration: float) -> dict:
+    health_url = f"http://127.0.0.1:{ecap_port}/health"
+    login_url = f"http://127.0.0.1:{ecap_port}/api/auth/login"
+    idle_before = run_wrk(health_url, 1, 1, duration)
+    log(f"  idle  /health p99 {idle_before.p99_ms:.3f} ms ({idle_before.rps:.0f} req/s)")
+    lead = 2.0  # the flood runs alone this long first, and this long after
+    env = dict(os.environ, BENCH_EMAIL=USER_EMAIL, BENCH_PASSWORD=USER_PASSWORD)
+    flood_args = wrk_args(login_url, 2, CONNECTIONS, duration + 2 * lead,
+                          script=LOGIN_LUA, timeout_s=30)
+    flood = spawn(flood_args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        time.sleep(lead)
+        if flood.poll() is not None:
+            raise BenchError(f"login wrk exited early: {flood.stderr.read() if flood.stderr else ''}")
+        during = run_wrk(health_url, 1, 1, duration)
+        out, err = flood.communicate(timeout=duration + 2 * lead + 40)
+    except subprocess.TimeoutExpired:
+        raise Timeout("login flood wrk did not finish") from None
+    finally:
+        stop(flood, 2)
+    if flood.returncode != 0:
+        raise BenchError(f"login wrk failed ({flood.returncode}): {err.strip()}")
+    logins = parse_wrk(out)
+    log(f"  flood /health p99 {during.p99_ms:.3f} ms; logins {logins.rps:.1f}/s "
+        f"(p50 {logins.p50_ms:.0f} ms, p99 {logins.p99_ms:.0f} ms, errors {logins.errors})")
+    # Idle again afterwards: the machine is noisy, so the baseline is taken on
+    # both sides of the flood and the lower (stricter) p99 is the one compared.
+    time.sleep(1.0)
+    idle_after = run_wrk(health_url, 1, 1, duration)
+    log(f"  idle  /health p99 {idle_after.p99_ms:.3f} ms ({idle_after.rps:.0f} req/s), after the flood")
+    idle = min((idle_before, idle_after), key=lambda w: w.p99_ms)
+    return {"idle": idle, "idle_before": idle_before, "idle_after": idle_after,
+            "during": during, "login": logins}
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def machine_info(load_before: str) -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith(("model name", "hardware", "cpu model")):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = "unknown"
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+                break
+    except OSError:
+        pass
+
+    def cmd(*args: str) -> str | None:
+        try:
+            p = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=10)
+            return p.stdout.strip() if p.returncode == 0 else None
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+
+    commit = cmd("git", "rev-parse", "--short=12", "--verify", "HEAD")
+    if commit:
+        if cmd("git", "status", "--porcelain", "--untracked-files=no"):
+            commit += " (plus uncommitted changes)"
+    else:
+        commit = "uncommitted"
+    wrk_v = cmd("wrk", "--version") or ""
+    # `wrk --version` prints the banner and exits 1 on some builds.
+    if not wrk_v:
+        try:
+            p = subprocess.run(["wrk", "--version"], capture_output=True, text=True, timeout=10)
+            wrk_v = (p.stdout or p.stderr).splitlines()[0] if (p.stdout or p.stderr) else ""
+        except (OSError, subprocess.TimeoutExpired):
+            wrk_v = ""
+    return {
+        "nproc": os.cpu_count() or 0,
+        "nproc_avail": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "cpu": cpu,
+        "mem": mem,
+        "loadavg": load_before,
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit,
+        "rustc": cmd("rustc", "--version") or "unknown",
+        "wrk": wrk_v.split(" Copyright")[0].strip() or "unknown",
+    }
+
+
+# --------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------
+
+
+def med(values):
+    return statistics.median(values) if values else float("nan")
+
+
+def ok(flag: bool) -> str:
+    return "met" if flag else "**not met**"
+
+
+def build_report(args, info: dict, r: dict) -> tuple[str, str]:
+    """Return (terminal table, markdown section)."""
+    rows = []  # (what, ecap, bare, ratio)
+    tp = r["throughput"]
+    ratios = {}
+    for ep in ("/health", "/api/auth/me"):
+        e, b = tp[ep]["ecap"], tp[ep]["bare"]
+        e_rps, b_rps = med([w.rps for w in e]), med([w.rps for w in b])
+        ratios[ep] = e_rps / b_rps if b_rps else float("nan")
+        rows.append((f"GET {ep}", e_rps, b_rps, ratios[ep],
+                     med([w.p50_ms for w in e]), med([w.p50_ms for w in b]),
+                     med([w.p99_ms for w in e]), med([w.p99_ms for w in b]),
+                     sum(w.errors for w in e), sum(w.errors for w in b)))
+    fl = r["flood"]
+    flood_ratio = fl["during"].p99_ms / fl["idle"].p99_ms if fl["idle"].p99_ms else float("nan")
+    ib, ia = fl["idle_before"].p99_ms, fl["idle_after"].p99_ms
+    idle_unstable = max(ib, ia) > 2 * min(ib, ia)
+    idle_mb = r["rss_idle_kb"] / 1024
+    after_mb = r["rss_after_kb"] / 1024
+    after_tp_mb = r["rss_after_throughput_kb"] / 1024
+    hwm_mb = r["rss_hwm_kb"] / 1024
+    st = r["startup"]
+    st_fresh, st_existing = med(st["fresh"]), med(st["existing"])
+
+    goals = [
+        (f"`/me` throughput ecap/bare ≥ {GOAL_ME_RATIO}", f"{ratios['/api/auth/me']:.2f}",
+         ratios["/api/auth/me"] >= GOAL_ME_RATIO),
+        (f"`/health` p99 during login flood ≤ {GOAL_FLOOD_P99:g}× idle", f"{flood_ratio:.2f}×",
+         flood_ratio <= GOAL_FLOOD_P99),
+        (f"idle RSS ≤ {GOAL_IDLE_RSS_MB:g} MB", f"{idle_mb:.1f} MB", idle_mb <= GOAL_IDLE_RSS_MB),
+        (f"start-up, fresh data dir ≤ {GOAL_STARTUP_MS:g} ms", f"{st_fresh:.0f} ms",
+         st_fresh <= GOAL_STARTUP_MS),
+        (f"start-up, migrated data dir ≤ {GOAL_STARTUP_MS:g} ms", f"{st_existing:.0f} ms",
+         st_existing <= GOAL_STARTUP_MS),
+    ]
+
+    # ---- terminal
+    t = []
+    t.append(f"machine: {info['nproc']} CPUs, {info['cpu']}, {info['mem']}; {info['date']}; "
+             f"commit {info['commit']}")
+    t.append(f"wrk: {CONNECTIONS} connections, 2 threads, {args.duration:g}s x {args.rounds} round(s)")
+    t.append("")
+    t.append(f"{'endpoint':18} {'ecap req/s':>11} {'bare req/s':>11} {'ratio':>6} "
+             f"{'p50 ecap':>9} {'p50 bare':>9} {'p99 ecap':>9} {'p99 bare':>9}")
+    for what, er, br, ratio, e50, b50, e99, b99, eerr, berr in rows:
+        t.append(f"{what:18} {er:11.0f} {br:11.0f} {ratio:6.2f} "
+                 f"{e50:7.3f}ms {b50:7.3f}ms {e99:7.3f}ms {b99:7.3f}ms"
+                 + (f"  (errors: ecap {eerr}, bare {berr})" if eerr or berr else ""))
+    t.append("")
+    t.append(f"login flood: /health p99 idle {ib:.3f} ms before / {ia:.3f} ms after, during flood "
+             f"{fl['during'].p99_ms:.3f} ms -> {flood_ratio:.2f}x; logins {fl['login'].rps:.1f}/s "
+             f"(p99 {fl['login'].p99_ms:.0f} ms, errors {fl['login'].errors})")
+    if idle_unstable:
+        t.append("  warning: the two idle p99s differ by more than 2x; the machine was busy, re-run")
+    t.append(f"load average before the run: {info['loadavg']}")
+    t.append(f"RSS: idle {idle_mb:.1f} MB, after throughput runs {after_tp_mb:.1f} MB, after login "
+             f"flood {after_mb:.1f} MB (peak {hwm_mb:.1f} MB, {r['threads_after']} threads)")
+    t.append(f"start-up (median of {STARTUP_RUNS}): fresh {st_fresh:.0f} ms "
+             f"[{min(st['fresh']):.0f}–{max(st['fresh']):.0f}], migrated {st_existing:.0f} ms "
+             f"[{min(st['existing']):.0f}–{max(st['existing']):.0f}]")
+    t.append("")
+    for what, value, met in goals:
+        t.append(f"goal {'MET    ' if met else 'NOT MET'}  {what.replace('`', '')}: {value}")
+
+    # ---- markdown
+    m = []
+    m.append(MARK_START)
+    m.append("## Latest run")
+    m.append("")
+    m.append(f"- Date: {info['date']}")
+    m.append(f"- Commit: {info['commit']}")
+    cpus = f"{info['nproc']}"
+    if info["nproc_avail"] and info["nproc_avail"] != info["nproc"]:
+        cpus += f" ({info['nproc_avail']} usable by this process)"
+    m.append(f"- Machine: {cpus} CPUs (`nproc`), {info['cpu']}, {info['mem']} RAM")
+    m.append(f"- Load average before the run (1/5/15 min): {info['loadavg']}")
+    m.append(f"- Tools: {info['rustc']}; {info['wrk']}")
+    m.append(f"- Command: `python3 bench/run.py --duration {args.duration:g}"
+             + (f" --rounds {args.rounds}" if args.rounds != 1 else "") + "`")
+    rounds = "1 round" if args.rounds == 1 else f"{args.rounds} rounds (median across rounds)"
+    m.append(f"- Load: `wrk -t2 -c{CONNECTIONS} -d{args.duration:g}s --latency`, {rounds}, "
+             "client and servers on the same machine")
+    m.append("")
+    m.append("### Goals")
+    m.append("")
+    m.append("| Goal | Measured | Status |")
+    m.append("|---|---|---|")
+    for what, value, met in goals:
+        m.append(f"| {what} | {value} | {ok(met)} |")
+    m.append("")
+    m.append(f"### Throughput and latency ({CONNECTIONS} connections), ecap vs bare axum")
+    m.append("")
+    m.append("| Endpoint | ecap req/s | bare req/s | ecap/bare | p50 ecap | p50 bare | p99 ecap | p99 bare |")
+    m.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for what, er, br, ratio, e50, b50, e99, b99, eerr, berr in rows:
+        m.append(f"| `{what}` | {er:,.0f} | {br:,.0f} | **{ratio:.2f}** | {e50:.3f} ms | {b50:.3f} ms "
+                 f"| {e99:.3f} ms | {b99:.3f} ms |")
+    for row in rows:
+        what, eerr, berr = row[0], row[8], row[9]
+        if eerr or berr:
+            m.append(f"\nNote: `{what}` had non-2xx responses or socket errors "
+                     f"(ecap {eerr}, bare {berr}).")
+    m.append("")
+    m.append("Both servers send byte-identical bodies (captured from ecap before the run); the bare "
+             "server is `bench/src/main.rs` (axum 0.8, no middleware). `/api/auth/me` on ecap checks "
+             "the bearer token and reads the user from SQLite on every request.")
+    m.append("")
+    m.append("### Login flood")
+    m.append("")
+    m.append("| | `GET /health` p99 (1 connection) |")
+    m.append("|---|---:|")
+    m.append(f"| idle, before the flood | {ib:.3f} ms |")
+    m.append(f"| during `POST /api/auth/login` flood ({CONNECTIONS} connections) | "
+             f"{fl['during'].p99_ms:.3f} ms |")
+    m.append(f"| idle, after the flood | {ia:.3f} ms |")
+    m.append(f"| ratio flood / lower idle | **{flood_ratio:.2f}×** |")
+    m.append("")
+    if idle_unstable:
+        m.append("**Warning:** the two idle p99s differ by more than 2×: the machine was busy "
+                 "during this run and the ratio is unreliable; re-run.")
+        m.append("")
+    lg = fl["login"]
+    m.append(f"Logins (correct password, full argon2 verification): **{lg.rps:.1f}/s**, "
+             f"p50 {lg.p50_ms:.0f} ms, p99 {lg.p99_ms:.0f} ms, {lg.requests} requests, "
+             f"{lg.errors} non-2xx/socket errors.")
+    m.append("")
+    m.append("### Memory and start-up")
+    m.append("")
+    m.append("| | |")
+    m.append("|---|---:|")
+    m.append(f"| RSS idle after start (VmRSS) | {idle_mb:.1f} MB |")
+    m.append(f"| RSS after the throughput runs | {after_tp_mb:.1f} MB |")
+    m.append(f"| RSS after the login flood (all load) | {after_mb:.1f} MB |")
+    m.append(f"| Peak RSS (VmHWM) | {hwm_mb:.1f} MB |")
+    m.append(f"| Threads after all load | {r['threads_after']} |")
+    m.append(f"| Start-up to `/ready` 200, fresh data dir (median of {STARTUP_RUNS}) | "
+             f"{st_fresh:.0f} ms (min {min(st['fresh']):.0f}, max {max(st['fresh']):.0f}) |")
+    m.append(f"| Start-up to `/ready` 200, migrated data dir (median of {STARTUP_RUNS}) | "
+             f"{st_existing:.0f} ms (min {min(st['existing']):.0f}, max {max(st['existing']):.0f}) |")
+    m.append("")
+    m.append(MARK_END)
+    return "\n".join(t), "\n".join(m) + "\n"
+
+
+INTRO = f"""# Benchmarks
+
+Reproduce with `make bench` or `python3 bench/run.py` (options: `--duration N`
+seconds per wrk run, default 10; `--rounds N`; `--no-build`). It needs `wrk`
+(`apt-get install wrk`) and takes about a minute and a half after the build
+with the defaults. See [bench/README.md](bench/README.md).
+
+The machine this runs on is small and shared, so nothing is judged on absolute
+numbers: every figure that has a goal is a ratio against a baseline measured in
+the same invocation (a bare axum server sending the same bytes, or ecap itself
+while idle), except memory and start-up time.
+
+Goals:
+
+- `GET /api/auth/me` throughput at {CONNECTIONS} connections ≥ {GOAL_ME_RATIO} × the bare axum handler.
+- `GET /health` p99 during a login flood ≤ {GOAL_FLOOD_P99:g} × its idle p99 (password hashing
+  must not starve the runtime).
+- Idle RSS ≤ {GOAL_IDLE_RSS_MB:g} MB.
+- Start-up to a 200 from `/ready` ≤ {GOAL_STARTUP_MS:g} ms, fresh and migrated data dir.
+
+The section below is rewritten by `bench/run.py` on every run.
+
+"""
+
+
+def write_markdown(path: Path, section: str) -> None:
+    if path.exists():
+        text = path.read_text()
+        start, end = text.find(MARK_START), text.find(MARK_END)
+        if start != -1 and end > start:
+            text = text[:start] + section.rstrip("\n") + text[end + len(MARK_END):]
+        else:
+            text = text.rstrip("\n") + "\n\n" + section
+    else:
+        text = INTRO + section
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=float, default=10, help="seconds per wrk run (default 10)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="throughput rounds, ecap/bare order alternating; medians reported (default 1)")
+    ap.add_argument("--no-build", action="store_true", help="skip cargo build --release")
+    ap.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md",
+                    help="markdown file to update (default BENCHMARKS.md)")
+    ap.add_argument("--json", type=Path, help="also write the raw figures as JSON here")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs, data) for inspection")
+    args = ap.parse_args()
+    if args.duration < 1 or args.rounds < 1:
+        ap.error("--duration must be >= 1 and --rounds >= 1")
+
+    if not Path("/proc/self/status").exists():
+        log("needs Linux (/proc) for RSS figures")
+        return 2
+    if not shutil.which("wrk"):
+        log("wrk not found on PATH. Install it: `sudo apt-get install wrk` (Debian/Ubuntu), "
+            "`sudo dnf install wrk` (Fedora), `brew install wrk` (macOS), "
+            "or build it from https://github.com/wg/wrk")
+        return 2
+
+    if not args.no_build:
+        log("cargo build --release -p ecap -p ecap-bench")
+        p = subprocess.run(["cargo", "build", "--release", "-p", "ecap", "-p", "ecap-bench"], cwd=ROOT)
+        if p.returncode != 0:
+            log("build failed")
+            return 1
+    tdir = target_dir() / "release"
+    ecap_bin, bare_bin = tdir / "ecap", tdir / "ecap-bench"
+    for b in (ecap_bin, bare_bin):
+        if not b.exists():
+            log(f"missing {b} (build with cargo build --release -p ecap -p ecap-bench)")
+            return 1
+
+    # Hard bound on everything after the build (the normal run is far shorter).
+    budget = int(120 + (4 * args.rounds + 4) * (args.duration + 4) + 60)
+    signal.alarm(budget)
+
+    load_before = loadavg()
+    work = Path(tempfile.mkdtemp(prefix="ecap-bench-"))
+    results: dict = {}
+    t_start = time.perf_counter()
+    try:
+        log(f"start-up: {STARTUP_RUNS} runs fresh, {STARTUP_RUNS} runs with a migrated data dir")
+        results["startup"] = measure_startup(ecap_bin, work)
+
+        ecap_port, bare_port = free_port(), free_port()
+        while bare_port == ecap_port:
+            bare_port = free_port()
+        ecap_log, bare_log = work / "ecap.log", work / "bare.log"
+        (work / "main").mkdir()
+        ecap = start_ecap(ecap_bin, ecap_port, work / "main" / "data", ecap_log)
+        try:
+            wait_ready(ecap_port, ecap, poll=0.02)
+        except BenchError as e:
+            raise BenchError(f"{e}\n--- ecap log ---\n{tail(ecap_log)}") from None
+        log(f"ecap ready on port {ecap_port} (pid {ecap.pid})")
+        time.sleep(0.5)
+        results["rss_idle_kb"] = rss_kb(ecap.pid)
+
+        token = register(ecap_port)
+        status_h, health_body = http_request(ecap_port, "GET", "/health")
+        status_m, me_body = http_request(ecap_port, "GET", "/api/auth/me", token=token)
+        if status_h != 200 or status_m != 200:
+            raise BenchError(f"capturing bodies: /health {status_h}, /me {status_m}: {me_body[:200]!r}")
+        health_file, me_file = work / "health.json", work / "me.json"
+        health_file.write_bytes(health_body)
+        me_file.write_bytes(me_body)
+
+        bare = start_bare(bare_bin, bare_port, health_file, me_file, bare_log)
+        try:
+            wait_ready(bare_port, bare, path="/health", poll=0.02)
+        except BenchError as e:
+            raise BenchError(f"{e}\n--- bare server log ---\n{tail(bare_log)}") from None
+        for ep, expected in (("/health", health_body), ("/api/auth/me", me_body)):
+            st, got = http_request(bare_port, "GET", ep)
+            if st != 200 or got != expected:
+                raise BenchError(f"bare server {ep}: HTTP {st}, body differs from ecap's")
+        log(f"bare server ready on port {bare_port}; bodies: /health {len(health_body)} B, "
+            f"/me {len(me_body)} B")
+
+        log(f"throughput: {CONNECTIONS} connections, {args.duration:g}s per run, {args.rounds} round(s)")
+        results["throughput"] = throughput(ecap_port, bare_port, token, args.duration, args.rounds)
+        stop(bare)
+        time.sleep(1.0)
+        results["rss_after_throughput_kb"] = rss_kb(ecap.pid)
+
+        log("login flood")
+        results["flood"] = login_flood(ecap_port, args.duration)
+        time.sleep(1.0)
+        results["rss_after_kb"] = rss_kb(ecap.pid)
+        results["rss_hwm_kb"] = rss_kb(ecap.pid, "VmHWM")
+        results["threads_after"] = rss_kb(ecap.pid, "Threads")
+        if ecap.poll() is not None:
+            raise BenchError(f"ecap exited during the run ({ecap.returncode})\n{tail(ecap_log)}")
+        stop(ecap)
+    except KeyboardInterrupt:
+        log("interrupted; stopping everything")
+        shutil.rmtree(work, ignore_errors=True)
+        return 130
+    except BenchError as e:
+        log(f"error: {e}")
+        log(f"logs and data kept in {work}")
+        return 1
+    else:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            log(f"kept {work}")
+    finally:
+        signal.alarm(0)
+        stop_all()
+
+    info = machine_info(load_before)
+    table, section = build_report(args, info, results)
+    print(table)
+    write_markdown(args.output, section)
+    log(f"wrote {args.output} ({time.perf_counter() - t_start:.0f}s after the build)")
+    if args.json:
+        def enc(o):
+            if isinstance(o, Wrk):
+                d = dict(o.__dict__)
+                d.pop("raw", None)
+                return d
+            raise TypeError(type(o))
+        args.json.write_text(json.dumps({"machine": info, "results": results}, default=enc, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        stop_all()
+        sys.exit(130)
