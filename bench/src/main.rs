@@ -13,6 +13,10 @@ use std::{error::Error, net::SocketAddr, path::PathBuf};
 
 use axum::{Router, body::Bytes, http::header, response::IntoResponse, routing::get};
 
+// The same allocator as ecap, so the ratio measures ecap's work, not malloc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 type AnyResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
 struct Args {

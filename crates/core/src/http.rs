@@ -3,6 +3,7 @@
 //! JSON fallbacks, `/health`, `/ready`, `/metrics`, graceful shutdown.
 
 use std::{
+    convert::Infallible,
     net::SocketAddr,
     sync::OnceLock,
     time::{Duration, Instant},
@@ -18,6 +19,7 @@ use axum::{
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
+use tower::{ServiceBuilder, ServiceExt, util::BoxCloneSyncService};
 use tower_http::{
     catch_panic::CatchPanicLayer,
     compression::CompressionLayer,
@@ -59,33 +61,33 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
+/// A whole process's HTTP service, ready for [`serve`].
+pub type HttpService = BoxCloneSyncService<Request, Response, Infallible>;
+
 /// Wraps a finished router (routes, health, state) in the shared layers.
 ///
-/// `edge` adds the process's own policies (rate limiting) after the JSON
-/// fallbacks are in place, so unknown routes pass through them too, and inside
-/// the request id, logging, metrics, security headers and CORS.
-pub fn foundation(
-    router: Router,
-    opts: &HttpOptions,
-    edge: impl FnOnce(Router) -> Router,
-) -> Router {
+/// Only the metrics layer sits inside the router (it needs the matched route);
+/// everything else wraps the router once, so it is cloned per connection rather
+/// than per request. `edge` adds the process's own policies (rate limiting)
+/// inside request ids, logging, security headers and CORS, and around the JSON
+/// fallbacks, so unknown routes are limited too.
+pub fn foundation<E>(router: Router, opts: &HttpOptions, edge: E) -> HttpService
+where
+    E: FnOnce(Router) -> Router,
+{
     let limit = opts.body_limit_bytes;
     let router = router
         .fallback(route_not_found)
-        .method_not_allowed_fallback(method_not_allowed);
-    edge(router)
-        .layer(DefaultBodyLimit::max(limit))
-        .layer(middleware::from_fn(move |req, next| {
-            reject_large_bodies(limit, req, next)
-        }))
-        .layer(CompressionLayer::new())
-        .layer(cors(&opts.cors_origin))
-        .layer(middleware::map_response(security_headers))
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(record_metrics))
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::internal("handler panicked").into_response()
-        }))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(DefaultBodyLimit::max(limit));
+    let router = edge(router);
+    let service = ServiceBuilder::new()
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {
@@ -102,19 +104,28 @@ pub fn foundation(
                     )
                 })
                 .on_request(())
-                .on_response(|res: &Response, latency: Duration, _span: &tracing::Span| {
-                    tracing::info!(
-                        status = res.status().as_u16(),
-                        latency_ms = latency.as_secs_f64() * 1000.0,
-                        "request finished"
-                    );
-                }),
+                .on_response(log_response),
         )
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            header::AUTHORIZATION,
-            header::COOKIE,
-        ]))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal("handler panicked").into_response()
+        }))
+        .layer(CompressionLayer::new())
+        .layer(middleware::map_response(security_headers))
+        .layer(cors(&opts.cors_origin))
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            reject_large_bodies(limit, req, next)
+        }))
+        .service(router);
+    BoxCloneSyncService::new(service.map_response(|res| res.map(axum::body::Body::new)))
+}
+
+fn log_response<B>(res: &http::Response<B>, latency: Duration, _span: &tracing::Span) {
+    tracing::info!(
+        status = res.status().as_u16(),
+        latency_ms = latency.as_secs_f64() * 1000.0,
+        "request finished"
+    );
 }
 
 /// Helmet's defaults (minus `upgrade-insecure-requests`, which breaks plain-HTTP localhost).
@@ -309,12 +320,12 @@ async fn render_metrics(State(p): State<Probe>) -> Response {
 /// Serves until `shutdown` resolves, then lets in-flight requests finish.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    app: Router,
+    app: HttpService,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
     )
     .with_graceful_shutdown(shutdown)
     .await

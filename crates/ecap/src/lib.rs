@@ -9,7 +9,7 @@ use ecap_core::{
     auth::{AuthState, JwtKeys, Role},
     config::{Config, Secret, Shape},
     db::Db,
-    http::{HttpOptions, Probe, foundation, probe_routes},
+    http::{HttpOptions, HttpService, Probe, foundation, probe_routes},
     ports::NoOrders,
     revocation::{MemoryRevocations, RedisRevocations, Revocations},
 };
@@ -24,7 +24,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 /// A process ready to serve, with what tests and the CLI need to reach inside.
 pub struct Platform {
-    pub router: Router,
+    pub router: HttpService,
     pub users_db: Db,
     pub openapi: OpenApi,
 }
@@ -215,7 +215,7 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi.clone()));
     let limits = if shape == Shape::AllInOne {
         router = router.route("/", get(index));
-        Some(Limits {
+        Some(Arc::new(Limits {
             general: GcraLimiter::new(
                 config.rate_limit_max_requests,
                 std::time::Duration::from_millis(config.rate_limit_window_ms),
@@ -224,8 +224,8 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
                 config.auth_rate_limit_max_requests,
                 std::time::Duration::from_millis(config.auth_rate_limit_window_ms),
             )?,
-            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
-        })
+            trusted_proxies: config.trusted_proxies.clone(),
+        }))
     } else {
         // In the split shape the gateway is the edge that limits.
         None

@@ -73,6 +73,11 @@ enum UsersCommand {
     },
 }
 
+// mimalloc returns the password hasher's large buffers to the OS and allocates
+// small objects faster than glibc under many threads (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match load_config(&cli) {

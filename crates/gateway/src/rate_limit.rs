@@ -48,14 +48,14 @@ pub struct Decision {
 #[error("rate limiter: {0}")]
 pub struct LimiterError(pub String);
 
-/// A budget of requests per key.
+/// A budget of requests per client address.
 #[async_trait]
 pub trait RateLimiter: Send + Sync + 'static {
-    async fn check(&self, key: &str) -> Result<Decision, LimiterError>;
+    async fn check(&self, client: IpAddr) -> Result<Decision, LimiterError>;
 }
 
 type Keyed =
-    Governor<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+    Governor<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock, StateInformationMiddleware>;
 
 /// In-process GCRA limiter.
 pub struct GcraLimiter {
@@ -102,9 +102,8 @@ impl GcraLimiter {
         self.limit
     }
 
-    fn decide(&self, key: &str) -> Decision {
-        let key = key.to_owned();
-        match self.inner.check_key(&key) {
+    fn decide(&self, client: IpAddr) -> Decision {
+        match self.inner.check_key(&client) {
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity();
                 Decision {
@@ -133,17 +132,16 @@ impl GcraLimiter {
 
 #[async_trait]
 impl RateLimiter for GcraLimiter {
-    async fn check(&self, key: &str) -> Result<Decision, LimiterError> {
-        Ok(self.decide(key))
+    async fn check(&self, client: IpAddr) -> Result<Decision, LimiterError> {
+        Ok(self.decide(client))
     }
 }
 
 /// The budgets the edge applies, and whose `X-Forwarded-For` to believe.
-#[derive(Clone)]
 pub struct Limits {
     pub general: Arc<dyn RateLimiter>,
     pub auth: Arc<dyn RateLimiter>,
-    pub trusted_proxies: Arc<Vec<IpNet>>,
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 /// Operational endpoints that probes and scrapers hit; never limited.
@@ -160,20 +158,19 @@ fn is_auth_attempt(method: &Method, path: &str) -> bool {
 }
 
 /// Axum middleware: `from_fn_with_state(limits, rate_limit)`.
-pub async fn rate_limit(State(limits): State<Limits>, req: Request, next: Next) -> Response {
+pub async fn rate_limit(State(limits): State<Arc<Limits>>, req: Request, next: Next) -> Response {
     if exempt(req.method(), req.uri().path()) {
         return next.run(req).await;
     }
     let ip: IpAddr = crate::client_ip(&req, &limits.trusted_proxies);
-    let key = ip.to_string();
     if is_auth_attempt(req.method(), req.uri().path()) {
-        match limits.auth.check(&key).await {
+        match limits.auth.check(ip).await {
             Ok(d) if !d.allowed => return too_many(&d),
             Ok(_) => {}
             Err(e) => return ApiError::internal(e).into_response(),
         }
     }
-    let decision = match limits.general.check(&key).await {
+    let decision = match limits.general.check(ip).await {
         Ok(d) => d,
         // Failing closed: an unreachable limiter must not switch limits off (S11).
         Err(e) => return ApiError::internal(e).into_response(),
@@ -224,23 +221,26 @@ fn headers(h: &mut HeaderMap, d: &Decision) {
 mod tests {
     use super::*;
 
+    const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
+    const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2));
+
     #[tokio::test]
     async fn budget_then_refusal_then_refill() {
         let l = GcraLimiter::new(3, Duration::from_millis(600)).unwrap();
         for left in [2, 1, 0] {
-            let d = l.check("a").await.unwrap();
+            let d = l.check(A).await.unwrap();
             assert!(d.allowed);
             assert_eq!(d.remaining, left);
         }
-        let d = l.check("a").await.unwrap();
+        let d = l.check(A).await.unwrap();
         assert!(!d.allowed);
         let wait = d.retry_after.unwrap();
         assert!(wait <= Duration::from_millis(200), "{wait:?}");
         // Another client has its own budget.
-        assert!(l.check("b").await.unwrap().allowed);
+        assert!(l.check(B).await.unwrap().allowed);
         // One cell comes back every window / max.
         tokio::time::sleep(wait + Duration::from_millis(20)).await;
-        assert!(l.check("a").await.unwrap().allowed);
+        assert!(l.check(A).await.unwrap().allowed);
     }
 
     #[test]
@@ -251,9 +251,9 @@ mod tests {
             .unwrap();
         rt.block_on(async {
             let l = GcraLimiter::new(2, Duration::from_secs(3600)).unwrap();
-            l.check("k").await.unwrap();
-            l.check("k").await.unwrap();
-            let d = l.check("k").await.unwrap();
+            l.check(A).await.unwrap();
+            l.check(A).await.unwrap();
+            let d = l.check(A).await.unwrap();
             // With an hour-long window a cell takes half an hour to return.
             let wait = d.retry_after.unwrap();
             assert!(

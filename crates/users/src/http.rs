@@ -19,7 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::{
     UsersState,
     domain::{ADDRESS_FIELDS, Checks, Email, check_name, check_password, check_phone, check_text},
-    password::Verdict,
+    password::{HashError, Verdict},
     store::{
         AddressFields, AddressRow, NewUser, StoreError, UserChanges, UserListQuery, UserRow,
         UserSort,
@@ -29,6 +29,21 @@ use crate::{
 pub(crate) const TAG_AUTH: &str = "auth";
 pub(crate) const TAG_PROFILE: &str = "profile";
 pub(crate) const TAG_ADMIN: &str = "users (admin)";
+
+fn hash_error(e: HashError) -> ApiError {
+    match e {
+        HashError::Busy => {
+            let mut err = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable,
+                "Too many sign-ins at once; try again in a moment",
+            );
+            err.retry_after_secs = Some(1);
+            err
+        }
+        other => ApiError::internal(other),
+    }
+}
 
 fn store_error(e: StoreError, not_found: &str) -> ApiError {
     match e {
@@ -45,16 +60,17 @@ fn store_error(e: StoreError, not_found: &str) -> ApiError {
 /// The user as every route shows it: the contract's snake_case and camelCase
 /// timestamps both present, never the hash.
 fn user_json(u: &UserRow) -> Value {
+    let (created, updated) = (clock::iso(u.created_at), clock::iso(u.updated_at));
     json!({
         "id": u.id,
         "email": u.email,
         "name": u.name,
         "phone": u.phone,
         "role": u.role,
-        "created_at": clock::iso(u.created_at),
-        "updated_at": clock::iso(u.updated_at),
-        "createdAt": clock::iso(u.created_at),
-        "updatedAt": clock::iso(u.updated_at),
+        "created_at": created,
+        "updated_at": updated,
+        "createdAt": created,
+        "updatedAt": updated,
     })
 }
 
@@ -140,11 +156,7 @@ pub async fn register(
     if role == Role::Admin && !state.settings.admin_bootstrap {
         return Err(ApiError::forbidden("Registering as admin is not allowed"));
     }
-    let hash = state
-        .hasher
-        .hash(&password)
-        .await
-        .map_err(ApiError::internal)?;
+    let hash = state.hasher.hash(&password).await.map_err(hash_error)?;
     let user = state
         .store
         .create(
@@ -225,7 +237,7 @@ pub async fn login(
         .hasher
         .verify(&password, user.as_ref().map(|u| u.password_hash.as_str()))
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(hash_error)?;
     let Some(user) = user else {
         return Err(invalid_credentials());
     };
@@ -255,11 +267,7 @@ pub async fn login(
             .map_err(|e| store_error(e, "User not found"))?;
     }
     if verdict == Verdict::MatchNeedsRehash {
-        let hash = state
-            .hasher
-            .hash(&password)
-            .await
-            .map_err(ApiError::internal)?;
+        let hash = state.hasher.hash(&password).await.map_err(hash_error)?;
         state
             .store
             .set_password(user.id, &hash, false)
@@ -440,14 +448,14 @@ pub async fn update_profile(
             .hasher
             .verify(current, Some(&row.password_hash))
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(hash_error)?;
         if verdict == Verdict::Mismatch {
             return Err(ApiError::unauthorized(
                 ErrorCode::Unauthenticated,
                 "Current password is incorrect",
             ));
         }
-        let hash = state.hasher.hash(new).await.map_err(ApiError::internal)?;
+        let hash = state.hasher.hash(new).await.map_err(hash_error)?;
         let version = state
             .store
             .set_password(row.id, &hash, true)
@@ -817,11 +825,7 @@ pub async fn create_user(
     let (Some(email), Some(name), Some(role), Some(phone)) = (email, name, role, phone) else {
         return Err(ApiError::bad_request("Validation failed"));
     };
-    let hash = state
-        .hasher
-        .hash(&password)
-        .await
-        .map_err(ApiError::internal)?;
+    let hash = state.hasher.hash(&password).await.map_err(hash_error)?;
     let user = state
         .store
         .create(

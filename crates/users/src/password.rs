@@ -1,20 +1,29 @@
 //! Password hashing off the async runtime: argon2id (OWASP parameters) for new
 //! hashes, bcrypt accepted for accounts imported from the original system.
 //!
-//! A semaphore bounds how many hashes run at once, so a login flood queues
-//! instead of taking every core from the requests that need none.
+//! Hashes run on a small pool of dedicated threads at a lower CPU priority
+//! (nice ≈ 10), behind a bounded queue: a login flood queues (and past the
+//! queue, gets 503) instead of taking the cores from requests that hash nothing,
+//! and the pool's fixed threads keep the 19 MiB argon2 buffers from piling up
+//! in per-thread allocator caches.
 
-use std::sync::Arc;
+use std::sync::{
+    Arc, Mutex,
+    mpsc::{Receiver, SyncSender, TrySendError, sync_channel},
+};
 
 use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
+
+/// Hashes waiting at most; beyond it a request is answered 503 at once.
+const QUEUE: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
     #[error("password hashing failed: {0}")]
     Hash(String),
-    #[error("password hashing task failed: {0}")]
-    Join(#[from] tokio::task::JoinError),
+    #[error("password hashing is busy; try again shortly")]
+    Busy,
     #[error("password hashing is shut down")]
     Closed,
 }
@@ -28,10 +37,11 @@ pub enum Verdict {
     MatchNeedsRehash,
 }
 
+type Job = Box<dyn FnOnce(&Argon2<'static>) + Send>;
+
 #[derive(Clone)]
 pub struct Hasher {
-    permits: Arc<Semaphore>,
-    argon: Arc<Argon2<'static>>,
+    jobs: SyncSender<Job>,
     /// A real hash to verify against when the account does not exist, so timing
     /// does not reveal which e-mail addresses have accounts.
     dummy: Arc<String>,
@@ -43,29 +53,75 @@ fn owasp_argon() -> Result<Argon2<'static>, HashError> {
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
+fn worker(jobs: Arc<Mutex<Receiver<Job>>>, argon: Argon2<'static>) {
+    // Lower priority so the async runtime's threads win the CPU whenever they
+    // have work; failing to lower it (a restricted sandbox) only costs latency.
+    if let Ok(p) = thread_priority::ThreadPriorityValue::try_from(23u8)
+        && let Err(e) = thread_priority::set_current_thread_priority(
+            thread_priority::ThreadPriority::Crossplatform(p),
+        )
+    {
+        tracing::debug!(error = ?e, "could not lower the hashing thread's priority");
+    }
+    loop {
+        let job = match jobs.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        match job {
+            Ok(job) => job(&argon),
+            Err(_) => return,
+        }
+    }
+}
+
 impl Hasher {
-    pub fn new(concurrency: usize) -> Result<Self, HashError> {
+    /// Starts `threads` hashing threads (at least one).
+    pub fn new(threads: usize) -> Result<Self, HashError> {
+        Self::with_queue(threads, QUEUE)
+    }
+
+    /// As [`Hasher::new`], with at most `queue` hashes waiting.
+    pub fn with_queue(threads: usize, queue: usize) -> Result<Self, HashError> {
         let argon = owasp_argon()?;
         let dummy = argon
             .hash_password(b"not-a-real-password")
             .map_err(|e| HashError::Hash(e.to_string()))?
             .to_string();
+        let (tx, rx) = sync_channel::<Job>(queue);
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let rx = rx.clone();
+            let argon = argon.clone();
+            std::thread::Builder::new()
+                .name(format!("ecap-hash-{i}"))
+                .spawn(move || worker(rx, argon))
+                .map_err(|e| HashError::Hash(format!("cannot start a hashing thread: {e}")))?;
+        }
         Ok(Self {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
-            argon: Arc::new(argon),
+            jobs: tx,
             dummy: Arc::new(dummy),
         })
     }
 
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |argon| {
+            let _ = tx.send(work(argon));
+        });
+        self.jobs.try_send(job).map_err(|e| match e {
+            TrySendError::Full(_) => HashError::Busy,
+            TrySendError::Disconnected(_) => HashError::Closed,
+        })?;
+        rx.await.map_err(|_| HashError::Closed)
+    }
+
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| HashError::Closed)?;
-        let argon = self.argon.clone();
         let password = password.to_owned();
-        tokio::task::spawn_blocking(move || {
+        self.run(move |argon| {
             argon
                 .hash_password(password.as_bytes())
                 .map(|h| h.to_string())
@@ -77,38 +133,33 @@ impl Hasher {
     /// Checks a password against a stored hash (argon2 or bcrypt); `None` burns
     /// the same time against a dummy hash and answers `Mismatch`.
     pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<Verdict, HashError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| HashError::Closed)?;
         let known = stored.is_some();
         let stored = stored.unwrap_or(&self.dummy).to_owned();
-        let argon = self.argon.clone();
         let password = password.to_owned();
-        let verdict = tokio::task::spawn_blocking(move || {
-            if is_bcrypt(&stored) {
-                return match bcrypt::verify(&password, &stored) {
-                    Ok(true) => Verdict::MatchNeedsRehash,
-                    _ => Verdict::Mismatch,
+        let verdict = self
+            .run(move |argon| {
+                if is_bcrypt(&stored) {
+                    return match bcrypt::verify(&password, &stored) {
+                        Ok(true) => Verdict::MatchNeedsRehash,
+                        _ => Verdict::Mismatch,
+                    };
+                }
+                let Ok(parsed) = PasswordHash::new(&stored) else {
+                    return Verdict::Mismatch;
                 };
-            }
-            let Ok(parsed) = PasswordHash::new(&stored) else {
-                return Verdict::Mismatch;
-            };
-            if argon.verify_password(password.as_bytes(), &parsed).is_err() {
-                return Verdict::Mismatch;
-            }
-            let current = parsed.algorithm.as_str() == "argon2id"
-                && Params::try_from(&parsed.params)
-                    .is_ok_and(|p| p.m_cost() >= 19 * 1024 && p.t_cost() >= 2);
-            if current {
-                Verdict::Match
-            } else {
-                Verdict::MatchNeedsRehash
-            }
-        })
-        .await?;
+                if argon.verify_password(password.as_bytes(), &parsed).is_err() {
+                    return Verdict::Mismatch;
+                }
+                let current = parsed.algorithm.as_str() == "argon2id"
+                    && Params::try_from(&parsed.params)
+                        .is_ok_and(|p| p.m_cost() >= 19 * 1024 && p.t_cost() >= 2);
+                if current {
+                    Verdict::Match
+                } else {
+                    Verdict::MatchNeedsRehash
+                }
+            })
+            .await?;
         Ok(if known { verdict } else { Verdict::Mismatch })
     }
 }
@@ -137,6 +188,51 @@ mod tests {
             Verdict::Mismatch
         );
         assert_eq!(h.verify("Secret1!", None).await.unwrap(), Verdict::Mismatch);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_answers_busy_instead_of_waiting() {
+        let h = Hasher::with_queue(1, 1).unwrap();
+        let attempts = (0..6).map(|_| {
+            let h = h.clone();
+            tokio::spawn(async move { h.hash("Secret1!").await })
+        });
+        let results: Vec<_> = futures_join(attempts).await;
+        assert!(results.iter().any(|r| matches!(r, Ok(_))));
+        assert!(results.iter().any(|r| matches!(r, Err(HashError::Busy))));
+    }
+
+    async fn futures_join<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
+        let mut out = Vec::new();
+        for h in handles.collect::<Vec<_>>() {
+            out.push(h.await.unwrap());
+        }
+        out
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn hashing_threads_run_at_a_lower_priority() {
+        let _h = Hasher::new(1).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let nice = std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| t.ok())
+            .find_map(|t| {
+                let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
+                (comm.trim() == "ecap-hash-0").then(|| {
+                    let stat = std::fs::read_to_string(t.path().join("stat")).unwrap();
+                    // Fields after the ")" of the name: nice is the 17th.
+                    let rest = stat.rsplit_once(')').unwrap().1;
+                    rest.split_whitespace()
+                        .nth(16)
+                        .unwrap()
+                        .parse::<i32>()
+                        .unwrap()
+                })
+            })
+            .expect("the hashing thread exists");
+        assert!(nice >= 5, "nice {nice}");
     }
 
     #[tokio::test]

@@ -10,6 +10,10 @@ use sea_query::{
     Cond, Expr, ExprTrait, Func, Iden, LockType, OnConflict, Order, Query, SelectStatement,
 };
 use sqlx::{Any, AnyConnection, Transaction};
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
 
 /// Runs a transaction again when the database chose it as a deadlock victim or
 /// could not serialise it; a few attempts with growing pauses.
@@ -220,9 +224,19 @@ pub struct AddressFields {
     pub phone: Option<String>,
 }
 
+/// Users by id, kept in this process. Only used where this process is the only
+/// writer (SQLite: one file, one server); writers invalidate after commit, and
+/// a read that raced a write is not cached (the write epoch moved).
+#[derive(Debug)]
+struct UserCache {
+    rows: moka::sync::Cache<i64, Arc<UserRow>>,
+    epoch: AtomicU64,
+}
+
 #[derive(Clone, Debug)]
 pub struct UserStore {
     db: Db,
+    cache: Option<Arc<UserCache>>,
 }
 
 /// `LIKE` pattern matching `text` anywhere, with its wildcards escaped.
@@ -236,8 +250,29 @@ fn contains_pattern(text: &str) -> String {
 }
 
 impl UserStore {
+    /// A store over `db`; on SQLite users read by id are cached in memory.
     pub fn new(db: Db) -> Self {
-        Self { db }
+        let cache = (db.backend() == Backend::Sqlite).then(|| {
+            Arc::new(UserCache {
+                rows: moka::sync::Cache::builder()
+                    .max_capacity(100_000)
+                    .time_to_live(std::time::Duration::from_secs(600))
+                    .build(),
+                epoch: AtomicU64::new(0),
+            })
+        });
+        Self { db, cache }
+    }
+
+    /// Called after a committed change to a user row (`None`: several rows).
+    fn changed(&self, id: Option<i64>) {
+        if let Some(c) = &self.cache {
+            c.epoch.fetch_add(1, Ordering::AcqRel);
+            match id {
+                Some(id) => c.rows.invalidate(&id),
+                None => c.rows.invalidate_all(),
+            }
+        }
     }
 
     pub fn db(&self) -> &Db {
@@ -280,7 +315,14 @@ impl UserStore {
     }
 
     pub async fn by_id(&self, id: i64) -> StoreResult<Option<UserRow>> {
-        Ok(self
+        let epoch = self
+            .cache
+            .as_ref()
+            .map(|c| (c.rows.get(&id), c.epoch.load(Ordering::Acquire)));
+        if let Some((Some(row), _)) = &epoch {
+            return Ok(Some(UserRow::clone(row)));
+        }
+        let row: Option<UserRow> = self
             .db
             .fetch_optional(
                 self.db.pool(),
@@ -288,7 +330,13 @@ impl UserStore {
                     .and_where(Expr::col(Users::Id).eq(id))
                     .to_owned(),
             )
-            .await?)
+            .await?;
+        if let (Some(c), Some((_, before)), Some(r)) = (&self.cache, epoch, &row)
+            && c.epoch.load(Ordering::Acquire) == before
+        {
+            c.rows.insert(id, Arc::new(r.clone()));
+        }
+        Ok(row)
     }
 
     pub async fn by_email(&self, email: &str) -> StoreResult<Option<UserRow>> {
@@ -479,6 +527,7 @@ impl UserStore {
         }
         let row = self.by_id_in(&mut tx, id).await?;
         tx.commit().await?;
+        self.changed(Some(id));
         Ok(row)
     }
 
@@ -555,6 +604,7 @@ impl UserStore {
             self.by_id_in(&mut tx, id).await?.token_version
         };
         tx.commit().await?;
+        self.changed(Some(id));
         Ok(version)
     }
 
@@ -587,6 +637,7 @@ impl UserStore {
         self.bump_version(&mut tx, id).await?;
         let row = self.by_id_in(&mut tx, id).await?;
         tx.commit().await?;
+        self.changed(Some(id));
         Ok(row)
     }
 
@@ -599,6 +650,7 @@ impl UserStore {
         }
         self.delete_rows(&mut tx, &[id]).await?;
         tx.commit().await?;
+        self.changed(Some(id));
         Ok(row)
     }
 
@@ -651,6 +703,7 @@ impl UserStore {
             self.delete_rows(&mut tx, chunk).await?;
         }
         tx.commit().await?;
+        self.changed(None);
         Ok(rows)
     }
 
@@ -688,6 +741,7 @@ impl UserStore {
             )
             .await?;
         tx.commit().await?;
+        self.changed(Some(id));
         Ok((locked > 0).then_some(until))
     }
 
@@ -703,6 +757,7 @@ impl UserStore {
                     .to_owned(),
             )
             .await?;
+        self.changed(Some(id));
         Ok(())
     }
 

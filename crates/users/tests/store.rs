@@ -457,4 +457,65 @@ on_every_backend!(
     delete_all_keeps_the_caller_and_admins,
     first_address_is_default_and_default_is_unique,
     concurrent_address_writes_keep_one_default,
+    reads_after_writes_are_fresh,
 );
+
+/// Reads by id (cached in memory on SQLite) never return a row older than the
+/// last committed write.
+async fn reads_after_writes_are_fresh(backend: Backend) {
+    let (_t, store) = setup(backend).await;
+    let admin = store
+        .create(new_user("root@example.com", Role::Admin), false)
+        .await
+        .unwrap();
+    let u = store
+        .create(new_user("fresh@example.com", Role::Customer), false)
+        .await
+        .unwrap();
+    assert_eq!(store.by_id(u.id).await.unwrap().unwrap().name, u.name);
+    store
+        .update(
+            u.id,
+            UserChanges {
+                name: Some("Renamed".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.by_id(u.id).await.unwrap().unwrap().name, "Renamed");
+    store.set_role(u.id, Role::Merchant).await.unwrap();
+    let row = store.by_id(u.id).await.unwrap().unwrap();
+    assert_eq!((row.role(), row.token_version), (Role::Merchant, 1));
+    store.set_password(u.id, "h2", true).await.unwrap();
+    assert_eq!(store.by_id(u.id).await.unwrap().unwrap().token_version, 2);
+    store.record_login_failure(u.id, 1, 60_000).await.unwrap();
+    assert!(
+        store
+            .by_id(u.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .locked_until
+            .is_some()
+    );
+    store.clear_login_failures(u.id).await.unwrap();
+    assert!(
+        store
+            .by_id(u.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .locked_until
+            .is_none()
+    );
+    store.delete(u.id).await.unwrap();
+    assert!(store.by_id(u.id).await.unwrap().is_none());
+    let v = store
+        .create(new_user("v@example.com", Role::Customer), false)
+        .await
+        .unwrap();
+    store.by_id(v.id).await.unwrap();
+    store.delete_all(admin.id, false).await.unwrap();
+    assert!(store.by_id(v.id).await.unwrap().is_none());
+}
