@@ -42,10 +42,12 @@ type Job = Box<dyn FnOnce(&Argon2<'static>) + Send>;
 #[derive(Clone)]
 pub struct Hasher {
     jobs: SyncSender<Job>,
-    /// A real hash to verify against when the account does not exist, so timing
-    /// does not reveal which e-mail addresses have accounts.
-    dummy: Arc<String>,
 }
+
+/// A real argon2id hash (OWASP parameters, of a password nobody knows) to verify
+/// against when the account does not exist, so timing does not reveal which
+/// e-mail addresses have accounts.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$ZWNhcC1kdW1teS1zYWx0$Xm2r0y1vCz7mBqXh8U0x1Yx3cQ8k0sS3z4b6N1q2R5E";
 
 /// OWASP's argon2id recommendation: 19 MiB, 2 passes, 1 lane.
 fn owasp_argon() -> Result<Argon2<'static>, HashError> {
@@ -54,13 +56,18 @@ fn owasp_argon() -> Result<Argon2<'static>, HashError> {
 }
 
 fn worker(jobs: Arc<Mutex<Receiver<Job>>>, argon: Argon2<'static>) {
-    // Lower priority so the async runtime's threads win the CPU whenever they
-    // have work; failing to lower it (a restricted sandbox) only costs latency.
-    if let Ok(p) = thread_priority::ThreadPriorityValue::try_from(23u8)
-        && let Err(e) = thread_priority::set_current_thread_priority(
-            thread_priority::ThreadPriority::Crossplatform(p),
-        )
-    {
+    // SCHED_IDLE: the hashing thread runs on CPU time nothing else wants, so
+    // request threads (and the rest of the machine) always come first. Failing
+    // to set it (a restricted sandbox) only costs latency.
+    use thread_priority::{
+        NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+        set_thread_priority_and_policy, thread_native_id,
+    };
+    if let Err(e) = set_thread_priority_and_policy(
+        thread_native_id(),
+        ThreadPriority::Min,
+        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+    ) {
         tracing::debug!(error = ?e, "could not lower the hashing thread's priority");
     }
     loop {
@@ -84,10 +91,6 @@ impl Hasher {
     /// As [`Hasher::new`], with at most `queue` hashes waiting.
     pub fn with_queue(threads: usize, queue: usize) -> Result<Self, HashError> {
         let argon = owasp_argon()?;
-        let dummy = argon
-            .hash_password(b"not-a-real-password")
-            .map_err(|e| HashError::Hash(e.to_string()))?
-            .to_string();
         let (tx, rx) = sync_channel::<Job>(queue);
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..threads.max(1) {
@@ -98,10 +101,7 @@ impl Hasher {
                 .spawn(move || worker(rx, argon))
                 .map_err(|e| HashError::Hash(format!("cannot start a hashing thread: {e}")))?;
         }
-        Ok(Self {
-            jobs: tx,
-            dummy: Arc::new(dummy),
-        })
+        Ok(Self { jobs: tx })
     }
 
     async fn run<T: Send + 'static>(
@@ -134,7 +134,7 @@ impl Hasher {
     /// the same time against a dummy hash and answers `Mismatch`.
     pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<Verdict, HashError> {
         let known = stored.is_some();
-        let stored = stored.unwrap_or(&self.dummy).to_owned();
+        let stored = stored.unwrap_or(DUMMY_HASH).to_owned();
         let password = password.to_owned();
         let verdict = self
             .run(move |argon| {
@@ -215,24 +215,36 @@ mod tests {
     fn hashing_threads_run_at_a_lower_priority() {
         let _h = Hasher::new(1).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(100));
-        let nice = std::fs::read_dir("/proc/self/task")
+        let (nice, policy) = std::fs::read_dir("/proc/self/task")
             .unwrap()
             .filter_map(|t| t.ok())
             .find_map(|t| {
                 let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
                 (comm.trim() == "ecap-hash-0").then(|| {
                     let stat = std::fs::read_to_string(t.path().join("stat")).unwrap();
-                    // Fields after the ")" of the name: nice is the 17th.
-                    let rest = stat.rsplit_once(')').unwrap().1;
-                    rest.split_whitespace()
-                        .nth(16)
+                    // Fields after the ")" of the name start at stat(5)'s field 3:
+                    // nice is field 19, the scheduling policy field 41 (5 = SCHED_IDLE).
+                    let f: Vec<i64> = stat
+                        .rsplit_once(')')
                         .unwrap()
-                        .parse::<i32>()
-                        .unwrap()
+                        .1
+                        .split_whitespace()
+                        .map(|x| x.parse().unwrap_or(-1))
+                        .collect();
+                    (f[16], f[38])
                 })
             })
             .expect("the hashing thread exists");
-        assert!(nice >= 5, "nice {nice}");
+        assert!(policy == 5 || nice >= 5, "policy {policy}, nice {nice}");
+    }
+
+    #[tokio::test]
+    async fn the_dummy_hash_is_a_real_owasp_hash() {
+        let parsed = PasswordHash::new(DUMMY_HASH).unwrap();
+        let p = Params::try_from(&parsed.params).unwrap();
+        assert_eq!((p.m_cost(), p.t_cost()), (19 * 1024, 2));
+        let h = Hasher::new(1).unwrap();
+        assert_eq!(h.verify("anything", None).await.unwrap(), Verdict::Mismatch);
     }
 
     #[tokio::test]
