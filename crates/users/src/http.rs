@@ -156,24 +156,7 @@ pub async fn register(
     if role == Role::Admin && !state.settings.admin_bootstrap {
         return Err(ApiError::forbidden("Registering as admin is not allowed"));
     }
-    let hash = state.hasher.hash(&password).await.map_err(hash_error)?;
-    let user = state
-        .store
-        .create(
-            NewUser {
-                email: email.as_str().to_owned(),
-                password_hash: hash,
-                name,
-                phone: None,
-                role,
-            },
-            true,
-        )
-        .await
-        .map_err(|e| match e {
-            StoreError::EmailTaken => ApiError::conflict("User with this email already exists"),
-            other => store_error(other, "User not found"),
-        })?;
+    let user = create_account(&state, &email, &password, name, None, role, true).await?;
     if role == Role::Admin {
         tracing::warn!(
             user_id = user.id,
@@ -185,6 +168,35 @@ pub async fn register(
         "User registered successfully",
         json!({ "user": auth_user_json(&user), "token": token }),
     ))
+}
+
+/// Hashes the password and stores a new account (`bootstrap`: an admin only
+/// while none exists); a taken e-mail is 409.
+async fn create_account(
+    state: &UsersState,
+    email: &Email,
+    password: &str,
+    name: String,
+    phone: Option<String>,
+    role: Role,
+    bootstrap: bool,
+) -> ApiResult<UserRow> {
+    let password_hash = state.hasher.hash(password).await.map_err(hash_error)?;
+    let new = NewUser {
+        email: email.as_str().to_owned(),
+        password_hash,
+        name,
+        phone,
+        role,
+    };
+    state
+        .store
+        .create(new, bootstrap)
+        .await
+        .map_err(|e| match e {
+            StoreError::EmailTaken => ApiError::conflict("User with this email already exists"),
+            other => store_error(other, "User not found"),
+        })
 }
 
 fn auth_user_json(u: &UserRow) -> Value {
@@ -825,24 +837,7 @@ pub async fn create_user(
     let (Some(email), Some(name), Some(role), Some(phone)) = (email, name, role, phone) else {
         return Err(ApiError::bad_request("Validation failed"));
     };
-    let hash = state.hasher.hash(&password).await.map_err(hash_error)?;
-    let user = state
-        .store
-        .create(
-            NewUser {
-                email: email.as_str().to_owned(),
-                password_hash: hash,
-                name,
-                phone,
-                role,
-            },
-            false,
-        )
-        .await
-        .map_err(|e| match e {
-            StoreError::EmailTaken => ApiError::conflict("User with this email already exists"),
-            other => store_error(other, "User not found"),
-        })?;
+    let user = create_account(&state, &email, &password, name, phone, role, false).await?;
     let message = if role == Role::Admin {
         "Admin created successfully"
     } else {
