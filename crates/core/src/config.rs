@@ -56,8 +56,8 @@ pub struct Config {
     pub ecap_data_dir: PathBuf,
 
     /// Database for every service unless a per-service URL is set.
-    pub database_url: Option<String>,
-    pub users_database_url: Option<String>,
+    pub database_url: Option<Secret>,
+    pub users_database_url: Option<Secret>,
     /// The original user service's MySQL settings; used when no URL is set and `DB_HOST` is.
     pub db_host: Option<String>,
     pub db_port: Option<u16>,
@@ -247,7 +247,7 @@ impl Config {
             .as_ref()
             .or(self.database_url.as_ref())
         {
-            return Secret::new(url.clone());
+            return url.clone();
         }
         if let Some(host) = &self.db_host {
             let user = self.db_user.as_deref().unwrap_or("root");
@@ -357,6 +357,16 @@ mod tests {
             ..Config::default()
         };
         assert!(!format!("{cfg:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn database_passwords_do_not_print() {
+        let cfg = Config {
+            database_url: Some(Secret::new("postgres://u:hunter2@h/db")),
+            ..Config::default()
+        };
+        assert!(!format!("{cfg:?}").contains("hunter2"));
+        assert_eq!(cfg.users_database().expose(), "postgres://u:hunter2@h/db");
     }
 
     #[test]

@@ -114,7 +114,7 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
         config.ecap_data_dir = dir.clone();
     }
     if let Some(url) = &cli.database_url {
-        config.database_url = Some(url.clone());
+        config.database_url = Some(Secret::new(url.clone()));
     }
     if let Command::Serve { port, host, .. } = &cli.command {
         if port.is_some() {

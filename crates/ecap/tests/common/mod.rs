@@ -27,7 +27,7 @@ pub struct TestApp {
 
 pub fn test_config(db: &TestDb, data: &std::path::Path) -> Config {
     Config {
-        database_url: Some(db.url.expose().to_owned()),
+        database_url: Some(db.url.clone()),
         ecap_data_dir: data.to_path_buf(),
         jwt_secret: Some(Secret::new(JWT_SECRET)),
         rate_limit_max_requests: 100_000,
