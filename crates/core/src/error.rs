@@ -173,25 +173,52 @@ impl From<crate::db::DbError> for ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 /// `200 {success: true, message?, data?}`.
-pub fn ok(message: Option<&str>, data: Option<Value>) -> Response {
+pub fn ok<T: Serialize>(message: Option<&str>, data: Option<T>) -> Response {
     envelope(StatusCode::OK, message, data)
 }
 
+/// `200 {success: true, message}`.
+pub fn ok_message(message: &str) -> Response {
+    envelope::<()>(StatusCode::OK, Some(message), None)
+}
+
 /// `201 {success: true, message, data}`.
-pub fn created(message: &str, data: Value) -> Response {
+pub fn created<T: Serialize>(message: &str, data: T) -> Response {
     envelope(StatusCode::CREATED, Some(message), Some(data))
 }
 
-pub fn envelope(status: StatusCode, message: Option<&str>, data: Option<Value>) -> Response {
-    let mut body = serde_json::Map::with_capacity(3);
-    body.insert("success".into(), Value::Bool(true));
-    if let Some(m) = message {
-        body.insert("message".into(), Value::String(m.to_owned()));
+#[derive(Serialize)]
+struct Envelope<'a, T> {
+    success: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<T>,
+}
+
+/// Serialises straight to bytes: no intermediate `Value` tree.
+pub fn envelope<T: Serialize>(
+    status: StatusCode,
+    message: Option<&str>,
+    data: Option<T>,
+) -> Response {
+    let body = Envelope {
+        success: true,
+        message,
+        data,
+    };
+    match serde_json::to_vec(&body) {
+        Ok(bytes) => (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => ApiError::internal(e).into_response(),
     }
-    if let Some(d) = data {
-        body.insert("data".into(), d);
-    }
-    (status, Json(Value::Object(body))).into_response()
 }
 
 #[cfg(test)]

@@ -68,12 +68,18 @@ pub type HttpService = BoxCloneSyncService<Request, Response, Infallible>;
 ///
 /// Only the metrics layer sits inside the router (it needs the matched route);
 /// everything else wraps the router once, so it is cloned per connection rather
-/// than per request. `edge` adds the process's own policies (rate limiting)
+/// than per request. `edge` is the process's own policy layer (rate limiting), placed
 /// inside request ids, logging, security headers and CORS, and around the JSON
 /// fallbacks, so unknown routes are limited too.
-pub fn foundation<E>(router: Router, opts: &HttpOptions, edge: E) -> HttpService
+pub fn foundation<L>(router: Router, opts: &HttpOptions, edge: Option<L>) -> HttpService
 where
-    E: FnOnce(Router) -> Router,
+    L: tower::Layer<Router> + Clone + Send + Sync + 'static,
+    L::Service: tower::Service<Request, Response = Response, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    <L::Service as tower::Service<Request>>::Future: Send + 'static,
 {
     let limit = opts.body_limit_bytes;
     let router = router
@@ -81,7 +87,6 @@ where
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(record_metrics))
         .layer(DefaultBodyLimit::max(limit));
-    let router = edge(router);
     let service = ServiceBuilder::new()
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
@@ -116,6 +121,7 @@ where
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             reject_large_bodies(limit, req, next)
         }))
+        .option_layer(edge)
         .service(router);
     BoxCloneSyncService::new(service.map_response(|res| res.map(axum::body::Body::new)))
 }
@@ -151,6 +157,7 @@ async fn security_headers(mut res: Response) -> Response {
         ("x-xss-protection", "0"),
     ];
     let headers = res.headers_mut();
+    headers.reserve(HEADERS.len());
     for (name, value) in HEADERS {
         headers
             .entry(HeaderName::from_static(name))

@@ -236,10 +236,7 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
             cors_origin: config.cors_origin.clone(),
             body_limit_bytes: config.body_limit_bytes,
         },
-        |r| match limits {
-            Some(l) => r.layer(middleware::from_fn_with_state(l, ecap_gateway::rate_limit)),
-            None => r,
-        },
+        limits.map(|l| middleware::from_fn_with_state(l, ecap_gateway::rate_limit)),
     );
     Ok(Platform {
         router,

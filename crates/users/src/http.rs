@@ -8,11 +8,11 @@ use ecap_core::{
     ApiError, ApiResult,
     auth::{AdminUser, AuthUser, Role},
     clock,
-    error::{ErrorCode, created, ok},
+    error::{ErrorCode, created, ok, ok_message},
     extract::{ApiJson, ApiQuery, IdParam},
     ports::CustomerStats,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
@@ -60,18 +60,7 @@ fn store_error(e: StoreError, not_found: &str) -> ApiError {
 /// The user as every route shows it: the contract's snake_case and camelCase
 /// timestamps both present, never the hash.
 fn user_json(u: &UserRow) -> Value {
-    let (created, updated) = (clock::iso(u.created_at), clock::iso(u.updated_at));
-    json!({
-        "id": u.id,
-        "email": u.email,
-        "name": u.name,
-        "phone": u.phone,
-        "role": u.role,
-        "created_at": created,
-        "updated_at": updated,
-        "createdAt": created,
-        "updatedAt": updated,
-    })
+    serde_json::to_value(UserOut::of(u)).unwrap_or(Value::Null)
 }
 
 fn address_json(a: &AddressRow) -> Value {
@@ -317,7 +306,7 @@ fn locked(until: i64, now: i64) -> ApiError {
     responses((status = 200, description = "Logout successful"), (status = 401, description = "Not logged in")))]
 pub async fn logout(State(state): State<UsersState>, user: AuthUser) -> ApiResult<Response> {
     revoke_token(&state, &user.claims).await?;
-    Ok(ok(Some("Logout successful"), None))
+    Ok(ok_message("Logout successful"))
 }
 
 /// Records a token as revoked; `false` when it already was (a second refresh of one token).
@@ -347,7 +336,53 @@ pub async fn me(State(state): State<UsersState>, user: AuthUser) -> ApiResult<Re
         .await
         .map_err(|e| store_error(e, "User not found"))?
         .ok_or_else(|| ApiError::not_found("User not found"))?;
-    Ok(ok(None, Some(json!({ "user": user_json(&row) }))))
+    Ok(ok(
+        None,
+        Some(UserData {
+            user: UserOut::of(&row),
+        }),
+    ))
+}
+
+/// The user's public fields, serialisable without a `Value` tree (`/me` is the
+/// hottest route).
+struct UserOut<'a> {
+    row: &'a UserRow,
+    created: String,
+    updated: String,
+}
+
+impl<'a> UserOut<'a> {
+    fn of(row: &'a UserRow) -> Self {
+        Self {
+            row,
+            created: clock::iso(row.created_at),
+            updated: clock::iso(row.updated_at),
+        }
+    }
+}
+
+impl Serialize for UserOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let u = self.row;
+        let mut st = s.serialize_struct("User", 9)?;
+        st.serialize_field("id", &u.id)?;
+        st.serialize_field("email", &u.email)?;
+        st.serialize_field("name", &u.name)?;
+        st.serialize_field("phone", &u.phone)?;
+        st.serialize_field("role", &u.role)?;
+        st.serialize_field("created_at", &self.created)?;
+        st.serialize_field("updated_at", &self.updated)?;
+        st.serialize_field("createdAt", &self.created)?;
+        st.serialize_field("updatedAt", &self.updated)?;
+        st.end()
+    }
+}
+
+#[derive(Serialize)]
+struct UserData<'a> {
+    user: UserOut<'a>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -675,7 +710,7 @@ pub async fn delete_address(
         .delete_address(user.id(), id)
         .await
         .map_err(|e| store_error(e, "Address not found"))?;
-    Ok(ok(Some("Address deleted successfully"), None))
+    Ok(ok_message("Address deleted successfully"))
 }
 
 /// Make an address the only default.
@@ -692,7 +727,7 @@ pub async fn set_default_address(
         .set_default_address(user.id(), id)
         .await
         .map_err(|e| store_error(e, "Address not found"))?;
-    Ok(ok(Some("Default address updated"), None))
+    Ok(ok_message("Default address updated"))
 }
 
 // ---- administration -----------------------------------------------------------------
