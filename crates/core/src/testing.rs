@@ -135,6 +135,27 @@ impl Drop for TestDb {
     }
 }
 
+/// Generates one `#[tokio::test]` per database for each `async fn name(Backend)`
+/// listed, in modules `sqlite`, `postgres`, `mysql` (the test command counts
+/// tests by those module names).
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() { super::$name(ecap_core::db::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() { super::$name(ecap_core::db::Backend::Postgres).await })*
+        }
+        mod mysql {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() { super::$name(ecap_core::db::Backend::MySql).await })*
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

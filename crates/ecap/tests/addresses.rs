@@ -649,4 +649,4 @@ async fn concurrent_defaults(backend: Backend) {
     assert_eq!(left.len(), 5);
 }
 
-on_every_backend!(address_book_story, concurrent_defaults);
+ecap_core::on_every_backend!(address_book_story, concurrent_defaults);

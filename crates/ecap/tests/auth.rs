@@ -106,7 +106,7 @@ async fn refresh_replaces_the_token_once(backend: Backend) {
     );
 }
 
-on_every_backend!(register_login_me_logout, refresh_replaces_the_token_once);
+ecap_core::on_every_backend!(register_login_me_logout, refresh_replaces_the_token_once);
 
 fn sign(claims: serde_json::Value, secret: &str) -> String {
     jsonwebtoken::encode(

@@ -23,7 +23,7 @@ async fn probes_answer(backend: Backend) {
     assert_eq!(r.body["checks"]["users"], "up");
 }
 
-on_every_backend!(probes_answer);
+ecap_core::on_every_backend!(probes_answer);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ready_is_503_while_the_database_does_not_answer() {

@@ -793,4 +793,4 @@ async fn bulk_delete_users(backend: Backend) {
     assert_eq!(r.body["data"]["user"]["id"], admin_id);
 }
 
-on_every_backend!(admin_manages_users, bulk_delete_users);
+ecap_core::on_every_backend!(admin_manages_users, bulk_delete_users);

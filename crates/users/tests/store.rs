@@ -428,24 +428,7 @@ async fn concurrent_address_writes_keep_one_default(backend: Backend) {
     assert_eq!(rest[0].is_default, 1);
 }
 
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() { super::$name(ecap_core::db::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() { super::$name(ecap_core::db::Backend::Postgres).await })*
-        }
-        mod mysql {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() { super::$name(ecap_core::db::Backend::MySql).await })*
-        }
-    };
-}
-
-on_every_backend!(
+ecap_core::on_every_backend!(
     migrations_are_idempotent_and_safe_in_parallel,
     create_find_and_duplicate,
     admin_bootstrap_happens_once_under_concurrency,

@@ -174,22 +174,3 @@ pub fn assert_error(r: &Resp, status: StatusCode) -> String {
     assert!(!msg.is_empty());
     msg
 }
-
-/// Generates one `#[tokio::test]` per backend, in modules `sqlite`, `postgres`, `mysql`.
-#[macro_export]
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(ecap_core::db::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(ecap_core::db::Backend::Postgres).await })*
-        }
-        mod mysql {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(ecap_core::db::Backend::MySql).await })*
-        }
-    };
-}
