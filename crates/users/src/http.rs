@@ -330,12 +330,7 @@ async fn revoke_token(state: &UsersState, claims: &ecap_core::auth::Claims) -> A
     responses((status = 200, description = "`data.user`"), (status = 401, description = "Not logged in"),
         (status = 404, description = "User not found")))]
 pub async fn me(State(state): State<UsersState>, user: AuthUser) -> ApiResult<Response> {
-    let row = state
-        .store
-        .by_id(user.id())
-        .await
-        .map_err(|e| store_error(e, "User not found"))?
-        .ok_or_else(|| ApiError::not_found("User not found"))?;
+    let row = user_or_404(&state, user.id()).await?;
     Ok(ok(
         None,
         Some(UserData {
@@ -483,12 +478,7 @@ pub async fn update_profile(
     }
     checks.finish()?;
 
-    let row = state
-        .store
-        .by_id(user.id())
-        .await
-        .map_err(|e| store_error(e, "User not found"))?
-        .ok_or_else(|| ApiError::not_found("User not found"))?;
+    let row = user_or_404(&state, user.id()).await?;
     let mut token = None;
     if let (Some(new), Some(current)) = (&new_password, &current_password) {
         let verdict = state

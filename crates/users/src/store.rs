@@ -275,10 +275,6 @@ impl UserStore {
         }
     }
 
-    pub fn db(&self) -> &Db {
-        &self.db
-    }
-
     fn select_user() -> SelectStatement {
         Query::select()
             .columns(USER_COLUMNS)
@@ -374,11 +370,6 @@ impl UserStore {
         }
         let ids: Vec<(i64,)> = self.db.fetch_all(&mut *conn, &stmt).await?;
         Ok(ids.len() as i64)
-    }
-
-    pub async fn admin_exists(&self) -> StoreResult<bool> {
-        let mut conn = self.db.pool().acquire().await?;
-        Ok(self.admin_count(&mut conn, false).await? > 0)
     }
 
     /// Creates a user. With `bootstrap`, an admin is created only while none
