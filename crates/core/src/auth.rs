@@ -200,6 +200,28 @@ where
 }
 
 /// A caller whose verified role is `admin`.
+/// `Option<AuthUser>`: anonymous when no `Authorization` header is sent; a
+/// header with a bad token is still refused (never silently anonymous).
+impl<S> axum::extract::OptionalFromRequestParts<S> for AuthUser
+where
+    AuthState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        if !parts.headers.contains_key(header::AUTHORIZATION) {
+            return Ok(None);
+        }
+        <Self as FromRequestParts<S>>::from_request_parts(parts, state)
+            .await
+            .map(Some)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct AdminUser(pub AuthUser);
 

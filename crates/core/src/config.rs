@@ -58,6 +58,7 @@ pub struct Config {
     /// Database for every service unless a per-service URL is set.
     pub database_url: Option<Secret>,
     pub users_database_url: Option<Secret>,
+    pub catalog_database_url: Option<Secret>,
     /// The original user service's MySQL settings; used when no URL is set and `DB_HOST` is.
     pub db_host: Option<String>,
     pub db_port: Option<u16>,
@@ -102,6 +103,24 @@ pub struct Config {
     pub ecap_login_lockout_secs: u64,
     /// Password hashes computed at once; the rest queue (keeps a login flood off the runtime).
     pub ecap_hash_concurrency: usize,
+
+    /// Product images go to this S3 bucket when set (else `<data dir>/media`).
+    pub s3_bucket: Option<String>,
+    /// S3-compatible endpoint (MinIO, s3s…); unset means AWS.
+    pub s3_endpoint: Option<String>,
+    pub aws_region: Option<String>,
+    pub aws_access_key_id: Option<String>,
+    pub aws_secret_access_key: Option<Secret>,
+    /// Lifetime of presigned image URLs.
+    pub s3_url_expiry_secs: u64,
+    /// Largest accepted product image.
+    pub ecap_max_image_bytes: usize,
+    /// Product read cache lifetime; 0 turns the cache off.
+    pub ecap_cache_ttl_secs: u64,
+    /// Bodies kept by the in-process product cache.
+    pub ecap_cache_max_entries: u64,
+    /// Namespace of every key ecap writes to Redis (one per deployment).
+    pub redis_key_prefix: String,
 }
 
 impl Default for Config {
@@ -112,6 +131,7 @@ impl Default for Config {
             ecap_data_dir: PathBuf::from("./data"),
             database_url: None,
             users_database_url: None,
+            catalog_database_url: None,
             db_host: None,
             db_port: None,
             db_user: None,
@@ -140,6 +160,16 @@ impl Default for Config {
             ecap_hash_concurrency: std::thread::available_parallelism()
                 .map(|n| (n.get() / 2).max(1))
                 .unwrap_or(1),
+            s3_bucket: None,
+            s3_endpoint: None,
+            aws_region: None,
+            aws_access_key_id: None,
+            aws_secret_access_key: None,
+            s3_url_expiry_secs: 3600,
+            ecap_max_image_bytes: 5 * 1024 * 1024,
+            ecap_cache_ttl_secs: 60,
+            ecap_cache_max_entries: 10_000,
+            redis_key_prefix: "ecap:".into(),
         }
     }
 }
@@ -151,6 +181,7 @@ pub const ENV_KEYS: &[&str] = &[
     "ECAP_DATA_DIR",
     "DATABASE_URL",
     "USERS_DATABASE_URL",
+    "CATALOG_DATABASE_URL",
     "DB_HOST",
     "DB_PORT",
     "DB_USER",
@@ -177,6 +208,16 @@ pub const ENV_KEYS: &[&str] = &[
     "ECAP_LOGIN_MAX_FAILURES",
     "ECAP_LOGIN_LOCKOUT_SECS",
     "ECAP_HASH_CONCURRENCY",
+    "S3_BUCKET",
+    "S3_ENDPOINT",
+    "AWS_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "S3_URL_EXPIRY_SECS",
+    "ECAP_MAX_IMAGE_BYTES",
+    "ECAP_CACHE_TTL_SECS",
+    "ECAP_CACHE_MAX_ENTRIES",
+    "REDIS_KEY_PREFIX",
 ];
 
 fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
@@ -207,6 +248,7 @@ fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
 pub enum Shape {
     AllInOne,
     Users,
+    Catalog,
 }
 
 impl Config {
@@ -236,18 +278,23 @@ impl Config {
         self.port.unwrap_or(match shape {
             Shape::AllInOne => 8000,
             Shape::Users => 8001,
+            Shape::Catalog => 8002,
         })
     }
 
     /// The users service's database: its own URL, then `DATABASE_URL`, then the
     /// original's `DB_*` (MySQL), then SQLite under the data directory.
     pub fn users_database(&self) -> Secret {
-        if let Some(url) = self
-            .users_database_url
-            .as_ref()
-            .or(self.database_url.as_ref())
-        {
-            return url.clone();
+        match &self.users_database_url {
+            Some(url) => url.clone(),
+            None => Secret::new(self.shared_database_url()),
+        }
+    }
+
+    /// `DATABASE_URL`, then the original's `DB_*` (MySQL), then SQLite.
+    fn shared_database_url(&self) -> String {
+        if let Some(url) = &self.database_url {
+            return url.expose().to_owned();
         }
         if let Some(host) = &self.db_host {
             let user = self.db_user.as_deref().unwrap_or("root");
@@ -255,16 +302,22 @@ impl Config {
                 Some(p) if !p.is_empty() => format!("{user}:{}", p.expose()),
                 _ => user.to_owned(),
             };
-            return Secret::new(format!(
+            return format!(
                 "mysql://{auth}@{host}:{}/{}",
                 self.db_port.unwrap_or(3306),
                 self.db_name.as_deref().unwrap_or("users_db")
-            ));
+            );
         }
-        Secret::new(format!(
-            "sqlite://{}",
-            self.ecap_data_dir.join("ecap.db").display()
-        ))
+        format!("sqlite://{}", self.ecap_data_dir.join("ecap.db").display())
+    }
+
+    /// The catalog's database: its own URL, else the one every service shares
+    /// (`DATABASE_URL`, the original's `DB_*`, SQLite under the data directory).
+    pub fn catalog_database(&self) -> Secret {
+        match &self.catalog_database_url {
+            Some(url) => url.clone(),
+            None => Secret::new(self.shared_database_url()),
+        }
     }
 
     /// `REDIS_URL`, or one built from the original's `REDIS_HOST`/`REDIS_PORT`/`REDIS_PASSWORD`.
@@ -296,6 +349,16 @@ impl Config {
         }
         if self.rate_limit_max_requests == 0 || self.auth_rate_limit_max_requests == 0 {
             return Err(ConfigError("rate limit budgets must be above 0".into()));
+        }
+        if self.ecap_max_image_bytes < 1024 {
+            return Err(ConfigError(
+                "ECAP_MAX_IMAGE_BYTES must be at least 1024".into(),
+            ));
+        }
+        if self.s3_url_expiry_secs == 0 || self.s3_url_expiry_secs > 7 * 86_400 {
+            return Err(ConfigError(
+                "S3_URL_EXPIRY_SECS must be between 1 and 604800 (7 days, the S3 maximum)".into(),
+            ));
         }
         if self.body_limit_bytes < 1024 {
             return Err(ConfigError("BODY_LIMIT_BYTES must be at least 1024".into()));

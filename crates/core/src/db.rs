@@ -47,6 +47,15 @@ impl Backend {
         }
     }
 
+    /// `CAST(<sql> AS BIGINT)` in this dialect: sums come back as DECIMAL/NUMERIC
+    /// otherwise, which the `Any` driver cannot decode.
+    pub fn cast_bigint(self, sql: &str) -> String {
+        match self {
+            Self::MySql => format!("CAST({sql} AS SIGNED)"),
+            _ => format!("CAST({sql} AS BIGINT)"),
+        }
+    }
+
     /// Renders a DDL statement for this backend.
     pub fn ddl(self, stmt: &impl SchemaStatementBuilder) -> String {
         match self {
@@ -94,6 +103,36 @@ impl DbError {
 }
 
 pub type DbResult<T> = Result<T, DbError>;
+
+/// An error after which the whole transaction may simply be run again.
+pub trait Retryable {
+    fn is_retryable(&self) -> bool;
+}
+
+impl Retryable for DbError {
+    fn is_retryable(&self) -> bool {
+        DbError::is_retryable(self)
+    }
+}
+
+/// Runs a transaction again when the database chose it as a deadlock victim or
+/// could not serialise it: a few attempts with growing pauses. The expression is
+/// evaluated once per attempt and must give a `Result` whose error is [`Retryable`].
+#[macro_export]
+macro_rules! retrying {
+    ($attempt:expr) => {{
+        let mut tries = 0u32;
+        loop {
+            match $attempt {
+                Err(ref e) if $crate::db::Retryable::is_retryable(e) && tries < 5 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(5 << tries)).await;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
 
 /// A pool plus the dialect its statements are rendered in.
 #[derive(Clone, Debug)]

@@ -42,6 +42,9 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub struct HttpOptions {
     pub cors_origin: String,
     pub body_limit_bytes: usize,
+    /// Limit for `multipart/form-data` bodies (uploads); routes that take
+    /// uploads set their own `DefaultBodyLimit` up to this.
+    pub upload_limit_bytes: usize,
 }
 
 /// Answers every unknown route in our shape.
@@ -82,6 +85,7 @@ where
     <L::Service as tower::Service<Request>>::Future: Send + 'static,
 {
     let limit = opts.body_limit_bytes;
+    let upload_limit = opts.upload_limit_bytes.max(limit);
     let router = router
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -119,7 +123,7 @@ where
         .layer(middleware::map_response(security_headers))
         .layer(cors(&opts.cors_origin))
         .layer(middleware::from_fn(move |req: Request, next: Next| {
-            reject_large_bodies(limit, req, next)
+            reject_large_bodies(limit, upload_limit, req, next)
         }))
         .option_layer(edge)
         .service(router);
@@ -205,7 +209,18 @@ fn cors(origin: &str) -> CorsLayer {
 }
 
 /// A declared body over the limit is refused before it is read.
-async fn reject_large_bodies(limit: usize, req: Request, next: Next) -> Response {
+async fn reject_large_bodies(
+    limit: usize,
+    upload_limit: usize,
+    req: Request,
+    next: Next,
+) -> Response {
+    let multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("multipart/form-data"));
+    let limit = if multipart { upload_limit } else { limit };
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)

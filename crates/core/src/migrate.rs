@@ -20,6 +20,37 @@ pub struct Migration {
     pub statements: fn(Backend) -> Vec<String>,
 }
 
+// ---- helpers every service's schema uses ---------------------------------------
+
+/// `id BIGINT` primary key, generated (never reused on SQLite).
+pub fn col_id() -> ColumnDef {
+    ColumnDef::new(Alias::new("id"))
+        .big_integer()
+        .not_null()
+        .auto_increment()
+        .primary_key()
+        .to_owned()
+}
+
+/// A required epoch-milliseconds column.
+pub fn col_ms(name: &str) -> ColumnDef {
+    ColumnDef::new(Alias::new(name))
+        .big_integer()
+        .not_null()
+        .to_owned()
+}
+
+/// Renders `CREATE TABLE`; on MySQL/MariaDB with InnoDB (foreign keys,
+/// transactions) and full Unicode, whatever the server's defaults.
+pub fn table_ddl(backend: Backend, mut stmt: sea_query::TableCreateStatement) -> String {
+    if backend == Backend::MySql {
+        stmt.engine("InnoDB")
+            .character_set("utf8mb4")
+            .collate("utf8mb4_unicode_ci");
+    }
+    backend.ddl(&stmt)
+}
+
 const LOCK_KEY: i64 = 0x0000_eca9_0001;
 
 /// Applies the pending migrations of `service`; returns how many ran.

@@ -18,7 +18,7 @@ pub struct CustomerStats {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("orders port: {0}")]
+#[error("port: {0}")]
 pub struct PortError(pub String);
 
 /// What the users service asks the orders service.
@@ -46,5 +46,93 @@ impl CustomerOrders for NoOrders {
     }
     async fn forget_customer(&self, _user_id: i64) -> Result<u64, PortError> {
         Ok(0)
+    }
+}
+
+// ---- catalog ports -----------------------------------------------------------
+
+/// One line an order wants: a product and how many units.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReserveLine {
+    pub product_id: String,
+    pub quantity: i64,
+}
+
+/// A reserved line as the catalog priced it at the moment of reservation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReservedLine {
+    pub product_id: String,
+    pub name: String,
+    pub category: String,
+    pub quantity: i64,
+    /// Integer cents: the authoritative unit price.
+    pub unit_price_cents: i64,
+}
+
+/// Why a reservation or release did not happen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InventoryError {
+    #[error("Product not found: {0}")]
+    NotFound(String),
+    #[error("Product is not available: {0}")]
+    Unavailable(String),
+    #[error(
+        "Insufficient inventory for product {product_id}. Available: {available}, requested: {requested}"
+    )]
+    Insufficient {
+        product_id: String,
+        available: i64,
+        requested: i64,
+    },
+    /// The order id already holds a different reservation, or one already released.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("inventory: {0}")]
+    Failed(String),
+}
+
+/// What the orders service asks the catalog: stock for an order, all lines or
+/// none, idempotent by order id (a repeated reserve returns the first result, a
+/// repeated release changes nothing).
+#[async_trait]
+pub trait Inventory: Send + Sync + 'static {
+    async fn reserve(
+        &self,
+        order_id: &str,
+        lines: &[ReserveLine],
+    ) -> Result<Vec<ReservedLine>, InventoryError>;
+    /// Gives back what `order_id` holds; `false` when it held nothing (never
+    /// reserved, or already released).
+    async fn release(&self, order_id: &str) -> Result<bool, InventoryError>;
+}
+
+/// What the catalog asks the orders service before accepting a review.
+#[async_trait]
+pub trait PurchaseCheck: Send + Sync + 'static {
+    /// Ids of the user's delivered orders that contain the product, oldest first.
+    async fn delivered_orders_with(
+        &self,
+        user_id: i64,
+        product_id: &str,
+    ) -> Result<Vec<String>, PortError>;
+}
+
+/// The answer while no orders service is wired in: nobody bought anything, so
+/// nobody may review. Reviews are never allowed by default.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoPurchases;
+
+#[async_trait]
+impl PurchaseCheck for NoPurchases {
+    async fn delivered_orders_with(
+        &self,
+        _user_id: i64,
+        _product_id: &str,
+    ) -> Result<Vec<String>, PortError> {
+        Ok(Vec::new())
     }
 }

@@ -1,16 +1,22 @@
 //! Assembles ecap's processes from the service crates: the all-in-one platform
 //! and the split-shape services. `main.rs` parses the command line and calls in.
 
+pub mod seed;
+
 use std::{path::Path, sync::Arc, time::Instant};
 
 use anyhow::{Context, bail};
 use axum::{Json, Router, middleware, routing::get};
+use ecap_catalog::{
+    CatalogInventory, CatalogSettings, CatalogState, CatalogStore, MediaStore, ResponseCache,
+    media::S3Settings,
+};
 use ecap_core::{
     auth::{AuthState, JwtKeys, Role},
     config::{Config, Secret, Shape},
     db::Db,
     http::{HttpOptions, HttpService, Probe, foundation, probe_routes},
-    ports::NoOrders,
+    ports::{Inventory, NoOrders, NoPurchases},
     revocation::{MemoryRevocations, RedisRevocations, Revocations},
 };
 use ecap_gateway::{GcraLimiter, Limits};
@@ -25,8 +31,19 @@ use utoipa_swagger_ui::SwaggerUi;
 /// A process ready to serve, with what tests and the CLI need to reach inside.
 pub struct Platform {
     pub router: HttpService,
-    pub users_db: Db,
+    /// Every database pool the process holds (closed on shutdown).
+    pub databases: Vec<Db>,
+    /// The catalog's reservation port, when the process runs the catalog.
+    pub inventory: Option<Arc<dyn Inventory>>,
     pub openapi: OpenApi,
+}
+
+impl Platform {
+    pub async fn close(&self) {
+        for db in &self.databases {
+            db.close().await;
+        }
+    }
 }
 
 /// The JWT secret: configured, or (all-in-one only) generated once and kept in
@@ -81,6 +98,65 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     {
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
     }
+}
+
+/// Connects to the catalog database and applies its migrations; reuses `shared`
+/// when it points at the same database (all-in-one on one SQLite file).
+pub async fn catalog_database(
+    config: &Config,
+    shared: Option<&(Secret, Db)>,
+) -> anyhow::Result<Db> {
+    let url = config.catalog_database();
+    let db = match shared {
+        Some((u, db)) if u == &url => db.clone(),
+        _ => Db::connect(&url, config.db_max_connections)
+            .await
+            .context("connecting to the catalog database")?,
+    };
+    let ran = ecap_catalog::migrate(&db)
+        .await
+        .context("migrating the catalog database")?;
+    tracing::info!(
+        backend = db.backend().name(),
+        migrations_applied = ran,
+        "catalog database ready"
+    );
+    Ok(db)
+}
+
+/// Where product images live: S3 when `S3_BUCKET` is set, else `<data dir>/media`.
+pub fn media_store(config: &Config) -> anyhow::Result<MediaStore> {
+    match &config.s3_bucket {
+        Some(bucket) if !bucket.is_empty() => Ok(MediaStore::s3(&S3Settings {
+            bucket: bucket.clone(),
+            region: config.aws_region.clone(),
+            endpoint: config.s3_endpoint.clone(),
+            access_key_id: config.aws_access_key_id.clone(),
+            secret_access_key: config.aws_secret_access_key.clone(),
+            allow_http: config
+                .s3_endpoint
+                .as_deref()
+                .is_some_and(|e| e.starts_with("http://")),
+            url_expiry: std::time::Duration::from_secs(config.s3_url_expiry_secs),
+        })
+        .context("configuring S3 for product images")?),
+        _ => Ok(MediaStore::local(&config.ecap_data_dir.join("media"))
+            .context("preparing the media directory")?),
+    }
+}
+
+/// The product read cache: off (TTL 0), Redis when configured, else in-process.
+pub async fn response_cache(config: &Config) -> anyhow::Result<ResponseCache> {
+    if config.ecap_cache_ttl_secs == 0 {
+        return Ok(ResponseCache::off());
+    }
+    let ttl = std::time::Duration::from_secs(config.ecap_cache_ttl_secs);
+    Ok(match config.redis() {
+        Some(url) => ResponseCache::redis(&url, &config.redis_key_prefix, ttl)
+            .await
+            .context("connecting to Redis for the product cache")?,
+        None => ResponseCache::local(ttl, config.ecap_cache_max_entries),
+    })
 }
 
 /// Connects to the users database and applies its migrations.
@@ -179,38 +255,89 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
     let secret = jwt_secret(config, shape)?;
     let keys = Arc::new(JwtKeys::new(&secret, config.jwt_lifetime()?));
     let revocations = revocations(config).await?;
-    let users_db = users_database(config).await?;
-    let store = UserStore::new(users_db.clone());
-    let (tokens, floors) = ecap_users::load_revocations(&store, revocations.as_ref()).await?;
-    tracing::info!(tokens, users = floors, "token revocations loaded");
-
-    let state = UsersState {
-        store,
-        auth: AuthState { keys, revocations },
-        hasher: ecap_users::password::Hasher::new(config.ecap_hash_concurrency)?,
-        orders: Arc::new(NoOrders),
-        settings: Arc::new(UsersSettings {
-            admin_bootstrap: config.ecap_admin_bootstrap,
-            dangerous_operations: config.ecap_dangerous_operations,
-            max_failures: config.ecap_login_max_failures,
-            lockout_ms: i64::try_from(config.ecap_login_lockout_secs.saturating_mul(1000))
-                .unwrap_or(i64::MAX),
-        }),
+    let auth = AuthState { keys, revocations };
+    let mut router = Router::new();
+    let mut openapi: Option<OpenApi> = None;
+    let mut databases: Vec<(&'static str, Db)> = Vec::new();
+    // Distinct pools, closed on shutdown (all-in-one on SQLite shares one).
+    let mut pools: Vec<Db> = Vec::new();
+    let mut merge_api = |api: OpenApi| match &mut openapi {
+        Some(o) => o.merge(api),
+        None => openapi = Some(api),
     };
-    let (users_router, mut openapi) = ecap_users::router(state);
-    describe(&mut openapi);
 
+    let mut users_db: Option<(Secret, Db)> = None;
+    if matches!(shape, Shape::AllInOne | Shape::Users) {
+        let db = users_database(config).await?;
+        let store = UserStore::new(db.clone());
+        let (tokens, floors) =
+            ecap_users::load_revocations(&store, auth.revocations.as_ref()).await?;
+        tracing::info!(tokens, users = floors, "token revocations loaded");
+        let state = UsersState {
+            store,
+            auth: auth.clone(),
+            hasher: ecap_users::password::Hasher::new(config.ecap_hash_concurrency)?,
+            orders: Arc::new(NoOrders),
+            settings: Arc::new(UsersSettings {
+                admin_bootstrap: config.ecap_admin_bootstrap,
+                dangerous_operations: config.ecap_dangerous_operations,
+                max_failures: config.ecap_login_max_failures,
+                lockout_ms: i64::try_from(config.ecap_login_lockout_secs.saturating_mul(1000))
+                    .unwrap_or(i64::MAX),
+            }),
+        };
+        let (r, api) = ecap_users::router(state);
+        router = router.merge(r);
+        merge_api(api);
+        databases.push(("users", db.clone()));
+        pools.push(db.clone());
+        users_db = Some((config.users_database(), db));
+    }
+
+    let mut inventory: Option<Arc<dyn Inventory>> = None;
+    let mut upload_limit = 0;
+    if matches!(shape, Shape::AllInOne | Shape::Catalog) {
+        let db = catalog_database(config, users_db.as_ref()).await?;
+        let store = CatalogStore::new(db.clone());
+        let cache = response_cache(config).await?;
+        let settings = CatalogSettings {
+            max_image_bytes: config.ecap_max_image_bytes,
+        };
+        upload_limit = settings.upload_limit_bytes();
+        let state = CatalogState {
+            store: store.clone(),
+            auth: auth.clone(),
+            cache: cache.clone(),
+            media: media_store(config)?,
+            purchases: Arc::new(NoPurchases),
+            settings: Arc::new(settings),
+        };
+        let (r, api) = ecap_catalog::router(state);
+        router = router.merge(r);
+        merge_api(api);
+        inventory = Some(Arc::new(CatalogInventory { store, cache }));
+        let shared = users_db
+            .as_ref()
+            .is_some_and(|(url, _)| url == &config.catalog_database());
+        if !shared {
+            pools.push(db.clone());
+        }
+        databases.push(("catalog", db));
+    }
+
+    let mut openapi = openapi.unwrap_or_default();
+    describe(&mut openapi);
     let service = match shape {
         Shape::AllInOne => "ecap",
         Shape::Users => "user-service",
+        Shape::Catalog => "product-service",
     };
     let probe = Probe {
         service,
         started,
-        databases: vec![("users", users_db.clone())],
+        databases,
     };
-    let mut router = Router::new()
-        .merge(users_router)
+    router = router
         .merge(probe_routes(probe))
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi.clone()));
     let limits = if shape == Shape::AllInOne {
@@ -235,12 +362,14 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
         &HttpOptions {
             cors_origin: config.cors_origin.clone(),
             body_limit_bytes: config.body_limit_bytes,
+            upload_limit_bytes: upload_limit,
         },
         limits.map(|l| middleware::from_fn_with_state(l, ecap_gateway::rate_limit)),
     );
     Ok(Platform {
         router,
-        users_db,
+        databases: pools,
+        inventory,
         openapi,
     })
 }

@@ -31,7 +31,7 @@ enum Command {
     /// Run the platform: every service in one process on port 8000 (default),
     /// or one service of the split shape with --only.
     Serve {
-        /// Listen port (default 8000; 8001 with --only users).
+        /// Listen port (default 8000; 8001 with --only users, 8002 with --only catalog).
         #[arg(long, short)]
         port: Option<u16>,
         /// Address to bind (default 0.0.0.0).
@@ -40,12 +40,23 @@ enum Command {
         /// Run a single service, for the split shape behind a gateway.
         #[arg(long, value_enum)]
         only: Option<Only>,
-        /// On an empty database, create demo accounts (see README) first.
+        /// On an empty database, create demo accounts (see README) and a demo
+        /// catalog first.
         #[arg(long)]
         demo: bool,
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Fill the database with demo data: the demo accounts (when there are no
+    /// users) and a generated catalog, the same for the same --seed.
+    Seed {
+        /// How many products to add.
+        #[arg(long, default_value_t = 300)]
+        products: u64,
+        /// Seed of the generator: the same seed gives the same catalog.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
     /// Manage user accounts.
     Users {
         #[command(subcommand)]
@@ -57,6 +68,8 @@ enum Command {
 enum Only {
     /// The user service (accounts, sessions, profiles, addresses) on port 8001.
     Users,
+    /// The catalog (products, categories, inventory, reviews, images) on port 8002.
+    Catalog,
 }
 
 #[derive(Subcommand)]
@@ -134,19 +147,23 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let shape = match only {
                 None => Shape::AllInOne,
                 Some(Only::Users) => Shape::Users,
+                Some(Only::Catalog) => Shape::Catalog,
             };
             if demo {
-                let db = ecap::users_database(&config).await?;
-                ecap::seed_demo(&db).await?;
-                db.close().await;
+                ecap::seed::demo(&config, shape).await?;
             }
             serve(config, shape).await
         }
         Command::Migrate => {
-            let db = ecap::users_database(&config).await?;
-            db.close().await;
+            let users = ecap::users_database(&config).await?;
+            let catalog = ecap::catalog_database(&config, None).await?;
+            users.close().await;
+            catalog.close().await;
             println!("migrations applied");
             Ok(())
+        }
+        Command::Seed { products, seed } => {
+            ecap::seed::catalog(&config, products, seed, std::io::stderr().is_terminal()).await
         }
         Command::Users {
             command: UsersCommand::CreateAdmin { email, name, phone },
@@ -163,11 +180,11 @@ async fn serve(config: Config, shape: Shape) -> anyhow::Result<()> {
     tracing::info!(%addr, shape = ?shape, "ecap listening");
     ecap_core::http::serve(
         listener,
-        platform.router,
+        platform.router.clone(),
         ecap_core::http::shutdown_signal(),
     )
     .await?;
-    platform.users_db.close().await;
+    platform.close().await;
     tracing::info!("stopped cleanly");
     Ok(())
 }

@@ -33,7 +33,7 @@ async fn ready_is_503_while_the_database_does_not_answer() {
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    platform.users_db.close().await;
+    platform.close().await;
     tokio::spawn(ecap_core::http::serve(
         listener,
         platform.router,

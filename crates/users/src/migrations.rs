@@ -1,7 +1,10 @@
 //! The users service's schema, one definition for SQLite, PostgreSQL and MySQL.
 //! Append only: a released migration is never edited.
 
-use ecap_core::{db::Backend, migrate::Migration};
+use ecap_core::{
+    db::Backend,
+    migrate::{Migration, col_id as id, col_ms as ms, table_ddl},
+};
 use sea_query::{Alias, ColumnDef, ForeignKey, ForeignKeyAction, Index, Table};
 
 pub const MIGRATIONS: &[Migration] = &[Migration {
@@ -13,30 +16,6 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
 
 fn a(name: &str) -> Alias {
     Alias::new(name)
-}
-
-fn id() -> ColumnDef {
-    ColumnDef::new(a("id"))
-        .big_integer()
-        .not_null()
-        .auto_increment()
-        .primary_key()
-        .to_owned()
-}
-
-fn ms(name: &str) -> ColumnDef {
-    ColumnDef::new(a(name)).big_integer().not_null().to_owned()
-}
-
-/// MySQL/MariaDB: InnoDB (for foreign keys and transactions) and full Unicode,
-/// whatever the server's defaults.
-fn table_ddl(backend: Backend, mut stmt: sea_query::TableCreateStatement) -> String {
-    if backend == Backend::MySql {
-        stmt.engine("InnoDB")
-            .character_set("utf8mb4")
-            .collate("utf8mb4_unicode_ci");
-    }
-    backend.ddl(&stmt)
 }
 
 fn v1(backend: Backend) -> Vec<String> {

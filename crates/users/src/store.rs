@@ -5,6 +5,7 @@ use ecap_core::{
     auth::Role,
     clock,
     db::{Backend, Db, DbError},
+    retrying,
 };
 use sea_query::{
     Cond, Expr, ExprTrait, Func, Iden, LockType, OnConflict, Order, Query, SelectStatement,
@@ -14,23 +15,6 @@ use std::sync::{
     Arc,
     atomic::{AtomicU64, Ordering},
 };
-
-/// Runs a transaction again when the database chose it as a deadlock victim or
-/// could not serialise it; a few attempts with growing pauses.
-macro_rules! retrying {
-    ($attempt:expr) => {{
-        let mut tries = 0u32;
-        loop {
-            match $attempt {
-                Err(StoreError::Db(ref e)) if e.is_retryable() && tries < 5 => {
-                    tries += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(5 << tries)).await;
-                }
-                other => break other,
-            }
-        }
-    }};
-}
 
 #[derive(Iden, Clone, Copy)]
 enum Users {
@@ -177,6 +161,12 @@ impl From<sqlx::Error> for StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+impl ecap_core::db::Retryable for StoreError {
+    fn is_retryable(&self) -> bool {
+        matches!(self, Self::Db(e) if e.is_retryable())
+    }
+}
 
 pub struct NewUser {
     pub email: String,
