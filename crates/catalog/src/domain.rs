@@ -51,12 +51,22 @@ pub fn parse_product_id(raw: &str) -> Option<String> {
         .then(|| raw.to_ascii_lowercase())
 }
 
+/// InnoDB's default full-text stopwords: MySQL/MariaDB do not index them, so
+/// requiring one would match nothing. Dropped on every database, so a query
+/// finds the same products everywhere.
+const STOPWORDS: [&str; 36] = [
+    "a", "about", "an", "are", "as", "at", "be", "by", "com", "de", "en", "for", "from", "how",
+    "i", "in", "is", "it", "la", "of", "on", "or", "that", "the", "this", "to", "was", "what",
+    "when", "where", "who", "will", "with", "und", "www", "and",
+];
+
 /// Words of a search query, lower-cased, letters and digits only (so they are
-/// safe inside every database's full-text syntax); at most eight.
+/// safe inside every database's full-text syntax), stopwords dropped; at most eight.
 pub fn search_tokens(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|t| !t.is_empty())
         .map(|t| t.to_lowercase().chars().take(40).collect::<String>())
+        .filter(|t| !STOPWORDS.contains(&t.as_str()))
         .take(8)
         .collect()
 }
@@ -401,9 +411,13 @@ mod tests {
     fn search_tokens_are_safe() {
         assert_eq!(
             search_tokens(r#"Blue "shirt" OR 1=1; -- *"#),
-            vec!["blue", "shirt", "or", "1", "1"]
+            vec!["blue", "shirt", "1", "1"]
         );
         assert!(search_tokens("  ***  ").is_empty());
+        assert_eq!(
+            search_tokens("speaker with deep bass"),
+            ["speaker", "deep", "bass"]
+        );
     }
 
     #[test]

@@ -652,7 +652,7 @@ pub struct ProductBody {
     #[schema(value_type = Object)]
     attributes: Option<Value>,
     sku: Option<String>,
-    /// `active` or `archived` (update only); `isActive` is accepted too.
+    /// `active` (default) or `archived` (stored, not listed or sold); `isActive` is accepted too.
     status: Option<String>,
     /// Linked image URLs (http/https). Uploaded files use POST /api/products/{id}/images.
     images: Option<Vec<String>>,
@@ -684,7 +684,22 @@ pub async fn create_product(
         owner_id: Some(user.id()),
         images: input.images.unwrap_or_default(),
     };
-    let row = state.store.create(new).await.map_err(store_error)?;
+    let mut row = state.store.create(new).await.map_err(store_error)?;
+    if input.status == Some(ProductStatus::Archived) {
+        // Created as a draft: stored, not listed or sold until set active.
+        row = state
+            .store
+            .update(
+                &row.id,
+                &ProductChanges {
+                    status: Some(ProductStatus::Archived),
+                    ..ProductChanges::default()
+                },
+                user.id(),
+            )
+            .await
+            .map_err(store_error)?;
+    }
     written(&state).await;
     let product = product_json(&state, &row).await?;
     Ok(created(
@@ -716,8 +731,8 @@ pub async fn update_product(
     ApiJson(body): ApiJson<Map<String, Value>>,
 ) -> ApiResult<Response> {
     let id = product_id(&raw_id)?;
-    let input = domain::product_input(&body, false).map_err(validation_failed)?;
     managed_product(&state, &user, &id).await?;
+    let input = domain::product_input(&body, false).map_err(validation_failed)?;
     let changes = input;
     if changes.is_empty() {
         return Err(ApiError::bad_request("No product fields to update"));
@@ -789,6 +804,7 @@ pub async fn adjust_inventory(
     ApiJson(body): ApiJson<InventoryBody>,
 ) -> ApiResult<Response> {
     let id = product_id(&raw_id)?;
+    managed_product(&state, &user, &id).await?;
     let change = body
         .change
         .as_ref()

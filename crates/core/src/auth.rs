@@ -200,14 +200,15 @@ where
 }
 
 /// A caller whose verified role is `admin`.
-/// `Option<AuthUser>`: anonymous when no `Authorization` header is sent; a
-/// header with a bad token is still refused (never silently anonymous).
+/// `Option<AuthUser>`, for public routes that show more to some callers: a
+/// missing, expired, revoked or forged token reads as anonymous, so a stale
+/// token in a browser never breaks a public page (it grants nothing either).
 impl<S> axum::extract::OptionalFromRequestParts<S> for AuthUser
 where
     AuthState: FromRef<S>,
     S: Send + Sync,
 {
-    type Rejection = ApiError;
+    type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
         parts: &mut Parts,
@@ -216,9 +217,11 @@ where
         if !parts.headers.contains_key(header::AUTHORIZATION) {
             return Ok(None);
         }
-        <Self as FromRequestParts<S>>::from_request_parts(parts, state)
-            .await
-            .map(Some)
+        Ok(
+            <Self as FromRequestParts<S>>::from_request_parts(parts, state)
+                .await
+                .ok(),
+        )
     }
 }
 

@@ -360,6 +360,16 @@ impl Config {
                 "S3_URL_EXPIRY_SECS must be between 1 and 604800 (7 days, the S3 maximum)".into(),
             ));
         }
+        if self.s3_bucket.is_some()
+            && self.ecap_cache_ttl_secs > 0
+            && self.s3_url_expiry_secs < self.ecap_cache_ttl_secs.saturating_mul(2)
+        {
+            return Err(ConfigError(
+                "S3_URL_EXPIRY_SECS must be at least twice ECAP_CACHE_TTL_SECS: cached product \
+                 pages carry presigned image URLs"
+                    .into(),
+            ));
+        }
         if self.body_limit_bytes < 1024 {
             return Err(ConfigError("BODY_LIMIT_BYTES must be at least 1024".into()));
         }

@@ -304,11 +304,16 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
             max_image_bytes: config.ecap_max_image_bytes,
         };
         upload_limit = settings.upload_limit_bytes();
+        let media = media_store(config)?;
+        if let Err(e) = media.ping().await {
+            // Reads still work (URLs are signed locally); uploads will fail until it answers.
+            tracing::warn!(error = %e, "the image store does not answer");
+        }
         let state = CatalogState {
             store: store.clone(),
             auth: auth.clone(),
             cache: cache.clone(),
-            media: media_store(config)?,
+            media,
             purchases: Arc::new(NoPurchases),
             settings: Arc::new(settings),
         };

@@ -244,6 +244,17 @@ async fn local_images_are_checked_stored_served_and_deleted() {
         assert_eq!(ct.as_deref(), f["contentType"].as_str());
     }
 
+    // Another merchant's own product path does not reach Mia's image.
+    let theirs = new_product(&app, &other).await;
+    let r = app
+        .delete(
+            &format!("/api/products/{theirs}/images/{image_id}"),
+            Some(&other),
+        )
+        .await;
+    assert_eq!(assert_error(&r, StatusCode::NOT_FOUND), "Image not found");
+    assert_eq!(fetch_file(&app, &url).await.0, StatusCode::OK);
+
     // Delete: refused to others, then gone with its file.
     let del = format!("/api/products/{id}/images/{image_id}");
     assert_eq!(
@@ -378,6 +389,33 @@ async fn s3_images_are_served_through_presigned_urls() {
             .join("products")
             .exists()
     );
+
+    // With the default limits an image larger than the JSON body limit (1 MiB)
+    // still goes through.
+    let big = png(1536 * 1024, 7);
+    let (status, body) = upload(
+        &app,
+        &id,
+        Some(&admin),
+        one(file(big.clone(), "big.png", "image/png")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let big_url = body["data"]["product"]["images"][1]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let big_id = body["data"]["product"]["imageFiles"][1]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _, got) = fetch_file(&app, &big_url).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(got == big, "the large image round-trips");
+    let r = app
+        .delete(&format!("/api/products/{id}/images/{big_id}"), Some(&admin))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 
     // Refused uploads leave the bucket alone.
     let (status, _) = upload(

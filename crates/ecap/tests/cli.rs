@@ -587,6 +587,20 @@ fn the_readme_curl_examples_work_as_written() {
         "{text}"
     );
     assert!(text.contains(r#""message":"Logout successful""#), "{text}");
+    // The catalog part: the demo catalog answers the search, the ledger has the entry.
+    assert!(
+        text.contains(r#""pagination":{"page":1,"limit":2,"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#""categories":["electronics","clothing""#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#""message":"Inventory updated successfully""#),
+        "{text}"
+    );
+    assert!(text.contains(r#""reason":"damaged in transit""#), "{text}");
 
     // The README's demo accounts exist after --demo.
     for (email, password, role) in [
@@ -605,4 +619,64 @@ fn the_readme_curl_examples_work_as_written() {
         assert_eq!(json_of(&body)["data"]["user"]["role"], role);
     }
     server.stop();
+}
+
+/// `ecap seed` writes the same catalog for the same seed, adds after what is
+/// there on a second run, and `serve --only catalog` serves it.
+#[test]
+fn seed_is_deterministic_and_the_catalog_serves_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = |data: &str| -> (Vec<String>, i64) {
+        let port = free_port();
+        let mut c = ecap(dir.path());
+        c.args(["serve", "--only", "catalog", "--data-dir", data])
+            .env("JWT_SECRET", SECRET)
+            .env("PORT", port.to_string());
+        let server = Server::start(c, port);
+        let (status, _, body) = http1::request(
+            "GET",
+            &server.url("/api/products?limit=100&sort=name"),
+            None,
+            None,
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{body}");
+        let body = json_of(&body);
+        let (stopped, _) = server.stop();
+        assert!(stopped.success());
+        let names = body["data"]["products"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_owned())
+            .collect();
+        (names, body["data"]["pagination"]["total"].as_i64().unwrap())
+    };
+    for data in ["a", "b"] {
+        let out = ecap(dir.path())
+            .args([
+                "seed",
+                "--products",
+                "40",
+                "--seed",
+                "3",
+                "--data-dir",
+                data,
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("seeded 40 products (seed 3)"), "{text}");
+    }
+    let (a, total_a) = names("a");
+    let (b, _) = names("b");
+    assert_eq!(total_a, 40);
+    assert_eq!(a, b, "same seed, same catalog");
+    let out = ecap(dir.path())
+        .args(["seed", "--products", "5", "--seed", "3", "--data-dir", "a"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(names("a").1, 45, "a second run adds new products");
 }
