@@ -173,6 +173,46 @@ impl ResponseCache {
         }
     }
 
+    /// The body cached under `key`, or the one `build` makes, stored for the
+    /// next reader. In-process, concurrent misses of one key wait for a single
+    /// build (no stampede of identical queries on a cold or just-invalidated cache).
+    pub async fn get_or_build<F, Fut, E>(
+        &self,
+        key: &str,
+        build: F,
+    ) -> Result<Arc<CachedBody>, Arc<E>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Bytes, E>>,
+        E: Send + Sync + 'static,
+    {
+        match self.store.as_ref() {
+            Store::Off => build()
+                .await
+                .map(|b| Arc::new(CachedBody::new(b)))
+                .map_err(Arc::new),
+            Store::Local {
+                generation,
+                entries,
+            } => {
+                let g = generation.load(Ordering::Acquire);
+                entries
+                    .try_get_with(format!("{g}:{key}"), async move {
+                        build().await.map(|b| Arc::new(CachedBody::new(b)))
+                    })
+                    .await
+            }
+            Store::Redis { .. } => {
+                let (hit, ticket) = self.get(key).await;
+                if let Some(hit) = hit {
+                    return Ok(hit);
+                }
+                let body = build().await.map_err(Arc::new)?;
+                Ok(self.put(ticket, key, body).await)
+            }
+        }
+    }
+
     /// Stores `body` under `key` if no write happened since `ticket` was taken;
     /// returns it with its entity tag either way.
     pub async fn put(&self, ticket: Ticket, key: &str, body: Bytes) -> Arc<CachedBody> {
@@ -280,6 +320,37 @@ mod tests {
             .await;
         assert!(cache.get(&format!("{key}x")).await.0.is_none());
         assert!(cache.get(&key).await.0.is_none());
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_build_once() {
+        let cache = ResponseCache::local(Duration::from_secs(60), 100);
+        let builds = Arc::new(AtomicU64::new(0));
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let (cache, builds) = (cache.clone(), builds.clone());
+                tokio::spawn(async move {
+                    cache
+                        .get_or_build("k", || async move {
+                            builds.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            Ok::<_, std::io::Error>(Bytes::from_static(b"body"))
+                        })
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap().body.as_ref(), b"body");
+        }
+        assert_eq!(builds.load(Ordering::SeqCst), 1);
+        cache.invalidate().await.unwrap();
+        let err = cache
+            .get_or_build("k", || async { Err::<Bytes, _>("db down") })
+            .await
+            .unwrap_err();
+        assert_eq!(*err, "db down");
     }
 
     #[tokio::test]

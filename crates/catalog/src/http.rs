@@ -553,14 +553,11 @@ pub async fn list_products(
         return Ok(conditional(&headers, &CachedBody::new(body)));
     }
     let key = list_key(&q);
-    let (hit, ticket) = state.cache.get(&key).await;
-    let cached = match hit {
-        Some(c) => c,
-        None => {
-            let body = build_list(&state, &q).await?;
-            state.cache.put(ticket, &key, body).await
-        }
-    };
+    let cached = state
+        .cache
+        .get_or_build(&key, || build_list(&state, &q))
+        .await
+        .map_err(unshare)?;
     Ok(conditional(&headers, &cached))
 }
 
@@ -608,28 +605,57 @@ pub async fn get_product(
     Path(raw_id): Path<String>,
 ) -> ApiResult<Response> {
     let id = product_id(&raw_id)?;
-    let key = format!("product:{id}");
-    let (hit, ticket) = state.cache.get(&key).await;
-    if let Some(c) = hit {
-        return Ok(conditional(&headers, &c));
+    let built = state
+        .cache
+        .get_or_build(&format!("product:{id}"), || async {
+            let p = state
+                .store
+                .product(&id)
+                .await
+                .map_err(|e| Detail::Failed(store_error(e)))?
+                .ok_or_else(|| Detail::Failed(ApiError::not_found("Product not found")))?;
+            if p.status != ProductStatus::Active.as_str() {
+                return Err(Detail::NotPublic);
+            }
+            build_detail(&state, &p).await.map_err(Detail::Failed)
+        })
+        .await;
+    match built {
+        Ok(cached) => Ok(conditional(&headers, &cached)),
+        Err(e) => match e.as_ref() {
+            Detail::Failed(e) => Err(clone_error(e)),
+            // Archived: only for admins and its merchant, so never cached.
+            Detail::NotPublic => {
+                let p = state
+                    .store
+                    .product(&id)
+                    .await
+                    .map_err(store_error)?
+                    .filter(|p| user.as_ref().is_some_and(|u| may_manage(u, p)))
+                    .ok_or_else(|| ApiError::not_found("Product not found"))?;
+                let body = build_detail(&state, &p).await?;
+                Ok(conditional(&headers, &CachedBody::new(body)))
+            }
+        },
     }
-    let p = state
-        .store
-        .product(&id)
-        .await
-        .map_err(store_error)?
-        .ok_or_else(|| ApiError::not_found("Product not found"))?;
-    if p.status != ProductStatus::Active.as_str() {
-        // Archived: not public, so never cached.
-        if !user.as_ref().is_some_and(|u| may_manage(u, &p)) {
-            return Err(ApiError::not_found("Product not found"));
-        }
-        let body = build_detail(&state, &p).await?;
-        return Ok(conditional(&headers, &CachedBody::new(body)));
-    }
-    let body = build_detail(&state, &p).await?;
-    let cached = state.cache.put(ticket, &key, body).await;
-    Ok(conditional(&headers, &cached))
+}
+
+/// Why a product detail was not served from (or stored in) the cache.
+enum Detail {
+    Failed(ApiError),
+    NotPublic,
+}
+
+fn clone_error(e: &ApiError) -> ApiError {
+    let mut out = ApiError::new(e.status, e.code, e.message.clone());
+    out.errors = e.errors.clone();
+    out.retry_after_secs = e.retry_after_secs;
+    out
+}
+
+/// An error shared by every caller that waited on the same cache build.
+fn unshare(e: std::sync::Arc<ApiError>) -> ApiError {
+    clone_error(&e)
 }
 
 /// Product fields ecap reads; anything else in the body is ignored, never stored.
@@ -1310,25 +1336,26 @@ pub async fn list_categories(
     State(state): State<CatalogState>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let (hit, ticket) = state.cache.get("categories").await;
-    if let Some(c) = hit {
-        return Ok(conditional(&headers, &c));
-    }
-    let rows: Vec<CategoryStats> = state.store.categories().await.map_err(store_error)?;
-    let names: Vec<&str> = rows.iter().map(|c| c.name.as_str()).collect();
-    let details: Vec<CategoryOut> = rows
-        .iter()
-        .map(|c| CategoryOut {
-            id: c.id,
-            name: c.name.clone(),
-            product_count: c.product_count,
-            units_in_stock: c.units_in_stock,
-            stock_value: money(c.stock_value_cents),
-            created_at: clock::iso(c.created_at),
+    let cached = state
+        .cache
+        .get_or_build("categories", || async {
+            let rows: Vec<CategoryStats> = state.store.categories().await.map_err(store_error)?;
+            let names: Vec<&str> = rows.iter().map(|c| c.name.as_str()).collect();
+            let details: Vec<CategoryOut> = rows
+                .iter()
+                .map(|c| CategoryOut {
+                    id: c.id,
+                    name: c.name.clone(),
+                    product_count: c.product_count,
+                    units_in_stock: c.units_in_stock,
+                    stock_value: money(c.stock_value_cents),
+                    created_at: clock::iso(c.created_at),
+                })
+                .collect();
+            body_bytes(json!({ "categories": names, "details": details }))
         })
-        .collect();
-    let body = body_bytes(json!({ "categories": names, "details": details }))?;
-    let cached = state.cache.put(ticket, "categories", body).await;
+        .await
+        .map_err(unshare)?;
     Ok(conditional(&headers, &cached))
 }
 

@@ -718,7 +718,9 @@ impl CatalogStore {
             .await?;
         }
         self.index_search(&mut *conn, id, &text, true).await?;
-        self.link_images(&mut *conn, id, &new.images, now).await?;
+        if !new.images.is_empty() {
+            self.link_images(&mut *conn, id, &new.images, now).await?;
+        }
         Ok(())
     }
 
