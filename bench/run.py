@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """ecap benchmark harness: one command, results written to BENCHMARKS.md.
 
-    python3 bench/run.py [--duration 10] [--rounds 1] [--no-build]
+    python3 bench/run.py [--duration 10] [--rounds 1] [--only core,catalog,reserve] [--no-build]
 
 Everything is reported as a ratio against a baseline measured in the same
 invocation (the bare axum server from bench/src/main.rs, or ecap itself while
@@ -13,7 +13,17 @@ Measures:
   * p99 of GET /health (1 connection) idle (before and after) vs during a
     POST /api/auth/login flood;
   * VmRSS of ecap idle after start and after all the load;
-  * start-up time to a 200 from /ready, fresh data dir and migrated data dir.
+  * start-up time to a 200 from /ready, fresh data dir and migrated data dir;
+  * (catalog) GET /api/products?page=1&limit=20 on a seeded 10k catalog, no
+    filter / category / full-text search: throughput + p50/p99 at 32
+    connections, ecap with the product cache warm and with it off
+    (ECAP_CACHE_TTL_SECS=0) vs the bare server sending the same bytes;
+  * (reserve) CatalogStore::reserve calls per second, 32 concurrent tasks, on
+    SQLite and PostgreSQL, spread over 1000 products and all on one product,
+    with a stock/ledger consistency check (bench/src/reserve.rs).
+
+`--only` runs some of the three parts (core, catalog, reserve) and rewrites
+only their sections of BENCHMARKS.md.
 
 Python 3.11 standard library only; needs `wrk` on PATH. Linux only (/proc).
 """
@@ -43,6 +53,12 @@ ROOT = BENCH_DIR.parent
 LOGIN_LUA = BENCH_DIR / "login.lua"
 MARK_START = "<!-- bench/run.py:start -->"
 MARK_END = "<!-- bench/run.py:end -->"
+# One generated section per part, so `--only` rewrites just its own.
+MARKS = {
+    "core": (MARK_START, MARK_END),
+    "catalog": ("<!-- bench/run.py:catalog:start -->", "<!-- bench/run.py:catalog:end -->"),
+    "reserve": ("<!-- bench/run.py:reserve:start -->", "<!-- bench/run.py:reserve:end -->"),
+}
 
 USER_NAME = "Bench User"
 USER_EMAIL = "bench@example.com"
@@ -55,8 +71,19 @@ STARTUP_POLL_S = 0.002
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 
+# Catalog part: product listing on a seeded catalog, and reservations.
+CATALOG_PRODUCTS = 10_000
+CATALOG_CATEGORY = "electronics"
+RESERVE_TASKS = 32
+RESERVE_PRODUCTS = 1000
+RESERVE_POOL = 10  # ecap's default DB_MAX_CONNECTIONS
+RESERVE_DURATION_S = 5.0
+PG_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+PARTS = ("core", "catalog", "reserve")
+
 # Goals (see BENCHMARKS.md).
 GOAL_ME_RATIO = 0.8  # ecap /me throughput >= 0.8 x bare
+GOAL_CATALOG_RATIO = 0.5  # product listing, cache warm, throughput >= 0.5 x bare
 GOAL_FLOOD_P99 = 3.0  # /health p99 during a login flood <= 3 x idle
 GOAL_IDLE_RSS_MB = 30.0
 GOAL_STARTUP_MS = 300.0
@@ -137,9 +164,11 @@ signal.signal(signal.SIGHUP, _on_signal)
 signal.signal(signal.SIGALRM, _on_signal)
 
 
-def run_capture(args: list[str], timeout: float, env: dict | None = None) -> str:
+def run_capture(args: list[str], timeout: float, env: dict | None = None,
+                cwd: Path | None = None) -> str:
     """Run a tracked child to completion, return stdout (raise on failure)."""
-    proc = spawn(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = spawn(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                 cwd=str(cwd) if cwd else None)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -182,6 +211,17 @@ def http_request(port: int, method: str, path: str, body: dict | None = None,
         conn.request(method, path, body=data, headers=headers)
         resp = conn.getresponse()
         return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def http_get(port: int, path: str, timeout: float = 10.0) -> tuple[int, dict, bytes]:
+    """GET with the response headers (lower-cased names)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
     finally:
         conn.close()
 
@@ -308,22 +348,33 @@ def ecap_env() -> dict:
     return env
 
 
-def start_ecap(bin_path: Path, port: int, data_dir: Path, log_path: Path) -> subprocess.Popen:
+def start_ecap(bin_path: Path, port: int, data_dir: Path, log_path: Path,
+               extra_env: dict | None = None) -> subprocess.Popen:
     logf = open(log_path, "ab")
+    env = ecap_env()
+    env.update(extra_env or {})
     try:
         # cwd = the data dir's parent: no stray ./ecap.toml or .env is picked up.
         return spawn([str(bin_path), "serve", "--port", str(port), "--data-dir", str(data_dir)],
-                     cwd=str(data_dir.parent), env=ecap_env(), stdin=subprocess.DEVNULL,
+                     cwd=str(data_dir.parent), env=env, stdin=subprocess.DEVNULL,
                      stdout=logf, stderr=subprocess.STDOUT)
     finally:
         logf.close()
 
 
-def start_bare(bin_path: Path, port: int, health: Path, me: Path, log_path: Path) -> subprocess.Popen:
+def start_bare(bin_path: Path, port: int, log_path: Path, health: Path | None = None,
+               me: Path | None = None, serve: dict[str, Path] | None = None) -> subprocess.Popen:
+    """The baseline server; `serve` maps exact path-with-query strings to body files."""
+    args = [str(bin_path), "--port", str(port)]
+    if health:
+        args += ["--health", str(health)]
+    if me:
+        args += ["--me", str(me)]
+    for path, file in (serve or {}).items():
+        args += ["--serve", path, str(file)]
     logf = open(log_path, "ab")
     try:
-        return spawn([str(bin_path), "--port", str(port), "--health", str(health), "--me", str(me)],
-                     stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT)
+        return spawn(args, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT)
     finally:
         logf.close()
 
@@ -432,6 +483,195 @@ def login_flood(ecap_port: int, duration: float) -> dict:
     idle = min((idle_before, idle_after), key=lambda w: w.p99_ms)
     return {"idle": idle, "idle_before": idle_before, "idle_after": idle_after,
             "during": during, "login": logins}
+
+
+# ---- catalog: product listing on a 10k catalog, cache on and off -----------
+
+CATALOG_LIST = "/api/products?page=1&limit=20"
+# Words of the generated demo names (crates/catalog/src/demo.rs), tried in
+# order; the first one that fills a page of 20 is the search query.
+SEARCH_WORDS = ("wireless", "headphones", "cotton", "leather", "smart")
+
+
+def catalog_queries(port: int) -> tuple[dict[str, str], dict[str, int]]:
+    """label -> path-with-query, and the `total` ecap reports for each."""
+    queries = {"no filter": CATALOG_LIST,
+               "category": f"{CATALOG_LIST}&category={CATALOG_CATEGORY}"}
+    totals = {}
+    word = None
+    for w in SEARCH_WORDS:
+        status, body = http_request(port, "GET", f"{CATALOG_LIST}&search={w}")
+        if status == 200 and json.loads(body)["data"]["pagination"]["total"] >= 20:
+            word = w
+            break
+    if word is None:
+        raise BenchError(f"none of {SEARCH_WORDS} matches 20 products in the seeded catalog")
+    queries["search"] = f"{CATALOG_LIST}&search={word}"
+    for label, q in queries.items():
+        status, body = http_request(port, "GET", q)
+        if status != 200:
+            raise BenchError(f"GET {q}: HTTP {status}: {body[:200]!r}")
+        totals[label] = json.loads(body)["data"]["pagination"]["total"]
+    return queries, totals
+
+
+def catalog_bench(ecap_bin: Path, bare_bin: Path, work: Path, duration: float, rounds: int,
+                  products: int) -> dict:
+    root = work / "catalog"
+    root.mkdir()
+    data_dir = root / "data"
+    log(f"catalog: seeding {products} products (ecap seed --products {products} --seed 1)")
+    t0 = time.perf_counter()
+    out = run_capture([str(ecap_bin), "--data-dir", str(data_dir), "seed", "--products",
+                       str(products), "--seed", "1"], timeout=600, env=ecap_env(), cwd=root)
+    seed_s = time.perf_counter() - t0
+    seed_line = out.strip().splitlines()[-1] if out.strip() else ""
+    log(f"  {seed_line} ({seed_s:.1f} s wall)")
+
+    ports = {}
+    procs = {}
+    # Same data dir, one after the other (the second must not race the first's
+    # start-up); the cache-off process reads every request from SQLite.
+    for name, extra in (("on", {}), ("off", {"ECAP_CACHE_TTL_SECS": "0"})):
+        port = free_port()
+        while port in ports.values():
+            port = free_port()
+        log_path = root / f"ecap-cache-{name}.log"
+        proc = start_ecap(ecap_bin, port, data_dir, log_path, extra)
+        try:
+            wait_ready(port, proc, poll=0.02)
+        except BenchError as e:
+            raise BenchError(f"{e}\n--- ecap (cache {name}) log ---\n{tail(log_path)}") from None
+        ports[name], procs[name] = port, proc
+    log(f"  ecap cache on: port {ports['on']} (pid {procs['on'].pid}); "
+        f"cache off: port {ports['off']} (pid {procs['off'].pid})")
+
+    queries, totals = catalog_queries(ports["on"])
+    files = {}
+    sizes = {}
+    etags = {}
+    for i, (label, q) in enumerate(queries.items()):
+        st_on, h_on, body_on = http_get(ports["on"], q)
+        st_off, h_off, body_off = http_get(ports["off"], q)
+        if st_on != 200 or st_off != 200:
+            raise BenchError(f"GET {q}: HTTP {st_on} (cache on) / {st_off} (cache off)")
+        if body_on != body_off:
+            raise BenchError(f"GET {q}: the cache-on and cache-off processes send different bodies")
+        if http_get(ports["on"], q)[2] != body_on:
+            raise BenchError(f"GET {q}: the body changes between requests")
+        etags[label] = h_on.get("etag")
+        files[q] = root / f"products-{i}.json"
+        files[q].write_bytes(body_on)
+        sizes[label] = len(body_on)
+        log(f"  {label:9} {q}: {totals[label]} matching, body {len(body_on)} B, "
+            f"ETag {etags[label] or 'missing'}")
+
+    bare_port = free_port()
+    while bare_port in ports.values():
+        bare_port = free_port()
+    bare_log = root / "bare.log"
+    bare = start_bare(bare_bin, bare_port, bare_log, serve=files)
+    try:
+        wait_ready(bare_port, bare, path=CATALOG_LIST, poll=0.02)
+    except BenchError as e:
+        raise BenchError(f"{e}\n--- bare server log ---\n{tail(bare_log)}") from None
+    for q, f in files.items():
+        st, got = http_request(bare_port, "GET", q)
+        if st != 200 or got != f.read_bytes():
+            raise BenchError(f"bare server {q}: HTTP {st}, body differs from ecap's")
+
+    servers = {"bare": bare_port, "on": ports["on"], "off": ports["off"]}
+    res = {label: {name: [] for name in servers} for label in queries}
+    warm = min(2.0, max(1.0, duration / 5))
+    for q in queries.values():
+        for port in servers.values():  # connections, lazy init, the product cache
+            run_wrk(f"http://127.0.0.1:{port}{q}", 2, CONNECTIONS, warm)
+    order = list(servers.items())
+    for r in range(rounds):
+        for label, q in queries.items():
+            for name, port in order[r % 3:] + order[:r % 3]:
+                # The warm-up above may be more than the cache's 60 s TTL ago:
+                # one request refills the entry, so the run measures a warm
+                # cache rather than 32 connections missing at once.
+                st, _ = http_request(port, "GET", q)
+                if st != 200:
+                    raise BenchError(f"{name} {q}: HTTP {st}")
+                w = run_wrk(f"http://127.0.0.1:{port}{q}", 2, CONNECTIONS, duration)
+                log(f"  round {r + 1} {name:4} {label:9} {w.rps:10.0f} req/s  "
+                    f"p50 {w.p50_ms:.3f} ms  p99 {w.p99_ms:.3f} ms  errors {w.errors}")
+                res[label][name].append(w)
+    rss = {name: rss_kb(procs[name].pid) for name in procs}
+    for name, proc in procs.items():
+        if proc.poll() is not None:
+            raise BenchError(f"ecap (cache {name}) exited during the run ({proc.returncode})")
+    stop(bare)
+    for proc in procs.values():
+        stop(proc)
+    return {"products": products, "seed_line": seed_line, "seed_s": seed_s, "queries": queries,
+            "totals": totals, "sizes": sizes, "etags": etags, "wrk": res, "rss_kb": rss}
+
+
+# ---- reservations: CatalogStore::reserve on SQLite and PostgreSQL ----------
+
+
+def pg_reachable(url: str) -> str | None:
+    """None when something listens where the URL points, else why not."""
+    m = re.match(r"^postgres(?:ql)?://(?:[^@/]*@)?(\[[^\]]+\]|[^:/?]+)?(?::(\d+))?", url)
+    if not m:
+        return f"cannot parse {url}"
+    host = (m.group(1) or "127.0.0.1").strip("[]")
+    port = int(m.group(2) or 5432)
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return None
+    except OSError as e:
+        return f"{host}:{port}: {e.strerror or e}"
+
+
+def run_reserve(reserve_bin: Path, url: str, create_database: bool, duration: float,
+                timeout: float) -> dict:
+    args = [str(reserve_bin), "--database-url", url, "--duration", f"{duration:g}",
+            "--tasks", str(RESERVE_TASKS), "--products", str(RESERVE_PRODUCTS),
+            "--pool", str(RESERVE_POOL)]
+    if create_database:
+        args.append("--create-database")
+    # Progress lines go straight to our stderr; the JSON result comes on stdout.
+    proc = spawn(args, stdout=subprocess.PIPE, stderr=None, text=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stop(proc, 5)  # SIGTERM first: lets it drop its PostgreSQL database
+        raise Timeout(f"{reserve_bin.name} did not finish within {timeout:.0f}s") from None
+    finally:
+        if proc in _children and proc.poll() is not None:
+            _children.remove(proc)
+    lines = out.strip().splitlines()
+    # Exit 3: ran, but the stock/ledger check failed; the JSON says how.
+    if proc.returncode not in (0, 3) or not lines:
+        raise BenchError(f"{' '.join(args)} failed ({proc.returncode})")
+    return json.loads(lines[-1])
+
+
+def reserve_bench(reserve_bin: Path, work: Path, duration: float, pg_url: str | None) -> dict:
+    # Products, two phases of warm-up + duration, the check, connection set-up.
+    timeout = 2 * (duration + 1) + 120
+    res = {}
+    root = work / "reserve"
+    root.mkdir()
+    log(f"reservations, SQLite ({RESERVE_TASKS} tasks, pool {RESERVE_POOL}, {duration:g} s per phase)")
+    res["sqlite"] = run_reserve(reserve_bin, f"sqlite://{root / 'reserve.db'}", False, duration,
+                                timeout)
+    if pg_url:
+        why = pg_reachable(pg_url)
+        if why:
+            log(f"reservations, PostgreSQL: skipped, nothing answers ({why})")
+            res["postgres"] = {"skipped": f"PostgreSQL not reachable ({why})"}
+        else:
+            log(f"reservations, PostgreSQL ({pg_url}, a fresh database)")
+            res["postgres"] = run_reserve(reserve_bin, pg_url, True, duration, timeout)
+    else:
+        res["postgres"] = {"skipped": "--no-pg"}
+    return res
 
 
 def loadavg() -> str:
@@ -583,8 +823,7 @@ def build_report(args, info: dict, r: dict) -> tuple[str, str]:
     m.append(f"- Machine: {cpus} CPUs (`nproc`), {info['cpu']}, {info['mem']} RAM")
     m.append(f"- Load average before the run (1/5/15 min): {info['loadavg']}")
     m.append(f"- Tools: {info['rustc']}; {info['wrk']}")
-    m.append(f"- Command: `python3 bench/run.py --duration {args.duration:g}"
-             + (f" --rounds {args.rounds}" if args.rounds != 1 else "") + "`")
+    m.append(f"- Command: `{command_line(args)}`")
     rounds = "1 round" if args.rounds == 1 else f"{args.rounds} rounds (median across rounds)"
     m.append(f"- Load: `wrk -t2 -c{CONNECTIONS} -d{args.duration:g}s --latency`, {rounds}, "
              "client and servers on the same machine")
@@ -650,12 +889,170 @@ def build_report(args, info: dict, r: dict) -> tuple[str, str]:
     return "\n".join(t), "\n".join(m) + "\n"
 
 
+def command_line(args) -> str:
+    cmd = f"python3 bench/run.py --duration {args.duration:g}"
+    if args.rounds != 1:
+        cmd += f" --rounds {args.rounds}"
+    if args.only != list(PARTS):
+        cmd += f" --only {','.join(args.only)}"
+    if args.catalog_products != CATALOG_PRODUCTS:
+        cmd += f" --catalog-products {args.catalog_products}"
+    if args.reserve_duration != RESERVE_DURATION_S:
+        cmd += f" --reserve-duration {args.reserve_duration:g}"
+    if args.no_pg:
+        cmd += " --no-pg"
+    return cmd
+
+
+def run_lines(args, info: dict) -> list[str]:
+    """The short provenance list of the catalog and reservation sections."""
+    cpus = f"{info['nproc']}"
+    if info["nproc_avail"] and info["nproc_avail"] != info["nproc"]:
+        cpus += f" ({info['nproc_avail']} usable)"
+    return [
+        f"- Date: {info['date']}; commit {info['commit']}",
+        f"- Machine: {cpus} CPUs, {info['cpu']}, {info['mem']} RAM; load average before the "
+        f"run {info['loadavg']}",
+        f"- Command: `{command_line(args)}`",
+    ]
+
+
+def fmt_ratio(x: float) -> str:
+    """Two decimals; three below 0.1 so a small ratio does not print as 0.00."""
+    return f"{x:.2f}" if x >= 0.1 or x != x else f"{x:.3f}"
+
+
+def build_catalog_report(args, info: dict, r: dict) -> tuple[str, str]:
+    rows = []
+    for label, q in r["queries"].items():
+        w = r["wrk"][label]
+        rps = {n: med([x.rps for x in w[n]]) for n in ("bare", "on", "off")}
+        p50 = {n: med([x.p50_ms for x in w[n]]) for n in ("bare", "on", "off")}
+        p99 = {n: med([x.p99_ms for x in w[n]]) for n in ("bare", "on", "off")}
+        errs = {n: sum(x.errors for x in w[n]) for n in ("bare", "on", "off")}
+        ratio = {n: rps[n] / rps["bare"] if rps["bare"] else float("nan") for n in ("on", "off")}
+        rows.append((label, q, rps, p50, p99, errs, ratio))
+    goal_met = all(row[6]["on"] >= GOAL_CATALOG_RATIO for row in rows)
+    measured = ", ".join(f"{row[0]} {row[6]['on']:.2f}" for row in rows)
+    rounds = "1 round" if args.rounds == 1 else f"{args.rounds} rounds (median across rounds)"
+
+    t = [f"catalog: {r['products']} products; wrk {CONNECTIONS} connections, 2 threads, "
+         f"{args.duration:g}s x {args.rounds} round(s)",
+         f"{'query':10} {'bare req/s':>11} {'on req/s':>9} {'on/bare':>7} {'off req/s':>9} "
+         f"{'off/bare':>8}  p50 bare/on/off ms      p99 bare/on/off ms"]
+    for label, q, rps, p50, p99, errs, ratio in rows:
+        t.append(f"{label:10} {rps['bare']:11.0f} {rps['on']:9.0f} {fmt_ratio(ratio['on']):>7} "
+                 f"{rps['off']:9.0f} {fmt_ratio(ratio['off']):>8}  "
+                 f"{p50['bare']:.3f}/{p50['on']:.3f}/{p50['off']:.3f}  "
+                 f"{p99['bare']:.3f}/{p99['on']:.3f}/{p99['off']:.3f}"
+                 + (f"  (errors {errs})" if any(errs.values()) else ""))
+    t.append(f"goal {'MET    ' if goal_met else 'NOT MET'}  product listing, cache warm, "
+             f"ecap/bare >= {GOAL_CATALOG_RATIO}: {measured}")
+
+    start, end = MARKS["catalog"]
+    m = [start, f"## Catalog: product listing on {r['products']:,} products", ""]
+    m += run_lines(args, info)
+    m.append(f"- Catalog: `ecap seed --products {r['products']} --seed 1` on SQLite "
+             f"(\"{r['seed_line']}\")")
+    m.append(f"- Load: `wrk -t2 -c{CONNECTIONS} -d{args.duration:g}s --latency`, {rounds}, "
+             "client and servers on the same machine")
+    m.append("")
+    m.append("| Goal | Measured | Status |")
+    m.append("|---|---|---|")
+    m.append(f"| `GET /api/products`, cache warm, throughput ecap/bare ≥ {GOAL_CATALOG_RATIO:g} "
+             f"(every query) | {measured} | {ok(goal_met)} |")
+    m.append("")
+    m.append("| Query | matching | body | bare req/s | cache on req/s | **on/bare** "
+             "| cache off req/s | **off/bare** |")
+    m.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for label, q, rps, p50, p99, errs, ratio in rows:
+        m.append(f"| {label}: `{q.replace(CATALOG_LIST, '…')}` | {r['totals'][label]:,} "
+                 f"| {r['sizes'][label]:,} B | {rps['bare']:,.0f} | {rps['on']:,.0f} "
+                 f"| **{fmt_ratio(ratio['on'])}** | {rps['off']:,.0f} "
+                 f"| **{fmt_ratio(ratio['off'])}** |")
+    m.append("")
+    m.append("| Query | p50 bare | p50 cache on | p50 cache off | p99 bare | p99 cache on "
+             "| p99 cache off |")
+    m.append("|---|---:|---:|---:|---:|---:|---:|")
+    for label, q, rps, p50, p99, errs, ratio in rows:
+        m.append(f"| {label} | {p50['bare']:.3f} ms | {p50['on']:.3f} ms | {p50['off']:.3f} ms "
+                 f"| {p99['bare']:.3f} ms | {p99['on']:.3f} ms | {p99['off']:.3f} ms |")
+    for label, q, rps, p50, p99, errs, ratio in rows:
+        if any(errs.values()):
+            m.append(f"\nNote: {label} had non-2xx responses or socket errors "
+                     f"(bare {errs['bare']}, cache on {errs['on']}, cache off {errs['off']}).")
+    m.append("")
+    m.append(f"`…` is `{CATALOG_LIST}`. Both ecap processes serve the same SQLite data dir; "
+             "\"cache off\" runs with `ECAP_CACHE_TTL_SECS=0`, so every request counts and reads "
+             "the page from SQLite and serialises it. The bare server (`bench/src/main.rs`) "
+             "answers each exact path-and-query with the bytes captured from ecap (checked "
+             "identical, and identical between the two ecap processes). RSS after the runs: "
+             f"cache on {r['rss_kb']['on'] / 1024:.1f} MB, cache off "
+             f"{r['rss_kb']['off'] / 1024:.1f} MB.")
+    m.append("")
+    m.append(end)
+    return "\n".join(t), "\n".join(m) + "\n"
+
+
+def build_reserve_report(args, info: dict, r: dict) -> tuple[str, str]:
+    names = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+    t = [f"reservations: {RESERVE_TASKS} tasks, pool {RESERVE_POOL}, {RESERVE_PRODUCTS} products, "
+         f"{args.reserve_duration:g} s per phase"]
+    start, end = MARKS["reserve"]
+    m = [start, "## Catalog: reservations", ""]
+    m += run_lines(args, info)
+    m.append(f"- Load: `ecap-bench-reserve` (`bench/src/reserve.rs`), {RESERVE_TASKS} concurrent "
+             f"tasks calling `CatalogStore::reserve` with one line of 1 unit and a fresh order id, "
+             f"pool of {RESERVE_POOL} connections (ecap's default), {RESERVE_PRODUCTS} products, "
+             f"{args.reserve_duration:g} s per phase after 0.5 s of warm-up, in-process (no HTTP)")
+    m.append("")
+    m.append("| Database | Phase | reservations/s | p50 | p99 | max | errors | stock/ledger check |")
+    m.append("|---|---|---:|---:|---:|---:|---:|---|")
+    skipped = []
+    for key in ("sqlite", "postgres"):
+        res = r.get(key)
+        if res is None:
+            continue
+        if "skipped" in res:
+            skipped.append(f"{names[key]}: skipped, {res['skipped']}.")
+            t.append(f"{names[key]:10} skipped: {res['skipped']}")
+            continue
+        chk = res["check"]
+        status = "OK" if chk["ok"] else f"**FAIL** ({len(chk['mismatches'])} mismatches)"
+        for ph in res["phases"]:
+            what = ("random product" if ph["name"] == "uncontended"
+                    else "all on 1 product")
+            m.append(f"| {names[key]} | {ph['name']} ({what}) | **{ph['per_sec']:,.0f}** "
+                     f"| {ph['p50_ms']:.2f} ms | {ph['p99_ms']:.2f} ms | {ph['max_ms']:.1f} ms "
+                     f"| {ph['errors']} | {status} |")
+            t.append(f"{names[key]:10} {ph['name']:11} {ph['per_sec']:8.0f}/s  p50 "
+                     f"{ph['p50_ms']:.2f} ms  p99 {ph['p99_ms']:.2f} ms  max {ph['max_ms']:.1f} ms  "
+                     f"errors {ph['errors']}  check {'OK' if chk['ok'] else 'FAIL'}")
+            if ph.get("first_error"):
+                skipped.append(f"{names[key]} {ph['name']}: first error: {ph['first_error']}")
+        if not chk["ok"]:
+            skipped.append(f"{names[key]} check: " + "; ".join(chk["mismatches"][:5]))
+    m.append("")
+    for line in skipped:
+        m.append(f"Note: {line}")
+        m.append("")
+    m.append("The check, after both phases: for every product `stock = initial − reserved` and "
+             "the ledger sums to the stock, and there is one reservation row per successful "
+             "call. SQLite runs on a file in the temp dir (WAL, `synchronous = FULL`, so every "
+             "commit waits for the disk); PostgreSQL on the local server, in a database created "
+             "for the run and dropped after it.")
+    m.append("")
+    m.append(end)
+    return "\n".join(t), "\n".join(m) + "\n"
+
+
 INTRO = f"""# Benchmarks
 
 Reproduce with `make bench` or `python3 bench/run.py` (options: `--duration N`
-seconds per wrk run, default 10; `--rounds N`; `--no-build`). It needs `wrk`
-(`apt-get install wrk`) and takes about a minute and a half after the build
-with the defaults. See [bench/README.md](bench/README.md).
+seconds per wrk run, default 10; `--rounds N`; `--only core,catalog,reserve`;
+`--no-build`). It needs `wrk` (`apt-get install wrk`) and a PostgreSQL server
+for the reservation figures (skipped when none answers), and takes about four
+minutes after the build with the defaults. See [bench/README.md](bench/README.md).
 
 The machine this runs on is small and shared, so nothing is judged on absolute
 numbers: every figure that has a goal is a ratio against a baseline measured in
@@ -669,18 +1066,23 @@ Goals:
   must not starve the runtime).
 - Idle RSS ≤ {GOAL_IDLE_RSS_MB:g} MB.
 - Start-up to a 200 from `/ready` ≤ {GOAL_STARTUP_MS:g} ms, fresh and migrated data dir.
+- `GET /api/products?page=1&limit=20` on a {CATALOG_PRODUCTS:,}-product catalog, product cache warm,
+  throughput ≥ {GOAL_CATALOG_RATIO:g} × the bare axum handler (no filter, category, full-text search).
 
-The section below is rewritten by `bench/run.py` on every run.
+The sections between `bench/run.py` markers are rewritten by `bench/run.py`
+(`--only` rewrites just the parts it runs); everything else is written by hand.
 
 """
 
 
-def write_markdown(path: Path, section: str) -> None:
+def write_markdown(path: Path, part: str, section: str) -> None:
+    """Replace `part`'s generated section (between its markers); the rest stays."""
+    mark_start, mark_end = MARKS[part]
     if path.exists():
         text = path.read_text()
-        start, end = text.find(MARK_START), text.find(MARK_END)
+        start, end = text.find(mark_start), text.find(mark_end)
         if start != -1 and end > start:
-            text = text[:start] + section.rstrip("\n") + text[end + len(MARK_END):]
+            text = text[:start] + section.rstrip("\n") + text[end + len(mark_end):]
         else:
             text = text.rstrip("\n") + "\n\n" + section
     else:
@@ -693,25 +1095,111 @@ def write_markdown(path: Path, section: str) -> None:
 # --------------------------------------------------------------------------
 
 
+def run_core(ecap_bin: Path, bare_bin: Path, work: Path, args) -> dict:
+    """Start-up, /health and /me against the bare server, login flood, memory."""
+    results: dict = {}
+    log(f"start-up: {STARTUP_RUNS} runs fresh, {STARTUP_RUNS} runs with a migrated data dir")
+    results["startup"] = measure_startup(ecap_bin, work)
+
+    ecap_port, bare_port = free_port(), free_port()
+    while bare_port == ecap_port:
+        bare_port = free_port()
+    ecap_log, bare_log = work / "ecap.log", work / "bare.log"
+    (work / "main").mkdir()
+    ecap = start_ecap(ecap_bin, ecap_port, work / "main" / "data", ecap_log)
+    try:
+        wait_ready(ecap_port, ecap, poll=0.02)
+    except BenchError as e:
+        raise BenchError(f"{e}\n--- ecap log ---\n{tail(ecap_log)}") from None
+    log(f"ecap ready on port {ecap_port} (pid {ecap.pid})")
+    time.sleep(0.5)
+    results["rss_idle_kb"] = rss_kb(ecap.pid)
+
+    token = register(ecap_port)
+    status_h, health_body = http_request(ecap_port, "GET", "/health")
+    status_m, me_body = http_request(ecap_port, "GET", "/api/auth/me", token=token)
+    if status_h != 200 or status_m != 200:
+        raise BenchError(f"capturing bodies: /health {status_h}, /me {status_m}: {me_body[:200]!r}")
+    health_file, me_file = work / "health.json", work / "me.json"
+    health_file.write_bytes(health_body)
+    me_file.write_bytes(me_body)
+
+    bare = start_bare(bare_bin, bare_port, bare_log, health=health_file, me=me_file)
+    try:
+        wait_ready(bare_port, bare, path="/health", poll=0.02)
+    except BenchError as e:
+        raise BenchError(f"{e}\n--- bare server log ---\n{tail(bare_log)}") from None
+    for ep, expected in (("/health", health_body), ("/api/auth/me", me_body)):
+        st, got = http_request(bare_port, "GET", ep)
+        if st != 200 or got != expected:
+            raise BenchError(f"bare server {ep}: HTTP {st}, body differs from ecap's")
+    log(f"bare server ready on port {bare_port}; bodies: /health {len(health_body)} B, "
+        f"/me {len(me_body)} B")
+
+    log(f"throughput: {CONNECTIONS} connections, {args.duration:g}s per run, {args.rounds} round(s)")
+    results["throughput"] = throughput(ecap_port, bare_port, token, args.duration, args.rounds)
+    stop(bare)
+    time.sleep(1.0)
+    results["rss_after_throughput_kb"] = rss_kb(ecap.pid)
+
+    log("login flood")
+    results["flood"] = login_flood(ecap_port, args.duration)
+    time.sleep(1.0)
+    results["rss_after_kb"] = rss_kb(ecap.pid)
+    results["rss_hwm_kb"] = rss_kb(ecap.pid, "VmHWM")
+    results["threads_after"] = rss_kb(ecap.pid, "Threads")
+    if ecap.poll() is not None:
+        raise BenchError(f"ecap exited during the run ({ecap.returncode})\n{tail(ecap_log)}")
+    stop(ecap)
+    return results
+
+
+def parse_parts(value: str) -> list[str]:
+    parts = [p.strip() for p in value.split(",") if p.strip()]
+    if "all" in parts:
+        return list(PARTS)
+    bad = [p for p in parts if p not in PARTS]
+    if bad or not parts:
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated list of {', '.join(PARTS)} (or all), got {value!r}")
+    return [p for p in PARTS if p in parts]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=float, default=10, help="seconds per wrk run (default 10)")
     ap.add_argument("--rounds", type=int, default=1,
-                    help="throughput rounds, ecap/bare order alternating; medians reported (default 1)")
+                    help="throughput rounds, server order rotating; medians reported (default 1)")
+    ap.add_argument("--only", type=parse_parts, default=list(PARTS), metavar="PARTS",
+                    help="comma-separated parts to run: core (start-up, /health, /me, login "
+                         "flood, memory), catalog (product listing on a 10k catalog), reserve "
+                         "(reservations on SQLite and PostgreSQL); default all. Only the "
+                         "sections of the parts run are rewritten in the output file")
+    ap.add_argument("--catalog-products", type=int, default=CATALOG_PRODUCTS,
+                    help=f"products seeded for the catalog part (default {CATALOG_PRODUCTS})")
+    ap.add_argument("--reserve-duration", type=float, default=RESERVE_DURATION_S,
+                    help=f"seconds per reservation phase (default {RESERVE_DURATION_S:g})")
+    ap.add_argument("--pg-url", default=PG_URL,
+                    help=f"PostgreSQL server for the reservation part; a fresh database is "
+                         f"created on it and dropped afterwards (default {PG_URL})")
+    ap.add_argument("--no-pg", action="store_true", help="reservations on SQLite only")
     ap.add_argument("--no-build", action="store_true", help="skip cargo build --release")
     ap.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md",
                     help="markdown file to update (default BENCHMARKS.md)")
     ap.add_argument("--json", type=Path, help="also write the raw figures as JSON here")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs, data) for inspection")
     args = ap.parse_args()
-    if args.duration < 1 or args.rounds < 1:
-        ap.error("--duration must be >= 1 and --rounds >= 1")
+    if args.duration < 1 or args.rounds < 1 or args.reserve_duration <= 0:
+        ap.error("--duration must be >= 1, --rounds >= 1 and --reserve-duration > 0")
+    if args.catalog_products < 20:
+        ap.error("--catalog-products must be >= 20 (one full page)")
+    parts = args.only
 
     if not Path("/proc/self/status").exists():
         log("needs Linux (/proc) for RSS figures")
         return 2
-    if not shutil.which("wrk"):
+    if ("core" in parts or "catalog" in parts) and not shutil.which("wrk"):
         log("wrk not found on PATH. Install it: `sudo apt-get install wrk` (Debian/Ubuntu), "
             "`sudo dnf install wrk` (Fedora), `brew install wrk` (macOS), "
             "or build it from https://github.com/wg/wrk")
@@ -724,14 +1212,20 @@ def main() -> int:
             log("build failed")
             return 1
     tdir = target_dir() / "release"
-    ecap_bin, bare_bin = tdir / "ecap", tdir / "ecap-bench"
-    for b in (ecap_bin, bare_bin):
+    ecap_bin, bare_bin, reserve_bin = tdir / "ecap", tdir / "ecap-bench", tdir / "ecap-bench-reserve"
+    for b in (ecap_bin, bare_bin, reserve_bin):
         if not b.exists():
             log(f"missing {b} (build with cargo build --release -p ecap -p ecap-bench)")
             return 1
 
-    # Hard bound on everything after the build (the normal run is far shorter).
-    budget = int(120 + (4 * args.rounds + 4) * (args.duration + 4) + 60)
+    # Hard bound on everything after the build (a normal run is far shorter).
+    budget = 60
+    if "core" in parts:
+        budget += int(120 + (4 * args.rounds + 4) * (args.duration + 4))
+    if "catalog" in parts:
+        budget += int(300 + 9 * (args.rounds * (args.duration + 2) + 4))
+    if "reserve" in parts:
+        budget += int(2 * (2 * (args.reserve_duration + 1) + 120))
     signal.alarm(budget)
 
     load_before = loadavg()
@@ -739,59 +1233,14 @@ def main() -> int:
     results: dict = {}
     t_start = time.perf_counter()
     try:
-        log(f"start-up: {STARTUP_RUNS} runs fresh, {STARTUP_RUNS} runs with a migrated data dir")
-        results["startup"] = measure_startup(ecap_bin, work)
-
-        ecap_port, bare_port = free_port(), free_port()
-        while bare_port == ecap_port:
-            bare_port = free_port()
-        ecap_log, bare_log = work / "ecap.log", work / "bare.log"
-        (work / "main").mkdir()
-        ecap = start_ecap(ecap_bin, ecap_port, work / "main" / "data", ecap_log)
-        try:
-            wait_ready(ecap_port, ecap, poll=0.02)
-        except BenchError as e:
-            raise BenchError(f"{e}\n--- ecap log ---\n{tail(ecap_log)}") from None
-        log(f"ecap ready on port {ecap_port} (pid {ecap.pid})")
-        time.sleep(0.5)
-        results["rss_idle_kb"] = rss_kb(ecap.pid)
-
-        token = register(ecap_port)
-        status_h, health_body = http_request(ecap_port, "GET", "/health")
-        status_m, me_body = http_request(ecap_port, "GET", "/api/auth/me", token=token)
-        if status_h != 200 or status_m != 200:
-            raise BenchError(f"capturing bodies: /health {status_h}, /me {status_m}: {me_body[:200]!r}")
-        health_file, me_file = work / "health.json", work / "me.json"
-        health_file.write_bytes(health_body)
-        me_file.write_bytes(me_body)
-
-        bare = start_bare(bare_bin, bare_port, health_file, me_file, bare_log)
-        try:
-            wait_ready(bare_port, bare, path="/health", poll=0.02)
-        except BenchError as e:
-            raise BenchError(f"{e}\n--- bare server log ---\n{tail(bare_log)}") from None
-        for ep, expected in (("/health", health_body), ("/api/auth/me", me_body)):
-            st, got = http_request(bare_port, "GET", ep)
-            if st != 200 or got != expected:
-                raise BenchError(f"bare server {ep}: HTTP {st}, body differs from ecap's")
-        log(f"bare server ready on port {bare_port}; bodies: /health {len(health_body)} B, "
-            f"/me {len(me_body)} B")
-
-        log(f"throughput: {CONNECTIONS} connections, {args.duration:g}s per run, {args.rounds} round(s)")
-        results["throughput"] = throughput(ecap_port, bare_port, token, args.duration, args.rounds)
-        stop(bare)
-        time.sleep(1.0)
-        results["rss_after_throughput_kb"] = rss_kb(ecap.pid)
-
-        log("login flood")
-        results["flood"] = login_flood(ecap_port, args.duration)
-        time.sleep(1.0)
-        results["rss_after_kb"] = rss_kb(ecap.pid)
-        results["rss_hwm_kb"] = rss_kb(ecap.pid, "VmHWM")
-        results["threads_after"] = rss_kb(ecap.pid, "Threads")
-        if ecap.poll() is not None:
-            raise BenchError(f"ecap exited during the run ({ecap.returncode})\n{tail(ecap_log)}")
-        stop(ecap)
+        if "core" in parts:
+            results["core"] = run_core(ecap_bin, bare_bin, work, args)
+        if "catalog" in parts:
+            results["catalog"] = catalog_bench(ecap_bin, bare_bin, work, args.duration,
+                                               args.rounds, args.catalog_products)
+        if "reserve" in parts:
+            results["reserve"] = reserve_bench(reserve_bin, work, args.reserve_duration,
+                                               None if args.no_pg else args.pg_url)
     except KeyboardInterrupt:
         log("interrupted; stopping everything")
         shutil.rmtree(work, ignore_errors=True)
@@ -810,9 +1259,13 @@ def main() -> int:
         stop_all()
 
     info = machine_info(load_before)
-    table, section = build_report(args, info, results)
-    print(table)
-    write_markdown(args.output, section)
+    builders = {"core": build_report, "catalog": build_catalog_report,
+                "reserve": build_reserve_report}
+    for part in parts:
+        table, section = builders[part](args, info, results[part])
+        print(table)
+        print()
+        write_markdown(args.output, part, section)
     log(f"wrote {args.output} ({time.perf_counter() - t_start:.0f}s after the build)")
     if args.json:
         def enc(o):
@@ -820,6 +1273,8 @@ def main() -> int:
                 d = dict(o.__dict__)
                 d.pop("raw", None)
                 return d
+            if isinstance(o, Path):
+                return str(o)
             raise TypeError(type(o))
         args.json.write_text(json.dumps({"machine": info, "results": results}, default=enc, indent=2))
     return 0

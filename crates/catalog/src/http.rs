@@ -1281,6 +1281,11 @@ pub async fn serve_media(
     headers: HeaderMap,
     Path(key): Path<String>,
 ) -> Response {
+    // Only product images of the local store: an S3 bucket is read through
+    // presigned URLs, never proxied (it may hold other objects).
+    if !state.media.is_local() || !key.starts_with("products/") {
+        return ApiError::not_found("File not found").into_response();
+    }
     match state.media.get(&key).await {
         Ok(Some((bytes, content_type))) => {
             let etag = etag_of(&bytes);

@@ -314,6 +314,12 @@ fn order_cause(order_id: &str, product_id: &str) -> String {
     format!("order:{order_id}:{product_id}")
 }
 
+/// `COUNT(*)`: counts from any index; `COUNT(id)` on a text key that no
+/// secondary index carries makes SQLite read every matching row.
+fn count_rows() -> Expr {
+    Expr::cust("COUNT(*)")
+}
+
 fn json_text(v: &impl serde::Serialize) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
@@ -556,7 +562,7 @@ impl CatalogStore {
             .fetch_one(
                 self.db.pool(),
                 &Query::select()
-                    .expr(Expr::col((Products::Table, Products::Id)).count())
+                    .expr(count_rows())
                     .from(Products::Table)
                     .cond_where(cond.clone())
                     .to_owned(),
@@ -1431,7 +1437,7 @@ impl CatalogStore {
             .fetch_one(
                 &mut *tx,
                 &Query::select()
-                    .expr(Expr::col(Products::Id).count())
+                    .expr(count_rows())
                     .from(Products::Table)
                     .and_where(Expr::col(Products::Category).eq(name))
                     .to_owned(),
@@ -1715,7 +1721,7 @@ impl CatalogStore {
             .fetch_one(
                 self.db.pool(),
                 &Query::select()
-                    .expr(Expr::col(Products::Id).count())
+                    .expr(count_rows())
                     .from(Products::Table)
                     .to_owned(),
             )

@@ -381,6 +381,14 @@ async fn s3_images_are_served_through_presigned_urls() {
     let bare = url.split('?').next().unwrap();
     let (status, _, _) = fetch_file(&app, bare).await;
     assert!(status.is_client_error(), "{status}");
+    // ecap does not proxy the bucket: /media is the local store's only.
+    let key = bare
+        .split(&format!("/{}/", s3.bucket))
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let proxied = app.get(&format!("/media/{key}"), None).await;
+    assert_eq!(proxied.status, StatusCode::NOT_FOUND);
     // Nothing is written to local disk.
     assert!(
         !app.config
