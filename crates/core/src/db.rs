@@ -138,6 +138,11 @@ macro_rules! retrying {
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: AnyPool,
+    /// SQLite only: the one connection write transactions take turns on, in
+    /// arrival order. SQLite has a single writer anyway; queueing writers here
+    /// instead of in its busy handler (which polls and serves in no order)
+    /// removes multi-second tails under write load.
+    writer: Option<AnyPool>,
     backend: Backend,
 }
 
@@ -150,11 +155,14 @@ impl Db {
         if backend == Backend::Sqlite {
             url = prepare_sqlite_url(&url)?;
         }
-        let mut options = AnyPoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(10));
-        if backend == Backend::Sqlite {
-            options = options.after_connect(|conn, _meta| {
+        let options = |max: u32| {
+            let options = AnyPoolOptions::new()
+                .max_connections(max.max(1))
+                .acquire_timeout(Duration::from_secs(10));
+            if backend != Backend::Sqlite {
+                return options;
+            }
+            options.after_connect(|conn, _meta| {
                 Box::pin(async move {
                     // WAL lets readers run beside the writer; the busy timeout makes
                     // writers queue instead of failing with "database is locked".
@@ -164,10 +172,18 @@ impl Db {
                     conn.execute("PRAGMA synchronous = FULL").await?;
                     Ok(())
                 })
-            });
-        }
-        let pool = options.connect(&url).await?;
-        Ok(Self { pool, backend })
+            })
+        };
+        let pool = options(max_connections).connect(&url).await?;
+        let writer = match backend {
+            Backend::Sqlite => Some(options(1).connect(&url).await?),
+            _ => None,
+        };
+        Ok(Self {
+            pool,
+            writer,
+            backend,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -191,9 +207,9 @@ impl Db {
     /// (`BEGIN IMMEDIATE`), so a transaction that reads before it writes cannot
     /// fail half-way with a busy snapshot.
     pub async fn begin(&self) -> DbResult<Transaction<'static, Any>> {
-        Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            _ => self.pool.begin().await?,
+        Ok(match &self.writer {
+            Some(writer) => writer.begin_with("BEGIN IMMEDIATE").await?,
+            None => self.pool.begin().await?,
         })
     }
 
@@ -278,6 +294,9 @@ impl Db {
     }
 
     pub async fn close(&self) {
+        if let Some(writer) = &self.writer {
+            writer.close().await;
+        }
         self.pool.close().await;
     }
 }
