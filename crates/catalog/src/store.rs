@@ -517,16 +517,23 @@ impl CatalogStore {
 
     /// One page of products and the number matching.
     pub async fn list(&self, q: &ProductQuery) -> StoreResult<(Vec<ProductRow>, i64)> {
+        let searching = q.search.as_deref().is_some_and(|s| !s.trim().is_empty());
+        let status = match q.status {
+            StatusFilter::Active => Some("active"),
+            StatusFilter::Archived => Some("archived"),
+            StatusFilter::All => None,
+        };
+        let status_cond = |count: bool| match status {
+            // Counting a full-text match on SQLite: `+status` keeps the planner
+            // from walking every product of the status through its index and
+            // probing the match for each (100k products: 126 ms → 25 ms).
+            Some(s) if count && searching && self.db.backend() == Backend::Sqlite => {
+                Cond::all().add(Expr::cust_with_values("+\"products\".\"status\" = ?", [s]))
+            }
+            Some(s) => Cond::all().add(Expr::col((Products::Table, Products::Status)).eq(s)),
+            None => Cond::all(),
+        };
         let mut cond = Cond::all();
-        match q.status {
-            StatusFilter::Active => {
-                cond = cond.add(Expr::col((Products::Table, Products::Status)).eq("active"));
-            }
-            StatusFilter::Archived => {
-                cond = cond.add(Expr::col((Products::Table, Products::Status)).eq("archived"));
-            }
-            StatusFilter::All => {}
-        }
         if let Some(c) = &q.category {
             cond = cond.add(Expr::col((Products::Table, Products::Category)).eq(c.as_str()));
         }
@@ -564,10 +571,11 @@ impl CatalogStore {
                 &Query::select()
                     .expr(count_rows())
                     .from(Products::Table)
-                    .cond_where(cond.clone())
+                    .cond_where(status_cond(true).add(cond.clone()))
                     .to_owned(),
             )
             .await?;
+        let cond = status_cond(false).add(cond);
         let order = if q.descending {
             Order::Desc
         } else {
