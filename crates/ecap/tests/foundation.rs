@@ -304,6 +304,21 @@ async fn openapi_describes_every_route_and_docs_work_offline() {
         ("/api/users/{id}", "delete"),
         ("/api/users/{id}/details", "get"),
         ("/api/users/{id}/role", "patch"),
+        ("/api/products", "get"),
+        ("/api/products", "post"),
+        ("/api/products/{id}", "get"),
+        ("/api/products/{id}", "put"),
+        ("/api/products/{id}", "delete"),
+        ("/api/products/{id}/inventory", "patch"),
+        ("/api/products/{id}/inventory/history", "get"),
+        ("/api/products/{id}/reviews", "post"),
+        ("/api/products/{id}/reviews", "get"),
+        ("/api/products/{id}/images", "post"),
+        ("/api/products/{id}/images/{imageId}", "delete"),
+        ("/api/categories", "get"),
+        ("/api/categories", "post"),
+        ("/api/categories/{name}", "put"),
+        ("/api/categories/{name}", "delete"),
     ];
     for (path, method) in expect {
         assert!(
