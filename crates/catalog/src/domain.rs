@@ -71,17 +71,6 @@ pub fn search_tokens(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// `LIKE` pattern matching `text` anywhere, with its wildcards escaped.
-pub fn contains_pattern(text: &str) -> String {
-    let escaped = text
-        .trim()
-        .to_lowercase()
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    format!("%{escaped}%")
-}
-
 /// Average rating × 100, rounded half up.
 pub fn rating_avg_x100(sum: i64, count: i64) -> i64 {
     if count <= 0 {

@@ -242,8 +242,8 @@ fn product_out<'a>(
     }
 }
 
-/// One product with its images and latest reviews, as JSON `Value` for write answers.
-async fn product_json(state: &CatalogState, p: &ProductRow) -> ApiResult<Value> {
+/// The images of one product, as shown.
+async fn images_of_one(state: &CatalogState, p: &ProductRow) -> ApiResult<Vec<ImageOut>> {
     let images = state
         .store
         .images_of(&[p.id.as_str()])
@@ -251,7 +251,12 @@ async fn product_json(state: &CatalogState, p: &ProductRow) -> ApiResult<Value> 
         .map_err(store_error)?
         .remove(&p.id)
         .unwrap_or_default();
-    let images = image_views(state, images).await?;
+    image_views(state, images).await
+}
+
+/// One product with its images, as JSON `Value` for write answers.
+async fn product_json(state: &CatalogState, p: &ProductRow) -> ApiResult<Value> {
+    let images = images_of_one(state, p).await?;
     serde_json::to_value(product_out(p, images, None)).map_err(ApiError::internal)
 }
 
@@ -557,7 +562,7 @@ pub async fn list_products(
         .cache
         .get_or_build(&key, || build_list(&state, &q))
         .await
-        .map_err(unshare)?;
+        .map_err(|e| (*e).clone())?;
     Ok(conditional(&headers, &cached))
 }
 
@@ -569,14 +574,7 @@ struct ProductData<'a> {
 }
 
 async fn build_detail(state: &CatalogState, p: &ProductRow) -> ApiResult<Bytes> {
-    let images = state
-        .store
-        .images_of(&[p.id.as_str()])
-        .await
-        .map_err(store_error)?
-        .remove(&p.id)
-        .unwrap_or_default();
-    let images = image_views(state, images).await?;
+    let images = images_of_one(state, p).await?;
     let reviews = state
         .store
         .reviews(&p.id, 1, REVIEWS_ON_DETAIL)
@@ -615,7 +613,7 @@ pub async fn get_product(
                 .map_err(|e| Detail::Failed(store_error(e)))?
                 .ok_or_else(|| Detail::Failed(ApiError::not_found("Product not found")))?;
             if p.status != ProductStatus::Active.as_str() {
-                return Err(Detail::NotPublic);
+                return Err(Detail::NotPublic(Box::new(p)));
             }
             build_detail(&state, &p).await.map_err(Detail::Failed)
         })
@@ -623,17 +621,13 @@ pub async fn get_product(
     match built {
         Ok(cached) => Ok(conditional(&headers, &cached)),
         Err(e) => match e.as_ref() {
-            Detail::Failed(e) => Err(clone_error(e)),
+            Detail::Failed(e) => Err(e.clone()),
             // Archived: only for admins and its merchant, so never cached.
-            Detail::NotPublic => {
-                let p = state
-                    .store
-                    .product(&id)
-                    .await
-                    .map_err(store_error)?
-                    .filter(|p| user.as_ref().is_some_and(|u| may_manage(u, p)))
-                    .ok_or_else(|| ApiError::not_found("Product not found"))?;
-                let body = build_detail(&state, &p).await?;
+            Detail::NotPublic(p) => {
+                if !user.as_ref().is_some_and(|u| may_manage(u, p)) {
+                    return Err(ApiError::not_found("Product not found"));
+                }
+                let body = build_detail(&state, p).await?;
                 Ok(conditional(&headers, &CachedBody::new(body)))
             }
         },
@@ -643,19 +637,7 @@ pub async fn get_product(
 /// Why a product detail was not served from (or stored in) the cache.
 enum Detail {
     Failed(ApiError),
-    NotPublic,
-}
-
-fn clone_error(e: &ApiError) -> ApiError {
-    let mut out = ApiError::new(e.status, e.code, e.message.clone());
-    out.errors = e.errors.clone();
-    out.retry_after_secs = e.retry_after_secs;
-    out
-}
-
-/// An error shared by every caller that waited on the same cache build.
-fn unshare(e: std::sync::Arc<ApiError>) -> ApiError {
-    clone_error(&e)
+    NotPublic(Box<ProductRow>),
 }
 
 /// Product fields ecap reads; anything else in the body is ignored, never stored.
@@ -1360,7 +1342,7 @@ pub async fn list_categories(
             body_bytes(json!({ "categories": names, "details": details }))
         })
         .await
-        .map_err(unshare)?;
+        .map_err(|e| (*e).clone())?;
     Ok(conditional(&headers, &cached))
 }
 
@@ -1380,6 +1362,13 @@ fn category_name(body: &CategoryBody) -> ApiResult<String> {
                 "Category name must be 1–64 letters, digits, spaces, '-' or '_'",
             )
         })
+}
+
+fn category_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound => ApiError::not_found("Category not found"),
+        other => store_error(other),
+    }
 }
 
 fn category_param(raw: &str) -> ApiResult<String> {
@@ -1428,10 +1417,7 @@ pub async fn rename_category(
             .store
             .rename_category(&from, &to)
             .await
-            .map_err(|e| match e {
-                StoreError::NotFound => ApiError::not_found("Category not found"),
-                other => store_error(other),
-            })?;
+            .map_err(category_error)?;
         written(&state).await;
     }
     Ok(ok(
@@ -1455,10 +1441,7 @@ pub async fn delete_category(
         .store
         .delete_category(&name)
         .await
-        .map_err(|e| match e {
-            StoreError::NotFound => ApiError::not_found("Category not found"),
-            other => store_error(other),
-        })?;
+        .map_err(category_error)?;
     written(&state).await;
     Ok(ok_message("Category deleted successfully"))
 }

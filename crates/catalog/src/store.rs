@@ -553,7 +553,7 @@ impl CatalogStore {
             match self.search_condition(text) {
                 Some(expr) => cond = cond.add(expr),
                 None => {
-                    let pattern = crate::domain::contains_pattern(text);
+                    let pattern = ecap_core::db::contains_pattern(text.trim());
                     cond = cond.add(
                         Expr::expr(Func::lower(Expr::col((
                             Products::Table,
@@ -1018,18 +1018,16 @@ impl CatalogStore {
 
     /// Sum of a product's ledger entries (what `stock` must equal).
     pub async fn ledger_sum(&self, id: &str) -> StoreResult<i64> {
-        let sum = self.db.backend().cast_bigint("COALESCE(SUM(\"delta\"), 0)");
-        let sum = if self.db.backend() == Backend::MySql {
-            sum.replace('"', "`")
-        } else {
-            sum
-        };
+        let sum = self.db.backend().cast_bigint(Func::coalesce([
+            Func::sum(Expr::col(InventoryLedger::Delta)).into(),
+            Expr::val(0),
+        ]));
         let (total,): (i64,) = self
             .db
             .fetch_one(
                 self.db.pool(),
                 &Query::select()
-                    .expr(Expr::cust(sum))
+                    .expr(sum)
                     .from(InventoryLedger::Table)
                     .and_where(Expr::col(InventoryLedger::ProductId).eq(id))
                     .to_owned(),
@@ -1337,28 +1335,23 @@ impl CatalogStore {
     /// Every category with its active products' count, units and stock value.
     pub async fn categories(&self) -> StoreResult<Vec<CategoryStats>> {
         let b = self.db.backend();
-        let q = |s: &str| {
-            if b == Backend::MySql {
-                s.replace('"', "`")
-            } else {
-                s.to_owned()
-            }
-        };
+        let stock = || Expr::col((Products::Table, Products::Stock));
+        let sum_or_zero = |e: Expr| Func::coalesce([Func::sum(e).into(), Expr::val(0)]);
         let stmt = Query::select()
             .column((Categories::Table, Categories::Id))
             .column((Categories::Table, Categories::Name))
             .expr_as(
-                Expr::cust(q(&b.cast_bigint(r#"COUNT("products"."id")"#))),
+                b.cast_bigint(Func::count(Expr::col((Products::Table, Products::Id)))),
                 Alias::new("product_count"),
             )
             .expr_as(
-                Expr::cust(q(&b.cast_bigint(r#"COALESCE(SUM("products"."stock"), 0)"#))),
+                b.cast_bigint(sum_or_zero(stock())),
                 Alias::new("units_in_stock"),
             )
             .expr_as(
-                Expr::cust(q(&b.cast_bigint(
-                    r#"COALESCE(SUM("products"."stock" * "products"."price_cents"), 0)"#,
-                ))),
+                b.cast_bigint(sum_or_zero(
+                    stock().mul(Expr::col((Products::Table, Products::PriceCents))),
+                )),
                 Alias::new("stock_value_cents"),
             )
             .column((Categories::Table, Categories::CreatedAt))
@@ -1609,16 +1602,19 @@ impl CatalogStore {
     async fn try_add_image(&self, img: &ImageRow) -> StoreResult<()> {
         let mut tx = self.db.begin().await?;
         self.lock_product(&mut tx, &img.product_id).await?;
-        let pos = self
-            .db
-            .backend()
-            .cast_bigint("COALESCE(MAX(position), -1) + 1");
+        let pos = self.db.backend().cast_bigint(
+            Func::coalesce([
+                Func::max(Expr::col(ProductImages::Position)).into(),
+                Expr::val(-1),
+            ])
+            .add(1),
+        );
         let (position,): (i64,) = self
             .db
             .fetch_one(
                 &mut *tx,
                 &Query::select()
-                    .expr(Expr::cust(pos))
+                    .expr(pos)
                     .from(ProductImages::Table)
                     .and_where(Expr::col(ProductImages::ProductId).eq(img.product_id.as_str()))
                     .to_owned(),

@@ -47,13 +47,15 @@ impl Backend {
         }
     }
 
-    /// `CAST(<sql> AS BIGINT)` in this dialect: sums come back as DECIMAL/NUMERIC
-    /// otherwise, which the `Any` driver cannot decode.
-    pub fn cast_bigint(self, sql: &str) -> String {
-        match self {
-            Self::MySql => format!("CAST({sql} AS SIGNED)"),
-            _ => format!("CAST({sql} AS BIGINT)"),
-        }
+    /// `CAST(<expr> AS BIGINT)` in this dialect (`SIGNED` on MySQL): sums come
+    /// back as DECIMAL/NUMERIC otherwise, which the `Any` driver cannot decode.
+    pub fn cast_bigint(self, inner: impl Into<sea_query::Expr>) -> sea_query::Expr {
+        let sql = match self {
+            Self::Postgres => "CAST($1 AS BIGINT)",
+            Self::MySql => "CAST(? AS SIGNED)",
+            Self::Sqlite => "CAST(? AS BIGINT)",
+        };
+        sea_query::Expr::cust_with_expr(sql, inner)
     }
 
     /// Renders a DDL statement for this backend.
@@ -132,6 +134,17 @@ macro_rules! retrying {
             }
         }
     }};
+}
+
+/// `LIKE` pattern matching `text` anywhere (lower-cased), with its wildcards
+/// escaped for `ESCAPE '\\'`.
+pub fn contains_pattern(text: &str) -> String {
+    let escaped = text
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
 }
 
 /// A pool plus the dialect its statements are rendered in.

@@ -70,7 +70,7 @@ pub enum ErrorCode {
 }
 
 /// An error answer. Internal causes are logged once, at the edge, and never sent.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
     pub code: ErrorCode,

@@ -5,7 +5,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use ecap_catalog::{CatalogStore, demo, store::NewProduct};
-use ecap_core::config::{Config, Shape};
+use ecap_core::{
+    config::{Config, Shape},
+    db::Db,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Products `serve --demo` creates on an empty catalog.
@@ -29,16 +32,20 @@ pub fn new_product(seed: u64, index: u64, owner_id: Option<i64>) -> NewProduct {
     }
 }
 
-/// The demo merchant's id, when the users database has it.
-async fn demo_merchant(config: &Config) -> Option<i64> {
-    let db = crate::users_database(config).await.ok()?;
-    let store = ecap_users::UserStore::new(db.clone());
-    let id = store
+/// The demo merchant's id, when `users` has it.
+async fn merchant_in(users: &Db) -> Option<i64> {
+    ecap_users::UserStore::new(users.clone())
         .by_email(crate::DEMO_ACCOUNTS[1].1)
         .await
         .ok()
         .flatten()
-        .map(|u| u.id);
+        .map(|u| u.id)
+}
+
+/// The demo merchant's id, when the users database answers and has it.
+async fn demo_merchant(config: &Config) -> Option<i64> {
+    let db = crate::users_database(config).await.ok()?;
+    let id = merchant_in(&db).await;
     db.close().await;
     id
 }
@@ -46,16 +53,20 @@ async fn demo_merchant(config: &Config) -> Option<i64> {
 /// `serve --demo`: demo accounts on an empty users table, a demo catalog on an
 /// empty catalog.
 pub async fn demo(config: &Config, shape: Shape) -> anyhow::Result<()> {
+    let mut owner = None;
     if matches!(shape, Shape::AllInOne | Shape::Users) {
         let db = crate::users_database(config).await?;
         crate::seed_demo(&db).await?;
+        owner = merchant_in(&db).await;
         db.close().await;
     }
     if matches!(shape, Shape::AllInOne | Shape::Catalog) {
         let db = crate::catalog_database(config, None).await?;
         let store = CatalogStore::new(db.clone());
         if store.count_products().await? == 0 {
-            let owner = demo_merchant(config).await;
+            if shape == Shape::Catalog {
+                owner = demo_merchant(config).await;
+            }
             let n = insert(&store, 42, 0, DEMO_PRODUCTS, owner, false).await?;
             tracing::warn!(products = n, "demo catalog created");
         }
@@ -69,8 +80,8 @@ pub async fn demo(config: &Config, shape: Shape) -> anyhow::Result<()> {
 pub async fn catalog(config: &Config, count: u64, seed: u64, progress: bool) -> anyhow::Result<()> {
     let users = crate::users_database(config).await?;
     let accounts = crate::seed_demo(&users).await?;
+    let owner = merchant_in(&users).await;
     users.close().await;
-    let owner = demo_merchant(config).await;
     let db = crate::catalog_database(config, None).await?;
     let store = CatalogStore::new(db.clone());
     let start = u64::try_from(store.count_products().await?).unwrap_or(0);

@@ -46,16 +46,6 @@ fn address(label: &str) -> Value {
     })
 }
 
-fn with(mut body: Value, key: &str, value: Value) -> Value {
-    body[key] = value;
-    body
-}
-
-fn without(mut body: Value, key: &str) -> Value {
-    body.as_object_mut().expect("object").remove(key);
-    body
-}
-
 fn id_of(a: &Value) -> i64 {
     a["id"].as_i64().unwrap_or_else(|| panic!("id: {a}"))
 }

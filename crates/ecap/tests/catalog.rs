@@ -43,16 +43,6 @@ fn product(name: &str, category: &str, price: Value, inventory: i64) -> Value {
     })
 }
 
-fn with(mut body: Value, key: &str, value: Value) -> Value {
-    body[key] = value;
-    body
-}
-
-fn without(mut body: Value, key: &str) -> Value {
-    body.as_object_mut().expect("object").remove(key);
-    body
-}
-
 /// Creates a product and returns `data.product`.
 async fn create(app: &TestApp, token: &str, body: Value) -> Value {
     let r = app.post("/api/products", Some(token), body).await;

@@ -229,16 +229,6 @@ pub struct UserStore {
     cache: Option<Arc<UserCache>>,
 }
 
-/// `LIKE` pattern matching `text` anywhere, with its wildcards escaped.
-fn contains_pattern(text: &str) -> String {
-    let escaped = text
-        .to_lowercase()
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    format!("%{escaped}%")
-}
-
 impl UserStore {
     /// A store over `db`; on SQLite users read by id are cached in memory.
     pub fn new(db: Db) -> Self {
@@ -435,7 +425,7 @@ impl UserStore {
             cond = cond.add(Expr::col(Users::Role).eq(role.as_str()));
         }
         if let Some(search) = q.search.as_deref().filter(|s| !s.trim().is_empty()) {
-            let pattern = contains_pattern(search.trim());
+            let pattern = ecap_core::db::contains_pattern(search.trim());
             cond = cond.add(
                 Cond::any()
                     .add(

@@ -174,3 +174,15 @@ pub fn assert_error(r: &Resp, status: StatusCode) -> String {
     assert!(!msg.is_empty());
     msg
 }
+
+/// `body` with `key` set to `value`.
+pub fn with(mut body: Value, key: &str, value: Value) -> Value {
+    body[key] = value;
+    body
+}
+
+/// `body` without `key`.
+pub fn without(mut body: Value, key: &str) -> Value {
+    body.as_object_mut().expect("object").remove(key);
+    body
+}
