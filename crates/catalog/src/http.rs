@@ -14,6 +14,7 @@ use ecap_core::{
     clock,
     error::{ErrorCode, FieldError, Location, created, ok, ok_message},
     extract::{ApiJson, ApiQuery},
+    ports::{NewReview, ProductReviews, ReviewError},
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json, value::RawValue};
@@ -1063,6 +1064,41 @@ pub async fn add_review(
         "Review added successfully",
         json!({ "product": product }),
     ))
+}
+
+/// The `ProductReviews` port served by this process's catalog: the orders
+/// service has checked the purchase; the unique index still refuses a second
+/// review of the same product under the same order.
+#[derive(Clone)]
+pub struct CatalogReviews(pub CatalogState);
+
+#[async_trait::async_trait]
+impl ProductReviews for CatalogReviews {
+    async fn add_review(&self, r: NewReview) -> Result<Value, ReviewError> {
+        let state = &self.0;
+        let row = state
+            .store
+            .add_review(&ReviewRow {
+                id: 0,
+                product_id: r.product_id,
+                user_id: r.user_id,
+                user_name: r.user_name,
+                order_id: r.order_id,
+                rating: r.rating,
+                comment: r.comment,
+                created_at: clock::now_ms(),
+            })
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => ReviewError::NotFound,
+                StoreError::AlreadyReviewed => ReviewError::AlreadyReviewed,
+                other => ReviewError::Failed(other.to_string()),
+            })?;
+        written(state).await;
+        product_json(state, &row)
+            .await
+            .map_err(|e| ReviewError::Failed(e.message))
+    }
 }
 
 /// A page of a product's reviews, newest first (public).

@@ -1236,7 +1236,12 @@ impl CatalogStore {
     /// Gives back what `order_id` holds; `false` when it holds nothing.
     pub async fn release(&self, order_id: &str) -> Result<bool, InventoryError> {
         check_order_id(order_id)?;
-        retrying!(self.try_release(order_id).await).map_err(|e| match e {
+        let mut result = retrying!(self.try_release(order_id).await);
+        if matches!(result, Err(StoreError::Db(DbError::Conflict(_)))) {
+            // Raced a reserve of the same id: it exists now, so release it.
+            result = retrying!(self.try_release(order_id).await);
+        }
+        result.map_err(|e| match e {
             StoreError::Inventory(e) => e,
             other => InventoryError::Failed(other.to_string()),
         })
@@ -1257,7 +1262,44 @@ impl CatalogStore {
             )
             .await?;
         let Some((state, lines)) = row else {
-            return Ok(false);
+            // Release wins over a reserve still on its way (a sweeper giving
+            // up on a stalled placement): the id is marked released, so that
+            // reserve will be refused instead of holding stock nobody frees.
+            let now = clock::now_ms();
+            let inserted = self
+                .db
+                .execute(
+                    &mut *tx,
+                    &Query::insert()
+                        .into_table(InventoryReservations::Table)
+                        .columns([
+                            InventoryReservations::OrderId,
+                            InventoryReservations::State,
+                            InventoryReservations::Lines,
+                            InventoryReservations::CreatedAt,
+                            InventoryReservations::UpdatedAt,
+                        ])
+                        .values_panic([
+                            order_id.into(),
+                            "released".into(),
+                            "[]".into(),
+                            now.into(),
+                            now.into(),
+                        ])
+                        .to_owned(),
+                )
+                .await;
+            return match inserted {
+                Ok(_) => {
+                    tx.commit().await?;
+                    Ok(false)
+                }
+                // A reserve took the id meanwhile: the caller tries again.
+                Err(e) if e.is_unique_violation() => Err(StoreError::Db(DbError::Conflict(
+                    "reservation appeared during release".into(),
+                ))),
+                Err(e) => Err(e.into()),
+            };
         };
         if state != "held" {
             return Ok(false);

@@ -59,6 +59,7 @@ pub struct Config {
     pub database_url: Option<Secret>,
     pub users_database_url: Option<Secret>,
     pub catalog_database_url: Option<Secret>,
+    pub orders_database_url: Option<Secret>,
     /// The original user service's MySQL settings; used when no URL is set and `DB_HOST` is.
     pub db_host: Option<String>,
     pub db_port: Option<u16>,
@@ -121,6 +122,11 @@ pub struct Config {
     pub ecap_cache_max_entries: u64,
     /// Namespace of every key ecap writes to Redis (one per deployment).
     pub redis_key_prefix: String,
+    /// A stock reservation whose order has not appeared after this long is
+    /// given back by the sweeper (the placing process died in between).
+    pub ecap_reservation_grace_secs: u64,
+    /// How long an `Idempotency-Key` is remembered.
+    pub ecap_idempotency_ttl_secs: u64,
 }
 
 impl Default for Config {
@@ -132,6 +138,7 @@ impl Default for Config {
             database_url: None,
             users_database_url: None,
             catalog_database_url: None,
+            orders_database_url: None,
             db_host: None,
             db_port: None,
             db_user: None,
@@ -170,6 +177,8 @@ impl Default for Config {
             ecap_cache_ttl_secs: 60,
             ecap_cache_max_entries: 10_000,
             redis_key_prefix: "ecap:".into(),
+            ecap_reservation_grace_secs: 60,
+            ecap_idempotency_ttl_secs: 86_400,
         }
     }
 }
@@ -182,6 +191,7 @@ pub const ENV_KEYS: &[&str] = &[
     "DATABASE_URL",
     "USERS_DATABASE_URL",
     "CATALOG_DATABASE_URL",
+    "ORDERS_DATABASE_URL",
     "DB_HOST",
     "DB_PORT",
     "DB_USER",
@@ -218,6 +228,8 @@ pub const ENV_KEYS: &[&str] = &[
     "ECAP_CACHE_TTL_SECS",
     "ECAP_CACHE_MAX_ENTRIES",
     "REDIS_KEY_PREFIX",
+    "ECAP_RESERVATION_GRACE_SECS",
+    "ECAP_IDEMPOTENCY_TTL_SECS",
 ];
 
 fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
@@ -315,6 +327,14 @@ impl Config {
     /// (`DATABASE_URL`, the original's `DB_*`, SQLite under the data directory).
     pub fn catalog_database(&self) -> Secret {
         match &self.catalog_database_url {
+            Some(url) => url.clone(),
+            None => Secret::new(self.shared_database_url()),
+        }
+    }
+
+    /// The orders service's database: its own URL, else the shared one.
+    pub fn orders_database(&self) -> Secret {
+        match &self.orders_database_url {
             Some(url) => url.clone(),
             None => Secret::new(self.shared_database_url()),
         }

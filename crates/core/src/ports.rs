@@ -136,3 +136,70 @@ impl PurchaseCheck for NoPurchases {
         Ok(Vec::new())
     }
 }
+
+// ---- orders → users, orders → catalog ------------------------------------------
+
+/// A saved address as an order copies it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShippingAddress {
+    pub label: Option<String>,
+    pub street: String,
+    pub city: String,
+    pub state: String,
+    pub zip_code: String,
+    pub country: String,
+    pub phone: String,
+}
+
+/// What the orders service asks the users service for `addressId`.
+#[async_trait]
+pub trait AddressBook: Send + Sync + 'static {
+    /// The user's address with that id; `None` when it is not theirs or gone.
+    async fn address(
+        &self,
+        user_id: i64,
+        address_id: i64,
+    ) -> Result<Option<ShippingAddress>, PortError>;
+}
+
+/// No users service in the process: nobody has saved addresses.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoAddresses;
+
+#[async_trait]
+impl AddressBook for NoAddresses {
+    async fn address(&self, _: i64, _: i64) -> Result<Option<ShippingAddress>, PortError> {
+        Ok(None)
+    }
+}
+
+/// A review the orders service forwards (route `POST /api/orders/:id/review`),
+/// after checking the order is the caller's, delivered and holds the product.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewReview {
+    pub product_id: String,
+    pub user_id: i64,
+    pub user_name: String,
+    pub order_id: String,
+    pub rating: i64,
+    pub comment: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReviewError {
+    #[error("Product not found")]
+    NotFound,
+    #[error("You have already reviewed this product")]
+    AlreadyReviewed,
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// What the orders service asks the catalog to record a review.
+#[async_trait]
+pub trait ProductReviews: Send + Sync + 'static {
+    /// Stores the review; answers the product as the catalog shows it.
+    async fn add_review(&self, review: NewReview) -> Result<serde_json::Value, ReviewError>;
+}

@@ -9,18 +9,22 @@ use anyhow::{Context, bail};
 use axum::{Json, Router, middleware, routing::get};
 use ecap_catalog::{
     CatalogInventory, CatalogSettings, CatalogState, CatalogStore, MediaStore, ResponseCache,
-    media::S3Settings,
+    http::CatalogReviews, media::S3Settings,
 };
 use ecap_core::{
     auth::{AuthState, JwtKeys, Role},
     config::{Config, Secret, Shape},
     db::Db,
+    events::InProcessBus,
     http::{HttpOptions, HttpService, Probe, foundation, probe_routes},
-    ports::{Inventory, NoOrders, NoPurchases},
+    ports::{
+        AddressBook, CustomerOrders, Inventory, NoAddresses, NoOrders, NoPurchases, PurchaseCheck,
+    },
     revocation::{MemoryRevocations, RedisRevocations, Revocations},
 };
 use ecap_gateway::{GcraLimiter, Limits};
-use ecap_users::{UserStore, UsersSettings, UsersState};
+use ecap_orders::{OrderStore, OrdersCustomers, OrdersPurchases, OrdersSettings, OrdersState};
+use ecap_users::{UserStore, UsersAddressBook, UsersSettings, UsersState};
 use serde_json::json;
 use utoipa::openapi::{
     OpenApi,
@@ -35,11 +39,20 @@ pub struct Platform {
     pub databases: Vec<Db>,
     /// The catalog's reservation port, when the process runs the catalog.
     pub inventory: Option<Arc<dyn Inventory>>,
+    /// The orders store, when the process runs the orders service.
+    pub orders: Option<OrderStore>,
+    /// Where the outbox relay delivers order events in this process.
+    pub bus: Arc<InProcessBus>,
+    /// The relay and the sweeper; stopped by [`Platform::close`].
+    pub background: Vec<tokio::task::JoinHandle<()>>,
     pub openapi: OpenApi,
 }
 
 impl Platform {
     pub async fn close(&self) {
+        for task in &self.background {
+            task.abort();
+        }
         for db in &self.databases {
             db.close().await;
         }
@@ -120,6 +133,27 @@ pub async fn catalog_database(
         backend = db.backend().name(),
         migrations_applied = ran,
         "catalog database ready"
+    );
+    Ok(db)
+}
+
+/// Connects to the orders database (reusing an open pool on the same URL)
+/// and applies its migrations.
+pub async fn orders_database(config: &Config, opened: &[(Secret, Db)]) -> anyhow::Result<Db> {
+    let url = config.orders_database();
+    let db = match opened.iter().find(|(u, _)| u == &url) {
+        Some((_, db)) => db.clone(),
+        None => Db::connect(&url, config.db_max_connections)
+            .await
+            .context("connecting to the orders database")?,
+    };
+    let ran = ecap_orders::migrate(&db)
+        .await
+        .context("migrating the orders database")?;
+    tracing::info!(
+        backend = db.backend().name(),
+        migrations_applied = ran,
+        "orders database ready"
     );
     Ok(db)
 }
@@ -259,25 +293,62 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
     let mut router = Router::new();
     let mut openapi: Option<OpenApi> = None;
     let mut databases: Vec<(&'static str, Db)> = Vec::new();
-    // Distinct pools, closed on shutdown (all-in-one on SQLite shares one).
-    let mut pools: Vec<Db> = Vec::new();
     let mut merge_api = |api: OpenApi| match &mut openapi {
         Some(o) => o.merge(api),
         None => openapi = Some(api),
     };
 
-    let mut users_db: Option<(Secret, Db)> = None;
-    if matches!(shape, Shape::AllInOne | Shape::Users) {
+    // Pools by URL: services on the same database share one (all-in-one on
+    // one SQLite file holds a single pool).
+    let mut opened: Vec<(Secret, Db)> = Vec::new();
+    let users_db = if matches!(shape, Shape::AllInOne | Shape::Users) {
         let db = users_database(config).await?;
+        opened.push((config.users_database(), db.clone()));
+        Some(db)
+    } else {
+        None
+    };
+    let catalog = if matches!(shape, Shape::AllInOne | Shape::Catalog) {
+        let db = catalog_database(config, opened.first()).await?;
+        if !opened.iter().any(|(u, _)| u == &config.catalog_database()) {
+            opened.push((config.catalog_database(), db.clone()));
+        }
+        let store = CatalogStore::new(db.clone());
+        let cache = response_cache(config).await?;
+        Some((db, store, cache))
+    } else {
+        None
+    };
+    // Orders run in the all-in-one process (they reach the catalog in-process).
+    let orders = match (&catalog, shape) {
+        (Some((_, store, cache)), Shape::AllInOne) => {
+            let db = orders_database(config, &opened).await?;
+            if !opened.iter().any(|(u, _)| u == &config.orders_database()) {
+                opened.push((config.orders_database(), db.clone()));
+            }
+            let inventory: Arc<dyn Inventory> = Arc::new(CatalogInventory {
+                store: store.clone(),
+                cache: cache.clone(),
+            });
+            Some((db.clone(), OrderStore::new(db, inventory)))
+        }
+        _ => None,
+    };
+
+    if let Some(db) = &users_db {
         let store = UserStore::new(db.clone());
         let (tokens, floors) =
             ecap_users::load_revocations(&store, auth.revocations.as_ref()).await?;
         tracing::info!(tokens, users = floors, "token revocations loaded");
+        let customer_orders: Arc<dyn CustomerOrders> = match &orders {
+            Some((_, o)) => Arc::new(OrdersCustomers(o.clone())),
+            None => Arc::new(NoOrders),
+        };
         let state = UsersState {
             store,
             auth: auth.clone(),
             hasher: ecap_users::password::Hasher::new(config.ecap_hash_concurrency)?,
-            orders: Arc::new(NoOrders),
+            orders: customer_orders,
             settings: Arc::new(UsersSettings {
                 admin_bootstrap: config.ecap_admin_bootstrap,
                 dangerous_operations: config.ecap_dangerous_operations,
@@ -290,16 +361,12 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
         router = router.merge(r);
         merge_api(api);
         databases.push(("users", db.clone()));
-        pools.push(db.clone());
-        users_db = Some((config.users_database(), db));
     }
 
     let mut inventory: Option<Arc<dyn Inventory>> = None;
     let mut upload_limit = 0;
-    if matches!(shape, Shape::AllInOne | Shape::Catalog) {
-        let db = catalog_database(config, users_db.as_ref()).await?;
-        let store = CatalogStore::new(db.clone());
-        let cache = response_cache(config).await?;
+    let mut catalog_state = None;
+    if let Some((db, store, cache)) = &catalog {
         let settings = CatalogSettings {
             max_image_bytes: config.ecap_max_image_bytes,
         };
@@ -309,26 +376,56 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
             // Reads still work (URLs are signed locally); uploads will fail until it answers.
             tracing::warn!(error = %e, "the image store does not answer");
         }
+        let purchases: Arc<dyn PurchaseCheck> = match &orders {
+            Some((_, o)) => Arc::new(OrdersPurchases(o.clone())),
+            None => Arc::new(NoPurchases),
+        };
         let state = CatalogState {
             store: store.clone(),
             auth: auth.clone(),
             cache: cache.clone(),
             media,
-            purchases: Arc::new(NoPurchases),
+            purchases,
             settings: Arc::new(settings),
         };
-        let (r, api) = ecap_catalog::router(state);
+        let (r, api) = ecap_catalog::router(state.clone());
         router = router.merge(r);
         merge_api(api);
-        inventory = Some(Arc::new(CatalogInventory { store, cache }));
-        let shared = users_db
-            .as_ref()
-            .is_some_and(|(url, _)| url == &config.catalog_database());
-        if !shared {
-            pools.push(db.clone());
-        }
-        databases.push(("catalog", db));
+        inventory = Some(Arc::new(CatalogInventory {
+            store: store.clone(),
+            cache: cache.clone(),
+        }));
+        databases.push(("catalog", db.clone()));
+        catalog_state = Some(state);
     }
+
+    let mut background = Vec::new();
+    let bus = Arc::new(InProcessBus::new());
+    let mut order_store = None;
+    if let (Some((db, store)), Some(catalog_state)) = (&orders, catalog_state) {
+        let addresses: Arc<dyn AddressBook> = match &users_db {
+            Some(db) => Arc::new(UsersAddressBook(UserStore::new(db.clone()))),
+            None => Arc::new(NoAddresses),
+        };
+        let settings = Arc::new(OrdersSettings {
+            reservation_grace: std::time::Duration::from_secs(config.ecap_reservation_grace_secs),
+            idempotency_ttl: std::time::Duration::from_secs(config.ecap_idempotency_ttl_secs),
+        });
+        let state = OrdersState {
+            store: store.clone(),
+            auth: auth.clone(),
+            addresses,
+            reviews: Arc::new(CatalogReviews(catalog_state)),
+            settings: settings.clone(),
+        };
+        let (r, api) = ecap_orders::router(state);
+        router = router.merge(r);
+        merge_api(api);
+        databases.push(("orders", db.clone()));
+        background = ecap_orders::spawn_background(store.clone(), bus.clone(), settings);
+        order_store = Some(store.clone());
+    }
+    let pools: Vec<Db> = opened.into_iter().map(|(_, db)| db).collect();
 
     let mut openapi = openapi.unwrap_or_default();
     describe(&mut openapi);
@@ -375,6 +472,9 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
         router,
         databases: pools,
         inventory,
+        orders: order_store,
+        bus,
+        background,
         openapi,
     })
 }

@@ -96,3 +96,30 @@ pub fn router(state: UsersState) -> (Router, utoipa::openapi::OpenApi) {
     let (router, api) = openapi_router().split_for_parts();
     (router.with_state(state), api)
 }
+
+/// The `AddressBook` port served by this process's users service.
+#[derive(Clone, Debug)]
+pub struct UsersAddressBook(pub UserStore);
+
+#[async_trait::async_trait]
+impl ecap_core::ports::AddressBook for UsersAddressBook {
+    async fn address(
+        &self,
+        user_id: i64,
+        address_id: i64,
+    ) -> Result<Option<ecap_core::ports::ShippingAddress>, ecap_core::ports::PortError> {
+        match self.0.address(user_id, address_id).await {
+            Ok(a) => Ok(Some(ecap_core::ports::ShippingAddress {
+                label: Some(a.label),
+                street: a.street,
+                city: a.city,
+                state: a.state,
+                zip_code: a.zip_code,
+                country: a.country,
+                phone: a.phone,
+            })),
+            Err(store::StoreError::NotFound) => Ok(None),
+            Err(e) => Err(ecap_core::ports::PortError(e.to_string())),
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The orders service: placement with server-side prices and idempotent
+//! reservations, the lifecycle as a transition table, cancellations, refunds,
+//! deletions, retention and detail requests, inventory sync, and the
+//! transactional outbox with its relay. `router(state)` serves the contract's
+//! `/api/orders` routes; [`OrdersPurchases`] and [`OrdersCustomers`] are the
+//! in-process implementations of the ports the catalog and users ask.
+
+pub mod domain;
+pub mod http;
+pub mod migrations;
+pub mod outbox;
+pub mod store;
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use axum::{Router, extract::FromRef};
+use ecap_core::{
+    auth::AuthState,
+    db::Db,
+    ports::{AddressBook, CustomerOrders, CustomerStats, PortError, ProductReviews, PurchaseCheck},
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub use store::OrderStore;
+
+/// Behaviour switches of the orders service, from the configuration.
+#[derive(Debug, Clone)]
+pub struct OrdersSettings {
+    /// A placement older than this without its order is given up by the sweeper.
+    pub reservation_grace: Duration,
+    /// How long an Idempotency-Key answers with its first order.
+    pub idempotency_ttl: Duration,
+}
+
+impl Default for OrdersSettings {
+    fn default() -> Self {
+        Self {
+            reservation_grace: Duration::from_secs(60),
+            idempotency_ttl: Duration::from_secs(86_400),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct OrdersState {
+    pub store: OrderStore,
+    pub auth: AuthState,
+    pub addresses: Arc<dyn AddressBook>,
+    pub reviews: Arc<dyn ProductReviews>,
+    pub settings: Arc<OrdersSettings>,
+}
+
+impl FromRef<OrdersState> for AuthState {
+    fn from_ref(s: &OrdersState) -> Self {
+        s.auth.clone()
+    }
+}
+
+/// Applies the service's migrations.
+pub async fn migrate(db: &Db) -> Result<usize, ecap_core::db::DbError> {
+    ecap_core::migrate::run(db, "orders", migrations::MIGRATIONS).await
+}
+
+pub fn openapi_router() -> OpenApiRouter<OrdersState> {
+    OpenApiRouter::new()
+        .routes(routes!(http::list_orders, http::create_order))
+        .routes(routes!(http::sync_inventory))
+        .routes(routes!(http::undo_sync_inventory))
+        .routes(routes!(http::list_detail_requests))
+        .routes(routes!(http::decide_detail_request))
+        .routes(routes!(http::active_orders))
+        .routes(routes!(http::deleted_orders))
+        .routes(routes!(http::restoration_requests))
+        .routes(routes!(http::cleanup_expired))
+        .routes(routes!(http::bulk_delete))
+        .routes(routes!(http::outbox_status))
+        .routes(routes!(http::get_order, http::delete_order))
+        .routes(routes!(http::update_status))
+        .routes(routes!(
+            http::create_detail_request,
+            http::get_detail_request
+        ))
+        .routes(routes!(http::cancel_request))
+        .routes(routes!(http::approve_cancel))
+        .routes(routes!(http::reject_cancel))
+        .routes(routes!(http::review_order))
+        .routes(routes!(http::tracking))
+        .routes(routes!(http::soft_delete))
+        .routes(routes!(http::restore_request))
+        .routes(routes!(http::approve_restoration))
+        .routes(routes!(http::reject_restoration))
+}
+
+/// The service's routes, ready to merge into a process's router.
+pub fn router(state: OrdersState) -> (Router, utoipa::openapi::OpenApi) {
+    let (router, api) = openapi_router().split_for_parts();
+    (router.with_state(state), api)
+}
+
+/// The `PurchaseCheck` port: delivered orders of the user that hold the product.
+#[derive(Clone, Debug)]
+pub struct OrdersPurchases(pub OrderStore);
+
+#[async_trait]
+impl PurchaseCheck for OrdersPurchases {
+    async fn delivered_orders_with(
+        &self,
+        user_id: i64,
+        product_id: &str,
+    ) -> Result<Vec<String>, PortError> {
+        self.0
+            .delivered_orders_with(user_id, product_id)
+            .await
+            .map(|ids| ids.into_iter().map(|i| i.to_string()).collect())
+            .map_err(|e| PortError(e.to_string()))
+    }
+}
+
+/// The `CustomerOrders` port: the users service's order figures.
+#[derive(Clone, Debug)]
+pub struct OrdersCustomers(pub OrderStore);
+
+#[async_trait]
+impl CustomerOrders for OrdersCustomers {
+    async fn stats(&self, user_ids: &[i64]) -> Result<HashMap<i64, CustomerStats>, PortError> {
+        let rows = self
+            .0
+            .customer_stats(user_ids)
+            .await
+            .map_err(|e| PortError(e.to_string()))?;
+        Ok(rows
+            .into_iter()
+            .map(|(u, [total, delivered, cancelled, spent])| {
+                (
+                    u,
+                    CustomerStats {
+                        total_orders: total,
+                        completed_orders: delivered,
+                        cancelled_orders: cancelled,
+                        total_spent_cents: spent,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    async fn recent_orders(&self, user_id: i64) -> Result<Vec<serde_json::Value>, PortError> {
+        // Every order of this customer, as an admin sees them.
+        let q = store::OrderQuery {
+            viewer: store::Actor { id: 0, admin: true },
+            customer: Some(user_id),
+            status: None,
+            from: None,
+            to: None,
+            search: None,
+            page: 1,
+            limit: 10,
+            hidden: false,
+        };
+        let (rows, _) = self
+            .0
+            .list(&q)
+            .await
+            .map_err(|e| PortError(e.to_string()))?;
+        let ids: Vec<i64> = rows.iter().map(|o| o.id).collect();
+        let items = self
+            .0
+            .items_of(&ids)
+            .await
+            .map_err(|e| PortError(e.to_string()))?;
+        Ok(rows
+            .iter()
+            .map(|o| http::list_item(o, &items, None))
+            .collect())
+    }
+
+    async fn forget_customer(&self, user_id: i64) -> Result<u64, PortError> {
+        self.0
+            .forget_customer(user_id)
+            .await
+            .map_err(|e| PortError(e.to_string()))
+    }
+}
+
+/// Starts the outbox relay and the sweeper; they stop when the handles are aborted.
+pub fn spawn_background(
+    store: OrderStore,
+    bus: Arc<dyn ecap_core::events::EventBus>,
+    settings: Arc<OrdersSettings>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let relay = outbox::Relay::new(store.clone(), bus);
+    let sweeper = tokio::spawn(async move {
+        let every = (settings.reservation_grace / 4)
+            .clamp(Duration::from_millis(200), Duration::from_secs(30));
+        loop {
+            match store
+                .sweep(settings.reservation_grace, settings.idempotency_ttl)
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(fixed = n, "order sweeper finished interrupted work"),
+                Err(e) => tracing::warn!(error = %e, "order sweeper failed; retrying"),
+            }
+            tokio::time::sleep(every).await;
+        }
+    });
+    vec![tokio::spawn(relay.run()), sweeper]
+}

@@ -1,0 +1,62 @@
+//! The outbox relay: delivers undelivered event rows to the bus in outbox
+//! order, at least once, and marks them delivered. It wakes when an order
+//! change commits and polls every second besides, so a restart (or a bus that
+//! was down) resumes where delivery stopped.
+
+use std::{sync::Arc, time::Duration};
+
+use ecap_core::events::EventBus;
+
+use crate::store::OrderStore;
+
+const BATCH: u64 = 256;
+
+pub struct Relay {
+    store: OrderStore,
+    bus: Arc<dyn EventBus>,
+}
+
+impl Relay {
+    pub fn new(store: OrderStore, bus: Arc<dyn EventBus>) -> Self {
+        Self { store, bus }
+    }
+
+    /// Delivers one batch; returns how many events went out.
+    pub async fn deliver_once(&self) -> Result<usize, String> {
+        let rows = self
+            .store
+            .undelivered(BATCH)
+            .await
+            .map_err(|e| e.to_string())?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let (ids, events): (Vec<i64>, Vec<_>) = rows.into_iter().unzip();
+        self.bus.publish(&events).await.map_err(|e| e.to_string())?;
+        // A crash here re-delivers the batch: consumers are idempotent.
+        self.store
+            .mark_delivered(&ids)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(ids.len())
+    }
+
+    pub async fn run(self) {
+        let wake = self.store.relay_signal();
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.deliver_once().await {
+                Ok(n) if n as u64 == BATCH => continue,
+                Ok(_) => {
+                    backoff = Duration::from_millis(100);
+                    let _ = tokio::time::timeout(Duration::from_secs(1), wake.notified()).await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox delivery failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+}
