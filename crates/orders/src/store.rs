@@ -517,6 +517,20 @@ pub struct NewOrder {
     pub idempotency: Option<(String, String)>,
 }
 
+/// An order written by [`OrderStore::import`]: lines already priced, placed
+/// at `placed_at`, now in `status` (reached at `status_at`).
+#[derive(Debug, Clone)]
+pub struct ImportedOrder {
+    pub user_id: i64,
+    pub user_email: Option<String>,
+    pub lines: Vec<ReservedLine>,
+    pub payment_method: String,
+    pub shipping_address: Value,
+    pub placed_at: i64,
+    pub status: Status,
+    pub status_at: Option<i64>,
+}
+
 /// A placed order; `replayed` when an earlier request with the same
 /// Idempotency-Key placed it.
 #[derive(Debug, Clone)]
@@ -1021,6 +1035,176 @@ impl OrderStore {
             )
             .await?;
         Ok(())
+    }
+
+    // ---- bulk import --------------------------------------------------------------
+
+    /// Writes orders from elsewhere (history from an old system, demo data)
+    /// without touching stock: they hold no reservation until
+    /// `sync_inventory` takes one. Per-user numbers continue each customer's
+    /// sequence; each order gets its history and a `created` event (and one
+    /// for its current status), so consumers see it like any other order.
+    /// Returns the new ids.
+    pub async fn import(&self, orders: &[ImportedOrder]) -> StoreResult<Vec<i64>> {
+        let mut ids = Vec::with_capacity(orders.len());
+        for chunk in orders.chunks(500) {
+            ids.extend(retrying!(self.try_import(chunk).await)?);
+        }
+        self.relay.notify_one();
+        Ok(ids)
+    }
+
+    async fn try_import(&self, orders: &[ImportedOrder]) -> StoreResult<Vec<i64>> {
+        let mut tx = self.db.begin().await?;
+        let mut ids = Vec::with_capacity(orders.len());
+        for o in orders {
+            self.db
+                .execute(
+                    &mut *tx,
+                    &Query::insert()
+                        .into_table(OrderUserCounters::Table)
+                        .columns([OrderUserCounters::UserId, OrderUserCounters::LastNumber])
+                        .values_panic([o.user_id.into(), 1.into()])
+                        .on_conflict(
+                            OnConflict::column(OrderUserCounters::UserId)
+                                .value(
+                                    OrderUserCounters::LastNumber,
+                                    Expr::col((
+                                        OrderUserCounters::Table,
+                                        OrderUserCounters::LastNumber,
+                                    ))
+                                    .add(1),
+                                )
+                                .to_owned(),
+                        )
+                        .to_owned(),
+                )
+                .await?;
+            let (number,): (i64,) = self
+                .db
+                .fetch_one(
+                    &mut *tx,
+                    &Query::select()
+                        .column(OrderUserCounters::LastNumber)
+                        .from(OrderUserCounters::Table)
+                        .and_where(Expr::col(OrderUserCounters::UserId).eq(o.user_id))
+                        .to_owned(),
+                )
+                .await?;
+            let total: i64 = o
+                .lines
+                .iter()
+                .map(|l| l.unit_price_cents.saturating_mul(l.quantity))
+                .fold(0i64, i64::saturating_add);
+            let mut insert = Query::insert();
+            insert
+                .into_table(Orders::Table)
+                .columns([
+                    Orders::UserId,
+                    Orders::UserEmail,
+                    Orders::UserOrderNumber,
+                    Orders::TotalCents,
+                    Orders::Status,
+                    Orders::PaymentMethod,
+                    Orders::ShippingAddress,
+                    Orders::CreatedAt,
+                    Orders::UpdatedAt,
+                    Orders::CancellationImages,
+                    Orders::InventoryDeducted,
+                    Orders::EventSeq,
+                ])
+                .values_panic([
+                    o.user_id.into(),
+                    o.user_email.clone().into(),
+                    number.into(),
+                    total.into(),
+                    Status::Pending.as_str().into(),
+                    o.payment_method.clone().into(),
+                    serde_json::to_string(&o.shipping_address)
+                        .unwrap_or_default()
+                        .into(),
+                    o.placed_at.into(),
+                    o.placed_at.into(),
+                    "[]".into(),
+                    0.into(),
+                    1.into(),
+                ]);
+            let id = self.db.insert_returning_id(&mut tx, insert).await?;
+            self.insert_items(&mut tx, id, &o.lines, o.placed_at)
+                .await?;
+            let mut row = self.order_in(&mut tx, id, false).await?;
+            let items = self.items_in(&mut tx, &[id]).await?;
+            self.history(&mut tx, id, None, Status::Pending, None, None, o.placed_at)
+                .await?;
+            self.outbox(
+                &mut tx,
+                &row,
+                &items,
+                OrderEventKind::Created,
+                None,
+                o.placed_at,
+            )
+            .await?;
+            if o.status != Status::Pending {
+                let at = o.status_at.unwrap_or(o.placed_at);
+                row.status = o.status.as_str().into();
+                row.updated_at = at;
+                match o.status {
+                    Status::Processing => row.processing_at = Some(at),
+                    Status::Shipped => row.shipped_at = Some(at),
+                    Status::OutForDelivery => row.out_for_delivery_at = Some(at),
+                    Status::Delivered => row.delivered_at = Some(at),
+                    Status::CancelRequested => {
+                        row.cancellation_requested_at = Some(at);
+                        row.status_before_request = Some("processing".into());
+                    }
+                    Status::Cancelled | Status::RefundProcessing | Status::Refunded => {
+                        row.cancelled_at = Some(at);
+                        row.refund_cents = Some(row.total_cents);
+                        row.refund_status = Some(
+                            match o.status {
+                                Status::Cancelled => "pending",
+                                Status::RefundProcessing => "processing",
+                                _ => "completed",
+                            }
+                            .into(),
+                        );
+                        if o.status == Status::Refunded {
+                            row.refunded_at = Some(at);
+                        }
+                    }
+                    Status::Deleted => {
+                        row.deleted_at = Some(at);
+                        row.status_before_deletion = Some("pending".into());
+                    }
+                    Status::Pending => {}
+                }
+                row.event_seq = 2;
+                self.history(&mut tx, id, Some(Status::Pending), o.status, None, None, at)
+                    .await?;
+                let kind = match o.status {
+                    Status::Cancelled => OrderEventKind::Cancelled,
+                    Status::Refunded => OrderEventKind::Refunded,
+                    Status::Deleted => OrderEventKind::Deleted,
+                    _ => OrderEventKind::StatusChanged,
+                };
+                self.outbox(&mut tx, &row, &items, kind, Some(Status::Pending), at)
+                    .await?;
+                self.db
+                    .execute(
+                        &mut *tx,
+                        &Query::update()
+                            .table(Orders::Table)
+                            .values(row.values())
+                            .and_where(Expr::col(Orders::Id).eq(id))
+                            .to_owned(),
+                    )
+                    .await?;
+            }
+            ids.push(id);
+        }
+        tx.commit().await?;
+        Ok(ids)
     }
 
     // ---- reads ----------------------------------------------------------------
