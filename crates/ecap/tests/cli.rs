@@ -601,6 +601,16 @@ fn the_readme_curl_examples_work_as_written() {
         "{text}"
     );
     assert!(text.contains(r#""reason":"damaged in transit""#), "{text}");
+    // The orders part: placed, one step on, the timeline, a refused jump.
+    assert!(
+        text.contains(r#""message":"Order status updated to processing""#),
+        "{text}"
+    );
+    assert!(text.contains(r#""label":"Processing""#), "{text}");
+    assert!(
+        text.contains("Allowed next: shipped, cancelled"),
+        "{text}"
+    );
 
     // The README's demo accounts exist after --demo.
     for (email, password, role) in [
