@@ -207,6 +207,13 @@ impl Db {
         &self.pool
     }
 
+    /// Where a single write statement outside a transaction goes: on SQLite
+    /// the writer connection (so it queues with the write transactions instead
+    /// of racing them in SQLite's busy handler), elsewhere the pool.
+    pub fn writer(&self) -> &AnyPool {
+        self.writer.as_ref().unwrap_or(&self.pool)
+    }
+
     /// Renders a query for this backend.
     pub fn build(&self, stmt: &impl SqlxBinder) -> (String, SqlxValues) {
         match self.backend {

@@ -694,7 +694,7 @@ impl OrderStore {
             let inserted = self
                 .db
                 .execute(
-                    self.db.pool(),
+                    self.db.writer(),
                     &Query::insert()
                         .into_table(OrderPlacements::Table)
                         .columns([
@@ -758,7 +758,7 @@ impl OrderStore {
         let deleted = self
             .db
             .execute(
-                self.db.pool(),
+                self.db.writer(),
                 &Query::delete()
                     .from_table(OrderPlacements::Table)
                     .and_where(Expr::col(OrderPlacements::ReservationKey).eq(key))
@@ -1477,7 +1477,7 @@ impl OrderStore {
                 let cleared = self
                     .db
                     .execute(
-                        self.db.pool(),
+                        self.db.writer(),
                         &Query::update()
                             .table(Orders::Table)
                             .value(Orders::InventoryPending, Option::<String>::None)
@@ -1796,7 +1796,7 @@ impl OrderStore {
         Ok(self
             .db
             .execute(
-                self.db.pool(),
+                self.db.writer(),
                 &Query::update()
                     .table(Orders::Table)
                     .value(Orders::ShippingAddress, "null")
@@ -2076,7 +2076,7 @@ impl OrderStore {
         let marked = self
             .db
             .execute(
-                self.db.pool(),
+                self.db.writer(),
                 &Query::update()
                     .table(Orders::Table)
                     .value(Orders::SyncGeneration, generation)
@@ -2116,7 +2116,7 @@ impl OrderStore {
     async fn settle_reserve(&self, order_id: i64, key: &str, held: bool) -> StoreResult<()> {
         self.db
             .execute(
-                self.db.pool(),
+                self.db.writer(),
                 &Query::update()
                     .table(Orders::Table)
                     .value(Orders::InventoryDeducted, i64::from(held))
@@ -2151,7 +2151,7 @@ impl OrderStore {
             let marked = self
                 .db
                 .execute(
-                    self.db.pool(),
+                    self.db.writer(),
                     &Query::update()
                         .table(Orders::Table)
                         .value(Orders::InventoryDeducted, 0)
@@ -2208,7 +2208,7 @@ impl OrderStore {
             let taken = self
                 .db
                 .execute(
-                    self.db.pool(),
+                    self.db.writer(),
                     &Query::delete()
                         .from_table(OrderPlacements::Table)
                         .and_where(Expr::col(OrderPlacements::ReservationKey).eq(key.as_str()))
@@ -2267,7 +2267,7 @@ impl OrderStore {
         let ttl_ms = i64::try_from(idempotency_ttl.as_millis()).unwrap_or(i64::MAX);
         self.db
             .execute(
-                self.db.pool(),
+                self.db.writer(),
                 &Query::delete()
                     .from_table(OrderPlacements::Table)
                     .and_where(Expr::col(OrderPlacements::OrderId).is_not_null())
@@ -2310,7 +2310,7 @@ impl OrderStore {
         }
         self.db
             .execute(
-                self.db.pool(),
+                self.db.writer(),
                 &Query::update()
                     .table(OrderOutbox::Table)
                     .value(OrderOutbox::DeliveredAt, clock::now_ms())
@@ -2440,7 +2440,7 @@ impl OrderStore {
         Ok(self
             .db
             .execute(
-                self.db.pool(),
+                self.db.writer(),
                 &Query::update()
                     .table(Orders::Table)
                     .value(Orders::ShippingAddress, "null")
