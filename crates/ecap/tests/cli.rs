@@ -607,10 +607,7 @@ fn the_readme_curl_examples_work_as_written() {
         "{text}"
     );
     assert!(text.contains(r#""label":"Processing""#), "{text}");
-    assert!(
-        text.contains("Allowed next: shipped, cancelled"),
-        "{text}"
-    );
+    assert!(text.contains("Allowed next: shipped, cancelled"), "{text}");
 
     // The README's demo accounts exist after --demo.
     for (email, password, role) in [
