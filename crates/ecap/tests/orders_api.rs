@@ -1054,7 +1054,7 @@ async fn admin_lists_search_bulk_delete_and_sync() {
     let p = s.product("Sleeping Bag", 60.0, 100).await;
     let (jane, _) = s.app.customer("searchme@example.com").await;
     let (joe, _) = s.app.customer("joe@example.com").await;
-    let a = id_of(&s.order(&jane, &[(&p, 1)]).await);
+    s.order(&jane, &[(&p, 1)]).await;
     let b = id_of(&s.order(&joe, &[(&p, 1)]).await);
     let c = id_of(&s.order(&joe, &[(&p, 1)]).await);
     s.advance(b, &["processing"]).await;
