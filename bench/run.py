@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """ecap benchmark harness: one command, results written to BENCHMARKS.md.
 
-    python3 bench/run.py [--duration 10] [--rounds 1] [--only core,catalog,reserve] [--no-build]
+    python3 bench/run.py [--duration 10] [--rounds 1] [--only core,catalog,reserve,orders] [--no-build]
 
 Everything is reported as a ratio against a baseline measured in the same
 invocation (the bare axum server from bench/src/main.rs, or ecap itself while
@@ -20,9 +20,13 @@ Measures:
     (ECAP_CACHE_TTL_SECS=0) vs the bare server sending the same bytes;
   * (reserve) CatalogStore::reserve calls per second, 32 concurrent tasks, on
     SQLite and PostgreSQL, spread over 1000 products and all on one product,
-    with a stock/ledger consistency check (bench/src/reserve.rs).
+    with a stock/ledger consistency check (bench/src/reserve.rs);
+  * (orders) POST /api/orders (3 lines) per second with 8 and 32 concurrent
+    clients on SQLite and PostgreSQL, p50/p99 (bench/src/orders.rs), and
+    pgbench's TPC-B-like script on the same PostgreSQL at the same client
+    counts as the yardstick.
 
-`--only` runs some of the three parts (core, catalog, reserve) and rewrites
+`--only` runs some of the four parts (core, catalog, reserve, orders) and rewrites
 only their sections of BENCHMARKS.md.
 
 Python 3.11 standard library only; needs `wrk` on PATH. Linux only (/proc).
@@ -58,6 +62,7 @@ MARKS = {
     "core": (MARK_START, MARK_END),
     "catalog": ("<!-- bench/run.py:catalog:start -->", "<!-- bench/run.py:catalog:end -->"),
     "reserve": ("<!-- bench/run.py:reserve:start -->", "<!-- bench/run.py:reserve:end -->"),
+    "orders": ("<!-- bench/run.py:orders:start -->", "<!-- bench/run.py:orders:end -->"),
 }
 
 USER_NAME = "Bench User"
@@ -79,7 +84,9 @@ RESERVE_PRODUCTS = 1000
 RESERVE_POOL = 10  # ecap's default DB_MAX_CONNECTIONS
 RESERVE_DURATION_S = 5.0
 PG_URL = "postgres://postgres@127.0.0.1:5432/postgres"
-PARTS = ("core", "catalog", "reserve")
+PARTS = ("core", "catalog", "reserve", "orders")
+ORDER_CLIENTS = (8, 32)
+GOAL_ORDERS_VS_PGBENCH = 0.5  # orders/s on PostgreSQL >= 0.5 x pgbench TPC-B tps
 
 # Goals (see BENCHMARKS.md).
 GOAL_ME_RATIO = 0.8  # ecap /me throughput >= 0.8 x bare
@@ -98,7 +105,8 @@ ECAP_ENV_KEYS = [
     "AUTH_RATE_LIMIT_MAX_REQUESTS", "TRUSTED_PROXIES", "REDIS_URL", "REDIS_HOST",
     "REDIS_PORT", "REDIS_PASSWORD", "LOG_LEVEL", "LOG_FORMAT", "BODY_LIMIT_BYTES",
     "ECAP_DANGEROUS_OPERATIONS", "ECAP_ADMIN_BOOTSTRAP", "ECAP_LOGIN_MAX_FAILURES",
-    "ECAP_LOGIN_LOCKOUT_SECS", "ECAP_HASH_CONCURRENCY", "RUST_LOG",
+    "ECAP_LOGIN_LOCKOUT_SECS", "ECAP_HASH_CONCURRENCY", "RUST_LOG", "CATALOG_DATABASE_URL",
+    "ORDERS_DATABASE_URL", "ECAP_CACHE_TTL_SECS", "ECAP_RESERVATION_GRACE_SECS",
 ]
 
 
@@ -674,6 +682,163 @@ def reserve_bench(reserve_bin: Path, work: Path, duration: float, pg_url: str | 
     return res
 
 
+def psql(pg_url: str, sql: str) -> None:
+    p = subprocess.run(["psql", pg_url, "-v", "ON_ERROR_STOP=1", "-qc", sql],
+                       capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        raise BenchError(f"psql {sql!r}: {p.stderr.strip()}")
+
+
+def db_url(pg_url: str, name: str) -> str:
+    m = re.match(r"^(postgres(?:ql)?://[^/]*)(/[^?]*)?(\?.*)?$", pg_url)
+    if not m:
+        raise BenchError(f"cannot parse {pg_url}")
+    return f"{m.group(1)}/{name}{m.group(3) or ''}"
+
+
+def run_orders_client(orders_bin: Path, port: int, duration: float) -> dict:
+    args = [str(orders_bin), "--base", f"http://127.0.0.1:{port}",
+            "--clients", ",".join(str(c) for c in ORDER_CLIENTS), "--duration", f"{duration:g}"]
+    proc = spawn(args, stdout=subprocess.PIPE, stderr=None, text=True)
+    timeout = len(ORDER_CLIENTS) * (duration + 2) + 180
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stop(proc, 5)
+        raise Timeout(f"{orders_bin.name} did not finish within {timeout:.0f}s") from None
+    finally:
+        if proc in _children and proc.poll() is not None:
+            _children.remove(proc)
+    lines = out.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        raise BenchError(f"{' '.join(args)} failed ({proc.returncode})")
+    return json.loads(lines[-1])
+
+
+def pgbench(pg_url: str, clients: int, duration: float) -> dict:
+    p = subprocess.run(["pgbench", "-n", "-c", str(clients), "-j", "2", "-T", f"{duration:.0f}",
+                        pg_url], capture_output=True, text=True, timeout=duration + 120)
+    if p.returncode != 0:
+        raise BenchError(f"pgbench -c {clients}: {p.stderr.strip()[-400:]}")
+    tps = re.search(r"tps = ([0-9.]+)", p.stdout)
+    lat = re.search(r"latency average = ([0-9.]+) ms", p.stdout)
+    if not tps:
+        raise BenchError(f"pgbench output without tps: {p.stdout[-400:]}")
+    return {"clients": clients, "tps": float(tps.group(1)),
+            "latency_avg_ms": float(lat.group(1)) if lat else None}
+
+
+def orders_bench(ecap_bin: Path, orders_bin: Path, work: Path, duration: float,
+                 pg_url: str | None) -> dict:
+    """Orders over HTTP on SQLite and PostgreSQL; pgbench on the same server."""
+    res: dict = {}
+    root = work / "orders"
+    root.mkdir()
+    backends = [("sqlite", None)]
+    why = pg_reachable(pg_url) if pg_url else "--no-pg"
+    if why is None and not shutil.which("pgbench"):
+        why = "pgbench not on PATH (apt-get install postgresql-client)"
+    if why is None:
+        backends.append(("postgres", f"ecap_bench_orders_{os.getpid()}"))
+    else:
+        res["postgres"] = {"skipped": why}
+        log(f"orders, PostgreSQL: skipped ({why})")
+    for key, dbname in backends:
+        data = root / key / "data"
+        data.mkdir(parents=True)
+        extra = {}
+        if dbname:
+            psql(pg_url, f"DROP DATABASE IF EXISTS {dbname}")
+            psql(pg_url, f"CREATE DATABASE {dbname}")
+            extra["DATABASE_URL"] = db_url(pg_url, dbname)
+        port = free_port()
+        log(f"orders, {key}: clients {ORDER_CLIENTS}, {duration:g} s each")
+        proc = start_ecap(ecap_bin, port, data, root / f"{key}.log", extra)
+        try:
+            wait_ready(port, proc)
+            res[key] = run_orders_client(orders_bin, port, duration)
+        finally:
+            stop(proc)
+            if dbname:
+                psql(pg_url, f"DROP DATABASE IF EXISTS {dbname}")
+    if "postgres" in res and "skipped" not in res["postgres"]:
+        name = f"ecap_bench_pgbench_{os.getpid()}"
+        psql(pg_url, f"DROP DATABASE IF EXISTS {name}")
+        psql(pg_url, f"CREATE DATABASE {name}")
+        url = db_url(pg_url, name)
+        try:
+            log("pgbench -i -s 10 (TPC-B-like), then the same client counts")
+            p = subprocess.run(["pgbench", "-i", "-q", "-s", "10", url], capture_output=True,
+                               text=True, timeout=300)
+            if p.returncode != 0:
+                raise BenchError(f"pgbench -i: {p.stderr.strip()[-400:]}")
+            res["pgbench"] = [pgbench(url, c, duration) for c in ORDER_CLIENTS]
+        finally:
+            psql(pg_url, f"DROP DATABASE IF EXISTS {name}")
+    return res
+
+
+def build_orders_report(args, info: dict, r: dict) -> tuple[str, str]:
+    names = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+    t = [f"orders: POST /api/orders, 3 lines, clients {ORDER_CLIENTS}, {args.duration:g} s each"]
+    start, end = MARKS["orders"]
+    m = [start, "## Orders: placement over HTTP, and pgbench as the yardstick", ""]
+    m += run_lines(args, info)
+    m.append(f"- Load: `ecap-bench-orders` (`bench/src/orders.rs`): 64 customers, 200 products "
+             f"with 10 million units each, every order 3 distinct random products × 1 unit, "
+             f"inline address; {args.duration:g} s per client count after 1 s of warm-up; the "
+             f"client runs on the same 2 CPUs. ecap all-in-one release build, pool of 10 "
+             f"connections (the default)")
+    m.append("- Yardstick: `pgbench -i -s 10` then `pgbench -n -c N -j 2 -T "
+             f"{args.duration:g}` (the built-in TPC-B-like script) on the same PostgreSQL server, "
+             "same client counts, in the same run")
+    m.append("")
+    m.append("| Database | Clients | orders/s | p50 | p99 | max | errors |")
+    m.append("|---|---:|---:|---:|---:|---:|---:|")
+    notes = []
+    for key in ("sqlite", "postgres"):
+        res = r.get(key)
+        if res is None:
+            continue
+        if "skipped" in res:
+            notes.append(f"{names[key]}: skipped, {res['skipped']}.")
+            continue
+        for ph in res["phases"]:
+            m.append(f"| {names[key]} | {ph['clients']} | **{ph['per_sec']:,.0f}** | "
+                     f"{ph['p50_ms']:.1f} ms | {ph['p99_ms']:.1f} ms | {ph['max_ms']:.1f} ms | "
+                     f"{ph['errors']} |")
+            t.append(f"{names[key]:10} {ph['clients']:3} clients {ph['per_sec']:8.0f}/s  p50 "
+                     f"{ph['p50_ms']:.1f} ms  p99 {ph['p99_ms']:.1f} ms  errors {ph['errors']}")
+            if ph.get("first_error"):
+                notes.append(f"{names[key]} {ph['clients']} clients: first error: "
+                             f"{ph['first_error'][:200]}")
+    m.append("")
+    if r.get("pgbench"):
+        pg = {ph["clients"]: ph for ph in r["postgres"]["phases"]}
+        m.append("| Clients | pgbench TPC-B tps | pgbench latency avg | ecap orders/s on PostgreSQL "
+                 f"| ratio (goal ≥ {GOAL_ORDERS_VS_PGBENCH}) |")
+        m.append("|---:|---:|---:|---:|---:|")
+        for b in r["pgbench"]:
+            ours = pg.get(b["clients"], {}).get("per_sec", 0.0)
+            ratio = ours / b["tps"] if b["tps"] else float("nan")
+            lat = f"{b['latency_avg_ms']:.1f} ms" if b["latency_avg_ms"] is not None else "—"
+            m.append(f"| {b['clients']} | {b['tps']:,.0f} | {lat} | {ours:,.0f} | "
+                     f"**{fmt_ratio(ratio)}** {ok(ratio >= GOAL_ORDERS_VS_PGBENCH)} |")
+            t.append(f"pgbench    {b['clients']:3} clients {b['tps']:8.0f} tps; ecap/pgbench "
+                     f"{fmt_ratio(ratio)}")
+        m.append("")
+    for line in notes:
+        m.append(f"Note: {line}")
+        m.append("")
+    m.append("One order is three transactions (the placement record, the catalog's reservation "
+             "of all lines, the order with its items, history row and outbox event) plus the "
+             "HTTP, JSON and token work; a TPC-B transaction is five statements in one. See the "
+             "analysis below for where the time goes.")
+    m.append("")
+    m.append(end)
+    return "\n".join(t), "\n".join(m) + "\n"
+
+
 def loadavg() -> str:
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -1049,7 +1214,7 @@ def build_reserve_report(args, info: dict, r: dict) -> tuple[str, str]:
 INTRO = f"""# Benchmarks
 
 Reproduce with `make bench` or `python3 bench/run.py` (options: `--duration N`
-seconds per wrk run, default 10; `--rounds N`; `--only core,catalog,reserve`;
+seconds per wrk run, default 10; `--rounds N`; `--only core,catalog,reserve,orders`;
 `--no-build`). It needs `wrk` (`apt-get install wrk`) and a PostgreSQL server
 for the reservation figures (skipped when none answers), and takes about four
 minutes after the build with the defaults. See [bench/README.md](bench/README.md).
@@ -1174,7 +1339,8 @@ def main() -> int:
     ap.add_argument("--only", type=parse_parts, default=list(PARTS), metavar="PARTS",
                     help="comma-separated parts to run: core (start-up, /health, /me, login "
                          "flood, memory), catalog (product listing on a 10k catalog), reserve "
-                         "(reservations on SQLite and PostgreSQL); default all. Only the "
+                         "(reservations on SQLite and PostgreSQL), orders (placement over HTTP "
+                         "on SQLite and PostgreSQL, pgbench as the yardstick); default all. Only the "
                          "sections of the parts run are rewritten in the output file")
     ap.add_argument("--catalog-products", type=int, default=CATALOG_PRODUCTS,
                     help=f"products seeded for the catalog part (default {CATALOG_PRODUCTS})")
@@ -1183,7 +1349,7 @@ def main() -> int:
     ap.add_argument("--pg-url", default=PG_URL,
                     help=f"PostgreSQL server for the reservation part; a fresh database is "
                          f"created on it and dropped afterwards (default {PG_URL})")
-    ap.add_argument("--no-pg", action="store_true", help="reservations on SQLite only")
+    ap.add_argument("--no-pg", action="store_true", help="reservations and orders on SQLite only")
     ap.add_argument("--no-build", action="store_true", help="skip cargo build --release")
     ap.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md",
                     help="markdown file to update (default BENCHMARKS.md)")
@@ -1213,7 +1379,8 @@ def main() -> int:
             return 1
     tdir = target_dir() / "release"
     ecap_bin, bare_bin, reserve_bin = tdir / "ecap", tdir / "ecap-bench", tdir / "ecap-bench-reserve"
-    for b in (ecap_bin, bare_bin, reserve_bin):
+    orders_bin = tdir / "ecap-bench-orders"
+    for b in (ecap_bin, bare_bin, reserve_bin, orders_bin):
         if not b.exists():
             log(f"missing {b} (build with cargo build --release -p ecap -p ecap-bench)")
             return 1
@@ -1226,6 +1393,8 @@ def main() -> int:
         budget += int(300 + 9 * (args.rounds * (args.duration + 2) + 4))
     if "reserve" in parts:
         budget += int(2 * (2 * (args.reserve_duration + 1) + 120))
+    if "orders" in parts:
+        budget += int(2 * (len(ORDER_CLIENTS) * (args.duration + 2) + 240) + 400)
     signal.alarm(budget)
 
     load_before = loadavg()
@@ -1241,6 +1410,9 @@ def main() -> int:
         if "reserve" in parts:
             results["reserve"] = reserve_bench(reserve_bin, work, args.reserve_duration,
                                                None if args.no_pg else args.pg_url)
+        if "orders" in parts:
+            results["orders"] = orders_bench(ecap_bin, orders_bin, work, args.duration,
+                                             None if args.no_pg else args.pg_url)
     except KeyboardInterrupt:
         log("interrupted; stopping everything")
         shutil.rmtree(work, ignore_errors=True)
@@ -1260,7 +1432,7 @@ def main() -> int:
 
     info = machine_info(load_before)
     builders = {"core": build_report, "catalog": build_catalog_report,
-                "reserve": build_reserve_report}
+                "reserve": build_reserve_report, "orders": build_orders_report}
     for part in parts:
         table, section = builders[part](args, info, results[part])
         print(table)
