@@ -171,7 +171,11 @@ impl Db {
         let options = |max: u32| {
             let options = AnyPoolOptions::new()
                 .max_connections(max.max(1))
-                .acquire_timeout(Duration::from_secs(10));
+                .acquire_timeout(Duration::from_secs(10))
+                // No ping per checkout (one round trip saved on every
+                // transaction); a connection the server dropped fails its
+                // next statement and is discarded by the pool.
+                .test_before_acquire(false);
             if backend != Backend::Sqlite {
                 return options;
             }

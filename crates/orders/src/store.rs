@@ -289,6 +289,70 @@ pub struct OrderRow {
 }
 
 impl OrderRow {
+    /// The row `try_write_order` inserts, without reading it back.
+    fn placed(
+        id: i64,
+        new: &NewOrder,
+        number: i64,
+        total_cents: i64,
+        shipping_address: String,
+        now: i64,
+        key: &str,
+    ) -> Self {
+        Self {
+            id,
+            user_id: new.user_id,
+            user_email: new.user_email.clone(),
+            user_order_number: number,
+            total_cents,
+            status: Status::Pending.as_str().into(),
+            payment_method: new.payment_method.clone(),
+            shipping_address,
+            created_at: now,
+            updated_at: now,
+            processing_at: None,
+            shipped_at: None,
+            out_for_delivery_at: None,
+            delivered_at: None,
+            tracking_number: None,
+            courier_name: None,
+            estimated_delivery: None,
+            cancellation_reason: None,
+            cancellation_images: "[]".into(),
+            cancellation_requested_at: None,
+            status_before_request: None,
+            cancellation_approved_by: None,
+            cancellation_approved_at: None,
+            cancellation_rejected: 0,
+            cancellation_rejection_reason: None,
+            cancellation_rejected_by: None,
+            cancellation_rejected_at: None,
+            cancelled_at: None,
+            refund_status: None,
+            refund_cents: None,
+            refund_processing_at: None,
+            refunded_at: None,
+            inventory_deducted: 1,
+            reservation_key: Some(key.to_owned()),
+            reservation_source: Some("order".into()),
+            sync_generation: 0,
+            inventory_pending: None,
+            deleted_at: None,
+            deleted_by: None,
+            deletion_reason: None,
+            status_before_deletion: None,
+            hidden_at: None,
+            hidden_expires_at: None,
+            restoration_status: None,
+            restoration_reason: None,
+            restoration_requested_at: None,
+            restoration_decided_by: None,
+            restoration_decided_at: None,
+            restoration_rejection_reason: None,
+            event_seq: 1,
+        }
+    }
+
     pub fn status(&self) -> Status {
         Status::parse(&self.status).unwrap_or(Status::Pending)
     }
@@ -779,60 +843,34 @@ impl OrderStore {
     ) -> StoreResult<(OrderRow, Vec<ItemRow>)> {
         let mut tx = self.db.begin().await?;
         let now = clock::now_ms();
-        // The placement must still be ours: the sweeper may have given up on it.
-        let claimed: Option<(String,)> = self
-            .db
-            .fetch_optional(
-                &mut *tx,
-                &Query::select()
-                    .column(OrderPlacements::ReservationKey)
-                    .from(OrderPlacements::Table)
-                    .and_where(Expr::col(OrderPlacements::ReservationKey).eq(key))
-                    .and_where(Expr::col(OrderPlacements::OrderId).is_null())
-                    .lock(LockType::Update)
-                    .to_owned(),
-            )
-            .await?;
-        if claimed.is_none() {
+        // The placement must still be ours (the sweeper may have given up on
+        // it): taking it is the first write, and it locks the row. With an
+        // Idempotency-Key the row stays and gets the order id below.
+        let taken = if new.idempotency.is_some() {
+            let take = Query::update()
+                .table(OrderPlacements::Table)
+                .value(OrderPlacements::OrderId, 0)
+                .and_where(Expr::col(OrderPlacements::ReservationKey).eq(key))
+                .and_where(Expr::col(OrderPlacements::OrderId).is_null())
+                .to_owned();
+            self.db.execute(&mut *tx, &take).await?
+        } else {
+            // Without a key the row has done its job once the order commits.
+            let take = Query::delete()
+                .from_table(OrderPlacements::Table)
+                .and_where(Expr::col(OrderPlacements::ReservationKey).eq(key))
+                .and_where(Expr::col(OrderPlacements::OrderId).is_null())
+                .to_owned();
+            self.db.execute(&mut *tx, &take).await?
+        };
+        if taken == 0 {
             return Err(StoreError::Inventory(InventoryError::Conflict(
                 "The reservation expired before the order was written; please try again".into(),
             )));
         }
         // Per-user numbers: the counter row is locked until commit, so the
         // customer's concurrent orders take turns and a rollback leaves no gap.
-        self.db
-            .execute(
-                &mut *tx,
-                &Query::insert()
-                    .into_table(OrderUserCounters::Table)
-                    .columns([OrderUserCounters::UserId, OrderUserCounters::LastNumber])
-                    .values_panic([new.user_id.into(), 1.into()])
-                    .on_conflict(
-                        OnConflict::column(OrderUserCounters::UserId)
-                            .value(
-                                OrderUserCounters::LastNumber,
-                                Expr::col((
-                                    OrderUserCounters::Table,
-                                    OrderUserCounters::LastNumber,
-                                ))
-                                .add(1),
-                            )
-                            .to_owned(),
-                    )
-                    .to_owned(),
-            )
-            .await?;
-        let (number,): (i64,) = self
-            .db
-            .fetch_one(
-                &mut *tx,
-                &Query::select()
-                    .column(OrderUserCounters::LastNumber)
-                    .from(OrderUserCounters::Table)
-                    .and_where(Expr::col(OrderUserCounters::UserId).eq(new.user_id))
-                    .to_owned(),
-            )
-            .await?;
+        let number = self.next_number(&mut tx, new.user_id).await?;
         let total: i64 = reserved
             .iter()
             .map(|l| l.unit_price_cents.saturating_mul(l.quantity))
@@ -864,7 +902,7 @@ impl OrderStore {
                 total.into(),
                 Status::Pending.as_str().into(),
                 new.payment_method.clone().into(),
-                address.into(),
+                address.clone().into(),
                 now.into(),
                 now.into(),
                 "[]".into(),
@@ -875,30 +913,62 @@ impl OrderStore {
             ]);
         let id = self.db.insert_returning_id(&mut tx, insert).await?;
         self.insert_items(&mut tx, id, reserved, now).await?;
-        let order = self.order_in(&mut tx, id, false).await?;
+        let order = OrderRow::placed(id, new, number, total, address, now, key);
         let items = self.items_in(&mut tx, &[id]).await?;
         self.history(&mut tx, id, None, Status::Pending, None, None, now)
             .await?;
         self.outbox(&mut tx, &order, &items, OrderEventKind::Created, None, now)
             .await?;
-        // With an Idempotency-Key the placement remembers its order (retries
-        // answer from it); without one it has done its job.
         if new.idempotency.is_some() {
-            let update = Query::update()
+            let remember = Query::update()
                 .table(OrderPlacements::Table)
                 .value(OrderPlacements::OrderId, id)
                 .and_where(Expr::col(OrderPlacements::ReservationKey).eq(key))
                 .to_owned();
-            self.db.execute(&mut *tx, &update).await?;
-        } else {
-            let delete = Query::delete()
-                .from_table(OrderPlacements::Table)
-                .and_where(Expr::col(OrderPlacements::ReservationKey).eq(key))
-                .to_owned();
-            self.db.execute(&mut *tx, &delete).await?;
+            self.db.execute(&mut *tx, &remember).await?;
         }
         tx.commit().await?;
         Ok((order, items))
+    }
+
+    /// The user's next order number; the counter row stays locked until the
+    /// transaction ends.
+    async fn next_number(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        user_id: i64,
+    ) -> StoreResult<i64> {
+        let mut upsert = Query::insert()
+            .into_table(OrderUserCounters::Table)
+            .columns([OrderUserCounters::UserId, OrderUserCounters::LastNumber])
+            .values_panic([user_id.into(), 1.into()])
+            .on_conflict(
+                OnConflict::column(OrderUserCounters::UserId)
+                    .value(
+                        OrderUserCounters::LastNumber,
+                        Expr::col((OrderUserCounters::Table, OrderUserCounters::LastNumber)).add(1),
+                    )
+                    .to_owned(),
+            )
+            .to_owned();
+        if self.db.backend() != ecap_core::db::Backend::MySql {
+            upsert.returning_col(OrderUserCounters::LastNumber);
+            let (n,): (i64,) = self.db.fetch_one(&mut **tx, &upsert).await?;
+            return Ok(n);
+        }
+        self.db.execute(&mut **tx, &upsert).await?;
+        let (n,): (i64,) = self
+            .db
+            .fetch_one(
+                &mut **tx,
+                &Query::select()
+                    .column(OrderUserCounters::LastNumber)
+                    .from(OrderUserCounters::Table)
+                    .and_where(Expr::col(OrderUserCounters::UserId).eq(user_id))
+                    .to_owned(),
+            )
+            .await?;
+        Ok(n)
     }
 
     async fn insert_items(
@@ -1058,39 +1128,7 @@ impl OrderStore {
         let mut tx = self.db.begin().await?;
         let mut ids = Vec::with_capacity(orders.len());
         for o in orders {
-            self.db
-                .execute(
-                    &mut *tx,
-                    &Query::insert()
-                        .into_table(OrderUserCounters::Table)
-                        .columns([OrderUserCounters::UserId, OrderUserCounters::LastNumber])
-                        .values_panic([o.user_id.into(), 1.into()])
-                        .on_conflict(
-                            OnConflict::column(OrderUserCounters::UserId)
-                                .value(
-                                    OrderUserCounters::LastNumber,
-                                    Expr::col((
-                                        OrderUserCounters::Table,
-                                        OrderUserCounters::LastNumber,
-                                    ))
-                                    .add(1),
-                                )
-                                .to_owned(),
-                        )
-                        .to_owned(),
-                )
-                .await?;
-            let (number,): (i64,) = self
-                .db
-                .fetch_one(
-                    &mut *tx,
-                    &Query::select()
-                        .column(OrderUserCounters::LastNumber)
-                        .from(OrderUserCounters::Table)
-                        .and_where(Expr::col(OrderUserCounters::UserId).eq(o.user_id))
-                        .to_owned(),
-                )
-                .await?;
+            let number = self.next_number(&mut tx, o.user_id).await?;
             let total: i64 = o
                 .lines
                 .iter()
