@@ -46,7 +46,9 @@ fn args() -> Result<Args, String> {
                     .map(|c| c.trim().parse().map_err(|e| format!("--clients: {e}")))
                     .collect::<Result<_, _>>()?
             }
-            "--duration" => a.duration = value()?.parse().map_err(|e| format!("--duration: {e}"))?,
+            "--duration" => {
+                a.duration = value()?.parse().map_err(|e| format!("--duration: {e}"))?
+            }
             "--warmup" => a.warmup = value()?.parse().map_err(|e| format!("--warmup: {e}"))?,
             other => return Err(format!("unknown argument {other}")),
         }
@@ -73,7 +75,12 @@ async fn post(
     Ok((status, body))
 }
 
-async fn register(client: &reqwest::Client, base: &str, email: &str, role: &str) -> Result<String, String> {
+async fn register(
+    client: &reqwest::Client,
+    base: &str,
+    email: &str,
+    role: &str,
+) -> Result<String, String> {
     let (status, body) = post(
         client,
         &format!("{base}/api/auth/register"),
@@ -105,11 +112,17 @@ async fn setup(client: &reqwest::Client, base: &str) -> Result<(Vec<String>, Vec
         if status != 201 {
             return Err(format!("product {i}: {status} {body}"));
         }
-        products.push(body["data"]["product"]["id"].as_str().unwrap_or_default().to_owned());
+        products.push(
+            body["data"]["product"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
     }
     let mut customers = Vec::with_capacity(CUSTOMERS);
     for i in 0..CUSTOMERS {
-        customers.push(register(client, base, &format!("bench-c{i}@example.com"), "customer").await?);
+        customers
+            .push(register(client, base, &format!("bench-c{i}@example.com"), "customer").await?);
     }
     Ok((customers, products))
 }
@@ -173,7 +186,8 @@ async fn phase(
                     Ok((201, _)) => t.latencies_us.push(took.as_micros() as u64),
                     Ok((status, body)) => {
                         t.errors += 1;
-                        t.first_error.get_or_insert_with(|| format!("{status}: {body}"));
+                        t.first_error
+                            .get_or_insert_with(|| format!("{status}: {body}"));
                     }
                     Err(e) => {
                         t.errors += 1;
@@ -219,7 +233,10 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let client = match reqwest::Client::builder().pool_max_idle_per_host(256).build() {
+    let client = match reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+    {
         Ok(c) => c,
         Err(e) => {
             eprintln!("ecap-bench-orders: {e}");
@@ -250,5 +267,8 @@ async fn main() {
             .await,
         );
     }
-    println!("{}", json!({"customers": CUSTOMERS, "products": PRODUCTS, "lines": LINES, "phases": phases}));
+    println!(
+        "{}",
+        json!({"customers": CUSTOMERS, "products": PRODUCTS, "lines": LINES, "phases": phases})
+    );
 }
