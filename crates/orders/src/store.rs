@@ -289,25 +289,28 @@ pub struct OrderRow {
 }
 
 impl OrderRow {
-    /// The row `try_write_order` inserts, without reading it back.
-    fn placed(
-        id: i64,
-        new: &NewOrder,
+    /// A new pending order as it is inserted (its id set by [`OrderStore::insert_order`]);
+    /// it holds stock when it has a reservation key.
+    #[allow(clippy::too_many_arguments)]
+    fn fresh(
+        user_id: i64,
+        user_email: Option<String>,
         number: i64,
         total_cents: i64,
-        shipping_address: String,
+        payment_method: &str,
+        shipping_address: &Value,
         now: i64,
-        key: &str,
+        key: Option<&str>,
     ) -> Self {
         Self {
-            id,
-            user_id: new.user_id,
-            user_email: new.user_email.clone(),
+            id: 0,
+            user_id,
+            user_email,
             user_order_number: number,
             total_cents,
             status: Status::Pending.as_str().into(),
-            payment_method: new.payment_method.clone(),
-            shipping_address,
+            payment_method: payment_method.to_owned(),
+            shipping_address: serde_json::to_string(shipping_address).unwrap_or_default(),
             created_at: now,
             updated_at: now,
             processing_at: None,
@@ -332,9 +335,9 @@ impl OrderRow {
             refund_cents: None,
             refund_processing_at: None,
             refunded_at: None,
-            inventory_deducted: 1,
-            reservation_key: Some(key.to_owned()),
-            reservation_source: Some("order".into()),
+            inventory_deducted: i64::from(key.is_some()),
+            reservation_key: key.map(str::to_owned),
+            reservation_source: key.map(|_| "order".to_owned()),
             sync_generation: 0,
             inventory_pending: None,
             deleted_at: None,
@@ -871,49 +874,18 @@ impl OrderStore {
         // Per-user numbers: the counter row is locked until commit, so the
         // customer's concurrent orders take turns and a rollback leaves no gap.
         let number = self.next_number(&mut tx, new.user_id).await?;
-        let total: i64 = reserved
-            .iter()
-            .map(|l| l.unit_price_cents.saturating_mul(l.quantity))
-            .fold(0i64, i64::saturating_add);
-        let address = serde_json::to_string(&new.shipping_address).unwrap_or_default();
-        let mut insert = Query::insert();
-        insert
-            .into_table(Orders::Table)
-            .columns([
-                Orders::UserId,
-                Orders::UserEmail,
-                Orders::UserOrderNumber,
-                Orders::TotalCents,
-                Orders::Status,
-                Orders::PaymentMethod,
-                Orders::ShippingAddress,
-                Orders::CreatedAt,
-                Orders::UpdatedAt,
-                Orders::CancellationImages,
-                Orders::InventoryDeducted,
-                Orders::ReservationKey,
-                Orders::ReservationSource,
-                Orders::EventSeq,
-            ])
-            .values_panic([
-                new.user_id.into(),
-                new.user_email.clone().into(),
-                number.into(),
-                total.into(),
-                Status::Pending.as_str().into(),
-                new.payment_method.clone().into(),
-                address.clone().into(),
-                now.into(),
-                now.into(),
-                "[]".into(),
-                1.into(),
-                key.into(),
-                "order".into(),
-                1.into(),
-            ]);
-        let id = self.db.insert_returning_id(&mut tx, insert).await?;
+        let mut order = OrderRow::fresh(
+            new.user_id,
+            new.user_email.clone(),
+            number,
+            total_of(reserved),
+            &new.payment_method,
+            &new.shipping_address,
+            now,
+            Some(key),
+        );
+        let id = self.insert_order(&mut tx, &mut order).await?;
         self.insert_items(&mut tx, id, reserved, now).await?;
-        let order = OrderRow::placed(id, new, number, total, address, now, key);
         let items = self.items_in(&mut tx, &[id]).await?;
         self.history(&mut tx, id, None, Status::Pending, None, None, now)
             .await?;
@@ -969,6 +941,51 @@ impl OrderStore {
             )
             .await?;
         Ok(n)
+    }
+
+    /// Inserts a new order row; sets and returns its id.
+    async fn insert_order(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        o: &mut OrderRow,
+    ) -> StoreResult<i64> {
+        let mut insert = Query::insert();
+        insert
+            .into_table(Orders::Table)
+            .columns([
+                Orders::UserId,
+                Orders::UserEmail,
+                Orders::UserOrderNumber,
+                Orders::TotalCents,
+                Orders::Status,
+                Orders::PaymentMethod,
+                Orders::ShippingAddress,
+                Orders::CreatedAt,
+                Orders::UpdatedAt,
+                Orders::CancellationImages,
+                Orders::InventoryDeducted,
+                Orders::ReservationKey,
+                Orders::ReservationSource,
+                Orders::EventSeq,
+            ])
+            .values_panic([
+                o.user_id.into(),
+                o.user_email.clone().into(),
+                o.user_order_number.into(),
+                o.total_cents.into(),
+                o.status.clone().into(),
+                o.payment_method.clone().into(),
+                o.shipping_address.clone().into(),
+                o.created_at.into(),
+                o.updated_at.into(),
+                o.cancellation_images.clone().into(),
+                o.inventory_deducted.into(),
+                o.reservation_key.clone().into(),
+                o.reservation_source.clone().into(),
+                o.event_seq.into(),
+            ]);
+        o.id = self.db.insert_returning_id(tx, insert).await?;
+        Ok(o.id)
     }
 
     async fn insert_items(
@@ -1129,48 +1146,19 @@ impl OrderStore {
         let mut ids = Vec::with_capacity(orders.len());
         for o in orders {
             let number = self.next_number(&mut tx, o.user_id).await?;
-            let total: i64 = o
-                .lines
-                .iter()
-                .map(|l| l.unit_price_cents.saturating_mul(l.quantity))
-                .fold(0i64, i64::saturating_add);
-            let mut insert = Query::insert();
-            insert
-                .into_table(Orders::Table)
-                .columns([
-                    Orders::UserId,
-                    Orders::UserEmail,
-                    Orders::UserOrderNumber,
-                    Orders::TotalCents,
-                    Orders::Status,
-                    Orders::PaymentMethod,
-                    Orders::ShippingAddress,
-                    Orders::CreatedAt,
-                    Orders::UpdatedAt,
-                    Orders::CancellationImages,
-                    Orders::InventoryDeducted,
-                    Orders::EventSeq,
-                ])
-                .values_panic([
-                    o.user_id.into(),
-                    o.user_email.clone().into(),
-                    number.into(),
-                    total.into(),
-                    Status::Pending.as_str().into(),
-                    o.payment_method.clone().into(),
-                    serde_json::to_string(&o.shipping_address)
-                        .unwrap_or_default()
-                        .into(),
-                    o.placed_at.into(),
-                    o.placed_at.into(),
-                    "[]".into(),
-                    0.into(),
-                    1.into(),
-                ]);
-            let id = self.db.insert_returning_id(&mut tx, insert).await?;
+            let mut row = OrderRow::fresh(
+                o.user_id,
+                o.user_email.clone(),
+                number,
+                total_of(&o.lines),
+                &o.payment_method,
+                &o.shipping_address,
+                o.placed_at,
+                None,
+            );
+            let id = self.insert_order(&mut tx, &mut row).await?;
             self.insert_items(&mut tx, id, &o.lines, o.placed_at)
                 .await?;
-            let mut row = self.order_in(&mut tx, id, false).await?;
             let items = self.items_in(&mut tx, &[id]).await?;
             self.history(&mut tx, id, None, Status::Pending, None, None, o.placed_at)
                 .await?;
@@ -2488,6 +2476,13 @@ impl OrderStore {
             )
             .await?)
     }
+}
+
+fn total_of(lines: &[ReservedLine]) -> i64 {
+    lines
+        .iter()
+        .map(|l| l.unit_price_cents.saturating_mul(l.quantity))
+        .fold(0i64, i64::saturating_add)
 }
 
 fn items_query(order_ids: &[i64]) -> SelectStatement {
