@@ -131,18 +131,7 @@ fn parse_decimal_cents(text: &str) -> Option<Option<i64>> {
     )
 }
 
-/// An integer from JSON: a whole number or a string of one.
-pub fn parse_int(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => n.as_i64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.fract() == 0.0 && f.abs() < 9e15)
-                .map(|f| f as i64)
-        }),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
+pub use ecap_core::extract::json_int as parse_int;
 
 /// A category name: lower-case letters, digits, spaces, `-` or `_`, 1–64.
 pub fn parse_category_name(raw: &str) -> Option<String> {

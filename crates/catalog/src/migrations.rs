@@ -8,10 +8,10 @@
 use ecap_core::{
     clock,
     db::Backend,
-    migrate::{Migration, col_id, col_ms, table_ddl},
+    migrate::{Migration, col_id, col_ms, index, table_ddl},
 };
 use sea_query::{
-    Alias, ColumnDef, Expr, ExprTrait, ForeignKey, ForeignKeyAction, Index, MysqlQueryBuilder,
+    Alias, ColumnDef, Expr, ExprTrait, ForeignKey, ForeignKeyAction, MysqlQueryBuilder,
     PostgresQueryBuilder, Query, SqliteQueryBuilder, Table,
 };
 
@@ -38,15 +38,6 @@ fn a(name: &str) -> Alias {
 
 fn product_id(name: &str) -> ColumnDef {
     ColumnDef::new(a(name)).string_len(24).not_null().to_owned()
-}
-
-fn index(name: &str, table: &str, cols: &[&str]) -> sea_query::IndexCreateStatement {
-    let mut idx = Index::create();
-    idx.name(name).table(a(table));
-    for c in cols {
-        idx.col(a(c));
-    }
-    idx.to_owned()
 }
 
 fn fk_product(table: &str) -> sea_query::ForeignKeyCreateStatement {

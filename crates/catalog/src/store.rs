@@ -1156,27 +1156,7 @@ impl CatalogStore {
         // Taking the order id first makes concurrent calls for it queue on the
         // key and fail fast, before any stock is touched.
         let inserted = self
-            .db
-            .execute(
-                &mut *tx,
-                &Query::insert()
-                    .into_table(InventoryReservations::Table)
-                    .columns([
-                        InventoryReservations::OrderId,
-                        InventoryReservations::State,
-                        InventoryReservations::Lines,
-                        InventoryReservations::CreatedAt,
-                        InventoryReservations::UpdatedAt,
-                    ])
-                    .values_panic([
-                        order_id.into(),
-                        "held".into(),
-                        "[]".into(),
-                        now.into(),
-                        now.into(),
-                    ])
-                    .to_owned(),
-            )
+            .insert_reservation(&mut tx, order_id, "held", now)
             .await;
         match inserted {
             Ok(_) => {}
@@ -1289,6 +1269,38 @@ impl CatalogStore {
         Ok(Some(out))
     }
 
+    /// Takes `order_id` for a reservation in `state` (lines filled in later).
+    async fn insert_reservation(
+        &self,
+        conn: &mut AnyConnection,
+        order_id: &str,
+        state: &str,
+        now: i64,
+    ) -> Result<u64, DbError> {
+        self.db
+            .execute(
+                conn,
+                &Query::insert()
+                    .into_table(InventoryReservations::Table)
+                    .columns([
+                        InventoryReservations::OrderId,
+                        InventoryReservations::State,
+                        InventoryReservations::Lines,
+                        InventoryReservations::CreatedAt,
+                        InventoryReservations::UpdatedAt,
+                    ])
+                    .values_panic([
+                        order_id.into(),
+                        state.into(),
+                        "[]".into(),
+                        now.into(),
+                        now.into(),
+                    ])
+                    .to_owned(),
+            )
+            .await
+    }
+
     /// Gives back what `order_id` holds; `false` when it holds nothing.
     pub async fn release(&self, order_id: &str) -> Result<bool, InventoryError> {
         check_order_id(order_id)?;
@@ -1323,27 +1335,7 @@ impl CatalogStore {
             // reserve will be refused instead of holding stock nobody frees.
             let now = clock::now_ms();
             let inserted = self
-                .db
-                .execute(
-                    &mut *tx,
-                    &Query::insert()
-                        .into_table(InventoryReservations::Table)
-                        .columns([
-                            InventoryReservations::OrderId,
-                            InventoryReservations::State,
-                            InventoryReservations::Lines,
-                            InventoryReservations::CreatedAt,
-                            InventoryReservations::UpdatedAt,
-                        ])
-                        .values_panic([
-                            order_id.into(),
-                            "released".into(),
-                            "[]".into(),
-                            now.into(),
-                            now.into(),
-                        ])
-                        .to_owned(),
-                )
+                .insert_reservation(&mut tx, order_id, "released", now)
                 .await;
             return match inserted {
                 Ok(_) => {

@@ -107,6 +107,19 @@ where
     }
 }
 
+/// An integer from JSON: a number without a fraction, or a numeric string.
+pub fn json_int(v: &serde_json::Value) -> Option<i64> {
+    match v {
+        serde_json::Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9e15)
+                .map(|f| f as i64)
+        }),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
 /// A numeric `:id` path parameter; anything else is a 400 ("Invalid ID").
 #[derive(Debug, Clone, Copy)]
 pub struct IdParam(pub i64);

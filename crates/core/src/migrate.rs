@@ -40,6 +40,16 @@ pub fn col_ms(name: &str) -> ColumnDef {
         .to_owned()
 }
 
+/// `CREATE INDEX name ON table (cols…)`; add `.unique()` for a unique one.
+pub fn index(name: &str, table: &str, cols: &[&str]) -> sea_query::IndexCreateStatement {
+    let mut idx = sea_query::Index::create();
+    idx.name(name).table(Alias::new(table));
+    for c in cols {
+        idx.col(Alias::new(*c));
+    }
+    idx.to_owned()
+}
+
 /// Renders `CREATE TABLE`; on MySQL/MariaDB with InnoDB (foreign keys,
 /// transactions) and full Unicode, whatever the server's defaults.
 pub fn table_ddl(backend: Backend, mut stmt: sea_query::TableCreateStatement) -> String {

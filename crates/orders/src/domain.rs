@@ -172,18 +172,7 @@ pub fn money(cents: i64) -> f64 {
     cents as f64 / 100.0
 }
 
-/// An integer from JSON: a number without fraction, or a numeric string.
-pub fn parse_int(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => n.as_i64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.fract() == 0.0 && f.abs() < 9e15)
-                .map(|f| f as i64)
-        }),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
+pub use ecap_core::extract::json_int as parse_int;
 
 /// A money amount from JSON (number or string, ≥ 0, ≤ 2 decimals) in cents.
 pub fn parse_cents(v: &Value) -> Option<i64> {

@@ -5,9 +5,9 @@
 
 use ecap_core::{
     db::Backend,
-    migrate::{Migration, col_id, col_ms, table_ddl},
+    migrate::{Migration, col_id, col_ms, index, table_ddl},
 };
-use sea_query::{Alias, ColumnDef, ForeignKey, ForeignKeyAction, Index, Table};
+use sea_query::{Alias, ColumnDef, ForeignKey, ForeignKeyAction, Table};
 
 pub const MIGRATIONS: &[Migration] = &[Migration {
     version: 2026112601,
@@ -44,15 +44,6 @@ fn string_nn(name: &str, len: u32) -> ColumnDef {
         .string_len(len)
         .not_null()
         .to_owned()
-}
-
-fn index(name: &str, table: &str, cols: &[&str]) -> sea_query::IndexCreateStatement {
-    let mut idx = Index::create();
-    idx.name(name).table(a(table));
-    for c in cols {
-        idx.col(a(c));
-    }
-    idx.to_owned()
 }
 
 fn fk_order(table: &str) -> sea_query::ForeignKeyCreateStatement {
