@@ -96,6 +96,19 @@ impl Inventory for CatalogInventory {
         }
         out
     }
+
+    async fn reserve_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        order_id: &str,
+        lines: &[ReserveLine],
+    ) -> Option<Result<Vec<ReservedLine>, InventoryError>> {
+        Some(self.store.reserve_in(conn, order_id, lines).await)
+    }
+
+    async fn reserved_in_committed(&self) {
+        let _ = self.cache.invalidate().await;
+    }
 }
 
 /// The routes with their OpenAPI description. Uploads take bodies up to

@@ -1145,24 +1145,16 @@ impl CatalogStore {
         Ok(stored)
     }
 
-    /// `Ok(None)`: the order id is taken (read the existing reservation).
-    async fn try_reserve(
+    /// Takes every line's stock, all or none, on the caller's connection (a
+    /// transaction): one conditional `UPDATE` per line, in product-id order,
+    /// and one ledger insert. Returns the lines priced, in the caller's order.
+    async fn take_lines(
         &self,
+        conn: &mut AnyConnection,
         order_id: &str,
         lines: &[ReserveLine],
-    ) -> StoreResult<Option<Vec<ReservedLine>>> {
-        let mut tx = self.db.begin().await?;
-        let now = clock::now_ms();
-        // Taking the order id first makes concurrent calls for it queue on the
-        // key and fail fast, before any stock is touched.
-        let inserted = self
-            .insert_reservation(&mut tx, order_id, "held", now)
-            .await;
-        match inserted {
-            Ok(_) => {}
-            Err(e) if e.is_unique_violation() => return Ok(None),
-            Err(e) => return Err(e.into()),
-        }
+        now: i64,
+    ) -> StoreResult<Vec<ReservedLine>> {
         // Rows are locked in one order (by id), so two orders cannot deadlock.
         let mut ordered: Vec<&ReserveLine> = lines.iter().collect();
         ordered.sort_by(|a, b| a.product_id.cmp(&b.product_id));
@@ -1185,11 +1177,11 @@ impl CatalogStore {
             // What the line costs, read in the same statement where the
             // database can (one round trip per line instead of two).
             let taken: Option<(i64, i64, String, String)> = if self.db.backend() == Backend::MySql {
-                let touched = self.db.execute(&mut *tx, &update).await?;
+                let touched = self.db.execute(&mut *conn, &update).await?;
                 if touched == 0 {
                     None
                 } else {
-                    let p = self.product_in(&mut tx, &line.product_id).await?;
+                    let p = self.product_in(conn, &line.product_id).await?;
                     Some((p.stock, p.price_cents, p.name, p.category))
                 }
             } else {
@@ -1199,11 +1191,11 @@ impl CatalogStore {
                     Products::Name,
                     Products::Category,
                 ]));
-                self.db.fetch_optional(&mut *tx, &update).await?
+                self.db.fetch_optional(&mut *conn, &update).await?
             };
             let Some((stock_after, price_cents, name, category)) = taken else {
                 // Why not: missing, archived or not enough.
-                return Err(match self.product_in(&mut tx, &line.product_id).await {
+                return Err(match self.product_in(conn, &line.product_id).await {
                     Err(StoreError::NotFound) => {
                         InventoryError::NotFound(line.product_id.clone()).into()
                     }
@@ -1249,12 +1241,82 @@ impl CatalogStore {
                 now,
             })
             .collect();
-        self.ledger_entries(&mut tx, &entries).await?;
+        self.ledger_entries(conn, &entries).await?;
         // In the order the caller gave.
         let out: Vec<ReservedLine> = lines
             .iter()
             .filter_map(|l| reserved.remove(l.product_id.as_str()))
             .collect();
+        Ok(out)
+    }
+
+    /// Reserves inside the caller's transaction (the orders service's, when
+    /// it shares this database): the same rules as [`Self::reserve`], and the
+    /// reservation row is written with its lines. The caller commits; a
+    /// rollback undoes everything. Cache invalidation is the caller's after commit.
+    pub async fn reserve_in(
+        &self,
+        conn: &mut AnyConnection,
+        order_id: &str,
+        lines: &[ReserveLine],
+    ) -> Result<Vec<ReservedLine>, InventoryError> {
+        check_order_id(order_id)?;
+        let lines = normalise_lines(lines)?;
+        let now = clock::now_ms();
+        let out = self
+            .take_lines(conn, order_id, &lines, now)
+            .await
+            .map_err(|e| match e {
+                StoreError::Inventory(e) => e,
+                StoreError::Db(e) if e.is_retryable() => InventoryError::Busy(e.to_string()),
+                other => InventoryError::Failed(other.to_string()),
+            })?;
+        let mut insert = Query::insert();
+        insert
+            .into_table(InventoryReservations::Table)
+            .columns([
+                InventoryReservations::OrderId,
+                InventoryReservations::State,
+                InventoryReservations::Lines,
+                InventoryReservations::CreatedAt,
+                InventoryReservations::UpdatedAt,
+            ])
+            .values_panic([
+                order_id.into(),
+                "held".into(),
+                json_text(&out).into(),
+                now.into(),
+                now.into(),
+            ]);
+        self.db.execute(conn, &insert).await.map_err(|e| {
+            if e.is_retryable() {
+                InventoryError::Busy(e.to_string())
+            } else {
+                InventoryError::Failed(e.to_string())
+            }
+        })?;
+        Ok(out)
+    }
+
+    /// `Ok(None)`: the order id is taken (read the existing reservation).
+    async fn try_reserve(
+        &self,
+        order_id: &str,
+        lines: &[ReserveLine],
+    ) -> StoreResult<Option<Vec<ReservedLine>>> {
+        let mut tx = self.db.begin().await?;
+        let now = clock::now_ms();
+        // Taking the order id first makes concurrent calls for it queue on the
+        // key and fail fast, before any stock is touched.
+        let inserted = self
+            .insert_reservation(&mut tx, order_id, "held", now)
+            .await;
+        match inserted {
+            Ok(_) => {}
+            Err(e) if e.is_unique_violation() => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+        let out = self.take_lines(&mut tx, order_id, lines, now).await?;
         self.db
             .execute(
                 &mut *tx,

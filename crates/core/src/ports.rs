@@ -91,6 +91,9 @@ pub enum InventoryError {
     Conflict(String),
     #[error("{0}")]
     Invalid(String),
+    /// A transient database conflict (deadlock, serialisation): try again.
+    #[error("inventory busy: {0}")]
+    Busy(String),
     #[error("inventory: {0}")]
     Failed(String),
 }
@@ -108,6 +111,22 @@ pub trait Inventory: Send + Sync + 'static {
     /// Gives back what `order_id` holds; `false` when it held nothing (never
     /// reserved, or already released).
     async fn release(&self, order_id: &str) -> Result<bool, InventoryError>;
+
+    /// Reserves inside the caller's open transaction — possible only when the
+    /// catalog lives in the same database (the all-in-one shape), and used only
+    /// when the process wired it so. `None`: not available, use `reserve`.
+    /// A rollback of the caller's transaction undoes the reservation.
+    async fn reserve_in(
+        &self,
+        _conn: &mut sqlx::AnyConnection,
+        _order_id: &str,
+        _lines: &[ReserveLine],
+    ) -> Option<Result<Vec<ReservedLine>, InventoryError>> {
+        None
+    }
+
+    /// Called after a transaction that reserved through `reserve_in` committed.
+    async fn reserved_in_committed(&self) {}
 }
 
 /// What the catalog asks the orders service before accepting a review.

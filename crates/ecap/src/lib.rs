@@ -330,7 +330,12 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
                 store: store.clone(),
                 cache: cache.clone(),
             });
-            Some((db.clone(), OrderStore::new(db, inventory)))
+            // One database for catalog and orders: stock and order commit together.
+            let shared = config.orders_database() == config.catalog_database();
+            Some((
+                db.clone(),
+                OrderStore::new(db, inventory).with_shared_inventory(shared),
+            ))
         }
         _ => None,
     };

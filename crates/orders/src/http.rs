@@ -89,7 +89,9 @@ fn inventory_error(e: InventoryError) -> Response {
             None,
         ),
         InventoryError::Conflict(m) => (StatusCode::CONFLICT, ErrorCode::Conflict, m, None),
-        InventoryError::Failed(m) => return ApiError::internal(m).into_response(),
+        InventoryError::Failed(m) | InventoryError::Busy(m) => {
+            return ApiError::internal(m).into_response();
+        }
     };
     let mut body = json!({"success": false, "message": message, "code": code, "errors": []});
     if let Some(p) = product {

@@ -558,7 +558,11 @@ impl From<sqlx::Error> for StoreError {
 
 impl Retryable for StoreError {
     fn is_retryable(&self) -> bool {
-        matches!(self, Self::Db(e) if e.is_retryable())
+        match self {
+            Self::Db(e) => e.is_retryable(),
+            Self::Inventory(InventoryError::Busy(_)) => true,
+            _ => false,
+        }
     }
 }
 
@@ -655,6 +659,8 @@ pub struct OrderStore {
     inventory: Arc<dyn Inventory>,
     /// Poked after every commit that wrote an outbox row.
     relay: Arc<Notify>,
+    /// The catalog lives in this database: reserve inside the order's transaction.
+    shared_inventory: bool,
 }
 
 impl std::fmt::Debug for OrderStore {
@@ -694,7 +700,15 @@ impl OrderStore {
             db,
             inventory,
             relay: Arc::new(Notify::new()),
+            shared_inventory: false,
         }
+    }
+
+    /// Places orders in one transaction with the reservation; only when the
+    /// catalog's tables are in this same database (the caller knows).
+    pub fn with_shared_inventory(mut self, shared: bool) -> Self {
+        self.shared_inventory = shared;
+        self
     }
 
     pub fn db(&self) -> &Db {
@@ -717,6 +731,31 @@ impl OrderStore {
     /// the reservation gives the stock back.
     pub async fn place(&self, new: &NewOrder) -> StoreResult<Placed> {
         let key = format!("p-{}", uuid::Uuid::now_v7().simple());
+        if self.shared_inventory {
+            // Only a retry-safe request needs its placement recorded first.
+            if new.idempotency.is_some()
+                && let Some(existing) = self.claim(&key, new).await?
+            {
+                return Ok(existing);
+            }
+            return match retrying!(self.try_place_shared(&key, new).await) {
+                Ok((order, items)) => {
+                    self.inventory.reserved_in_committed().await;
+                    self.relay.notify_one();
+                    Ok(Placed {
+                        order,
+                        items,
+                        replayed: false,
+                    })
+                }
+                Err(e) => {
+                    if new.idempotency.is_some() {
+                        self.forget_placement(&key).await;
+                    }
+                    Err(e)
+                }
+            };
+        }
         if let Some(existing) = self.claim(&key, new).await? {
             return Ok(existing);
         }
@@ -759,9 +798,7 @@ impl OrderStore {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         loop {
             let inserted = self
-                .db
-                .execute(
-                    self.db.writer(),
+                .write(
                     &Query::insert()
                         .into_table(OrderPlacements::Table)
                         .columns([
@@ -823,9 +860,7 @@ impl OrderStore {
 
     async fn forget_placement(&self, key: &str) {
         let deleted = self
-            .db
-            .execute(
-                self.db.writer(),
+            .write(
                 &Query::delete()
                     .from_table(OrderPlacements::Table)
                     .and_where(Expr::col(OrderPlacements::ReservationKey).eq(key))
@@ -845,35 +880,52 @@ impl OrderStore {
         reserved: &[ReservedLine],
     ) -> StoreResult<(OrderRow, Vec<ItemRow>)> {
         let mut tx = self.db.begin().await?;
-        let now = clock::now_ms();
-        // The placement must still be ours (the sweeper may have given up on
-        // it): taking it is the first write, and it locks the row. With an
-        // Idempotency-Key the row stays and gets the order id below.
-        let taken = if new.idempotency.is_some() {
-            let take = Query::update()
-                .table(OrderPlacements::Table)
-                .value(OrderPlacements::OrderId, 0)
-                .and_where(Expr::col(OrderPlacements::ReservationKey).eq(key))
-                .and_where(Expr::col(OrderPlacements::OrderId).is_null())
-                .to_owned();
-            self.db.execute(&mut *tx, &take).await?
-        } else {
-            // Without a key the row has done its job once the order commits.
-            let take = Query::delete()
-                .from_table(OrderPlacements::Table)
-                .and_where(Expr::col(OrderPlacements::ReservationKey).eq(key))
-                .and_where(Expr::col(OrderPlacements::OrderId).is_null())
-                .to_owned();
-            self.db.execute(&mut *tx, &take).await?
+        let written = self.write_order(&mut tx, key, new, reserved, true).await?;
+        tx.commit().await?;
+        Ok(written)
+    }
+
+    /// The all-in-one fast path: stock and order in one transaction of the
+    /// shared database, so nothing needs sweeping after a crash.
+    async fn try_place_shared(
+        &self,
+        key: &str,
+        new: &NewOrder,
+    ) -> StoreResult<(OrderRow, Vec<ItemRow>)> {
+        let mut tx = self.db.begin().await?;
+        let reserved = match self.inventory.reserve_in(&mut tx, key, &new.lines).await {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => return Err(StoreError::Inventory(e)),
+            None => {
+                return Err(StoreError::Inventory(InventoryError::Failed(
+                    "the inventory cannot reserve in a shared transaction".into(),
+                )));
+            }
         };
-        if taken == 0 {
-            return Err(StoreError::Inventory(InventoryError::Conflict(
-                "The reservation expired before the order was written; please try again".into(),
-            )));
+        let written = self
+            .write_order(&mut tx, key, new, &reserved, new.idempotency.is_some())
+            .await?;
+        tx.commit().await?;
+        Ok(written)
+    }
+
+    /// Writes a placed order, its items, history and event in `tx`; with
+    /// `take_placement`, first takes its placement row (which must still exist).
+    async fn write_order(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        key: &str,
+        new: &NewOrder,
+        reserved: &[ReservedLine],
+        take_placement: bool,
+    ) -> StoreResult<(OrderRow, Vec<ItemRow>)> {
+        let now = clock::now_ms();
+        if take_placement {
+            self.take_placement(tx, key, new).await?;
         }
         // Per-user numbers: the counter row is locked until commit, so the
         // customer's concurrent orders take turns and a rollback leaves no gap.
-        let number = self.next_number(&mut tx, new.user_id).await?;
+        let number = self.next_number(tx, new.user_id).await?;
         let mut order = OrderRow::fresh(
             new.user_id,
             new.user_email.clone(),
@@ -884,12 +936,12 @@ impl OrderStore {
             now,
             Some(key),
         );
-        let id = self.insert_order(&mut tx, &mut order).await?;
-        self.insert_items(&mut tx, id, reserved, now).await?;
-        let items = self.items_in(&mut tx, &[id]).await?;
-        self.history(&mut tx, id, None, Status::Pending, None, None, now)
+        let id = self.insert_order(tx, &mut order).await?;
+        self.insert_items(tx, id, reserved, now).await?;
+        let items = self.items_in(tx, &[id]).await?;
+        self.history(tx, id, None, Status::Pending, None, None, now)
             .await?;
-        self.outbox(&mut tx, &order, &items, OrderEventKind::Created, None, now)
+        self.outbox(tx, &order, &items, OrderEventKind::Created, None, now)
             .await?;
         if new.idempotency.is_some() {
             let remember = Query::update()
@@ -897,10 +949,51 @@ impl OrderStore {
                 .value(OrderPlacements::OrderId, id)
                 .and_where(Expr::col(OrderPlacements::ReservationKey).eq(key))
                 .to_owned();
-            self.db.execute(&mut *tx, &remember).await?;
+            self.db.execute(&mut **tx, &remember).await?;
         }
-        tx.commit().await?;
         Ok((order, items))
+    }
+
+    /// Takes the placement row in the order's transaction; it must still be
+    /// ours (the sweeper may have given up on it).
+    async fn take_placement(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        key: &str,
+        new: &NewOrder,
+    ) -> StoreResult<()> {
+        // The placement must still be ours (the sweeper may have given up on
+        // it): taking it is the first write, and it locks the row. With an
+        // Idempotency-Key the row stays and gets the order id below.
+        let taken = if new.idempotency.is_some() {
+            let take = Query::update()
+                .table(OrderPlacements::Table)
+                .value(OrderPlacements::OrderId, 0)
+                .and_where(Expr::col(OrderPlacements::ReservationKey).eq(key))
+                .and_where(Expr::col(OrderPlacements::OrderId).is_null())
+                .to_owned();
+            self.db.execute(&mut **tx, &take).await?
+        } else {
+            // Without a key the row has done its job once the order commits.
+            let take = Query::delete()
+                .from_table(OrderPlacements::Table)
+                .and_where(Expr::col(OrderPlacements::ReservationKey).eq(key))
+                .and_where(Expr::col(OrderPlacements::OrderId).is_null())
+                .to_owned();
+            self.db.execute(&mut **tx, &take).await?
+        };
+        if taken == 0 {
+            return Err(StoreError::Inventory(InventoryError::Conflict(
+                "The reservation expired before the order was written; please try again".into(),
+            )));
+        }
+        Ok(())
+    }
+
+    /// One write statement outside a transaction, run again if the database
+    /// picks it as a deadlock victim.
+    async fn write(&self, stmt: &(impl sea_query_sqlx::SqlxBinder + Sync)) -> Result<u64, DbError> {
+        retrying!(self.db.execute(self.db.writer(), stmt).await)
     }
 
     /// The user's next order number; the counter row stays locked until the
@@ -1455,7 +1548,12 @@ impl OrderStore {
         let now = clock::now_ms();
         let change = f(&mut row, now)?;
         row.updated_at = now;
-        if change.release && row.inventory_deducted == 1 {
+        // Stock goes back when the order holds it — or may be about to: a
+        // reserve decided by sync (or being finished by the sweeper) is turned
+        // into a release. Release wins in the catalog (a late reserve of a
+        // released key is refused), so whichever call lands first, nothing stays held.
+        let reserving = row.inventory_pending.as_deref() == Some("reserve");
+        if change.release && (row.inventory_deducted == 1 || reserving) {
             row.inventory_deducted = 0;
             row.inventory_pending = Some("release".into());
         }
@@ -1501,9 +1599,7 @@ impl OrderStore {
         match self.inventory.release(key).await {
             Ok(_) => {
                 let cleared = self
-                    .db
-                    .execute(
-                        self.db.writer(),
+                    .write(
                         &Query::update()
                             .table(Orders::Table)
                             .value(Orders::InventoryPending, Option::<String>::None)
@@ -1820,9 +1916,7 @@ impl OrderStore {
     /// (shipping address) is erased; the order stays as a financial record.
     pub async fn purge_expired_hidden(&self) -> StoreResult<u64> {
         Ok(self
-            .db
-            .execute(
-                self.db.writer(),
+            .write(
                 &Query::update()
                     .table(Orders::Table)
                     .value(Orders::ShippingAddress, "null")
@@ -2100,9 +2194,7 @@ impl OrderStore {
         let internal = |e: StoreError| (String::new(), e.to_string());
         // Record the intent first: a crash after the reserve is finished by the sweeper.
         let marked = self
-            .db
-            .execute(
-                self.db.writer(),
+            .write(
                 &Query::update()
                     .table(Orders::Table)
                     .value(Orders::SyncGeneration, generation)
@@ -2140,19 +2232,17 @@ impl OrderStore {
     }
 
     async fn settle_reserve(&self, order_id: i64, key: &str, held: bool) -> StoreResult<()> {
-        self.db
-            .execute(
-                self.db.writer(),
-                &Query::update()
-                    .table(Orders::Table)
-                    .value(Orders::InventoryDeducted, i64::from(held))
-                    .value(Orders::InventoryPending, Option::<String>::None)
-                    .and_where(Expr::col(Orders::Id).eq(order_id))
-                    .and_where(Expr::col(Orders::ReservationKey).eq(key))
-                    .and_where(Expr::col(Orders::InventoryPending).eq("reserve"))
-                    .to_owned(),
-            )
-            .await?;
+        self.write(
+            &Query::update()
+                .table(Orders::Table)
+                .value(Orders::InventoryDeducted, i64::from(held))
+                .value(Orders::InventoryPending, Option::<String>::None)
+                .and_where(Expr::col(Orders::Id).eq(order_id))
+                .and_where(Expr::col(Orders::ReservationKey).eq(key))
+                .and_where(Expr::col(Orders::InventoryPending).eq("reserve"))
+                .to_owned(),
+        )
+        .await?;
         Ok(())
     }
 
@@ -2175,9 +2265,7 @@ impl OrderStore {
         let mut errors = Vec::new();
         for row in rows {
             let marked = self
-                .db
-                .execute(
-                    self.db.writer(),
+                .write(
                     &Query::update()
                         .table(Orders::Table)
                         .value(Orders::InventoryDeducted, 0)
@@ -2232,9 +2320,7 @@ impl OrderStore {
             // Deleting first decides the race with a late placement: it finds
             // its row gone and gives up (and releases) on its own.
             let taken = self
-                .db
-                .execute(
-                    self.db.writer(),
+                .write(
                     &Query::delete()
                         .from_table(OrderPlacements::Table)
                         .and_where(Expr::col(OrderPlacements::ReservationKey).eq(key.as_str()))
@@ -2278,6 +2364,15 @@ impl OrderStore {
                 }
                 Some("reserve") if row.updated_at < now - grace_ms => {
                     let key = row.reservation_key.clone().unwrap_or_default();
+                    if !row.should_hold_stock() {
+                        // Its status no longer holds stock: make sure the key
+                        // holds nothing (a release also refuses a late reserve).
+                        if self.inventory.release(&key).await.is_ok() {
+                            self.settle_reserve(row.id, &key, false).await?;
+                        }
+                        fixed += 1;
+                        continue;
+                    }
                     let items = self.items_of(&[row.id]).await?;
                     let held = self
                         .inventory
@@ -2291,16 +2386,14 @@ impl OrderStore {
             }
         }
         let ttl_ms = i64::try_from(idempotency_ttl.as_millis()).unwrap_or(i64::MAX);
-        self.db
-            .execute(
-                self.db.writer(),
-                &Query::delete()
-                    .from_table(OrderPlacements::Table)
-                    .and_where(Expr::col(OrderPlacements::OrderId).is_not_null())
-                    .and_where(Expr::col(OrderPlacements::CreatedAt).lt(now.saturating_sub(ttl_ms)))
-                    .to_owned(),
-            )
-            .await?;
+        self.write(
+            &Query::delete()
+                .from_table(OrderPlacements::Table)
+                .and_where(Expr::col(OrderPlacements::OrderId).is_not_null())
+                .and_where(Expr::col(OrderPlacements::CreatedAt).lt(now.saturating_sub(ttl_ms)))
+                .to_owned(),
+        )
+        .await?;
         Ok(fixed)
     }
 
@@ -2334,16 +2427,14 @@ impl OrderStore {
         if ids.is_empty() {
             return Ok(());
         }
-        self.db
-            .execute(
-                self.db.writer(),
-                &Query::update()
-                    .table(OrderOutbox::Table)
-                    .value(OrderOutbox::DeliveredAt, clock::now_ms())
-                    .and_where(Expr::col(OrderOutbox::Id).is_in(ids.iter().copied()))
-                    .to_owned(),
-            )
-            .await?;
+        self.write(
+            &Query::update()
+                .table(OrderOutbox::Table)
+                .value(OrderOutbox::DeliveredAt, clock::now_ms())
+                .and_where(Expr::col(OrderOutbox::Id).is_in(ids.iter().copied()))
+                .to_owned(),
+        )
+        .await?;
         Ok(())
     }
 
@@ -2464,9 +2555,7 @@ impl OrderStore {
     /// email); the orders stay as financial records. Returns how many.
     pub async fn forget_customer(&self, user_id: i64) -> StoreResult<u64> {
         Ok(self
-            .db
-            .execute(
-                self.db.writer(),
+            .write(
                 &Query::update()
                     .table(Orders::Table)
                     .value(Orders::ShippingAddress, "null")

@@ -32,6 +32,11 @@ struct Env {
 }
 
 async fn env(backend: Backend) -> Env {
+    env_with(backend, false).await
+}
+
+/// `shared`: the all-in-one fast path (reservation inside the order's transaction).
+async fn env_with(backend: Backend, shared: bool) -> Env {
     let t = TestDb::create(backend).await;
     let db = Db::connect(&t.url, 20).await.unwrap();
     ecap_catalog::migrate(&db).await.unwrap();
@@ -42,7 +47,7 @@ async fn env(backend: Backend) -> Env {
         store: catalog.clone(),
         cache: ResponseCache::off(),
     });
-    let orders = OrderStore::new(db.clone(), inventory);
+    let orders = OrderStore::new(db.clone(), inventory).with_shared_inventory(shared);
     Env {
         db,
         catalog,
@@ -108,7 +113,15 @@ async fn count(e: &Env, sql: &str) -> i64 {
 const ADMIN: Actor = Actor { id: 1, admin: true };
 
 async fn sixty_four_customers_race_for_ten_units(backend: Backend) {
-    let e = Arc::new(env(backend).await);
+    sixty_four_customers_race_for_ten_units_with(backend, false).await
+}
+
+async fn sixty_four_customers_race_for_ten_units_in_one_transaction(backend: Backend) {
+    sixty_four_customers_race_for_ten_units_with(backend, true).await
+}
+
+async fn sixty_four_customers_race_for_ten_units_with(backend: Backend, shared: bool) {
+    let e = Arc::new(env_with(backend, shared).await);
     let p = product(&e, "Last Tent", 9_999, 10).await;
     let other = product(&e, "Spare Peg", 150, 1_000).await;
     let tasks: Vec<_> = (0..64)
@@ -146,7 +159,15 @@ async fn sixty_four_customers_race_for_ten_units(backend: Backend) {
 }
 
 async fn one_customer_twenty_orders_numbered_without_gaps(backend: Backend) {
-    let e = Arc::new(env(backend).await);
+    one_customer_twenty_orders_numbered_without_gaps_with(backend, false).await
+}
+
+async fn one_customer_twenty_orders_numbered_without_gaps_in_one_transaction(backend: Backend) {
+    one_customer_twenty_orders_numbered_without_gaps_with(backend, true).await
+}
+
+async fn one_customer_twenty_orders_numbered_without_gaps_with(backend: Backend, shared: bool) {
+    let e = Arc::new(env_with(backend, shared).await);
     let p = product(&e, "Chalk", 500, 1_000).await;
     let tasks: Vec<_> = (0..20)
         .map(|_| {
@@ -167,7 +188,15 @@ async fn one_customer_twenty_orders_numbered_without_gaps(backend: Backend) {
 }
 
 async fn fifty_retries_with_one_key_place_one_order(backend: Backend) {
-    let e = Arc::new(env(backend).await);
+    fifty_retries_with_one_key_place_one_order_with(backend, false).await
+}
+
+async fn fifty_retries_with_one_key_place_one_order_in_one_transaction(backend: Backend) {
+    fifty_retries_with_one_key_place_one_order_with(backend, true).await
+}
+
+async fn fifty_retries_with_one_key_place_one_order_with(backend: Backend, shared: bool) {
+    let e = Arc::new(env_with(backend, shared).await);
     let p = product(&e, "Helmet", 4_500, 100).await;
     let with_key = |hash: &str| NewOrder {
         idempotency: Some(("retry-me".into(), hash.into())),
@@ -201,7 +230,15 @@ async fn fifty_retries_with_one_key_place_one_order(backend: Backend) {
 }
 
 async fn stock_comes_back_exactly_once(backend: Backend) {
-    let e = Arc::new(env(backend).await);
+    stock_comes_back_exactly_once_with(backend, false).await
+}
+
+async fn stock_comes_back_exactly_once_in_one_transaction(backend: Backend) {
+    stock_comes_back_exactly_once_with(backend, true).await
+}
+
+async fn stock_comes_back_exactly_once_with(backend: Backend, shared: bool) {
+    let e = Arc::new(env_with(backend, shared).await);
     let p = product(&e, "Kayak", 50_000, 5).await;
     for round in 0..3 {
         let placed = e.orders.place(&order(11, &[(&p, 2)])).await.unwrap();
@@ -490,6 +527,10 @@ async fn sync_takes_once_and_undo_gives_back_what_it_took(backend: Backend) {
 
 ecap_core::on_every_backend!(
     sixty_four_customers_race_for_ten_units,
+    sixty_four_customers_race_for_ten_units_in_one_transaction,
+    one_customer_twenty_orders_numbered_without_gaps_in_one_transaction,
+    fifty_retries_with_one_key_place_one_order_in_one_transaction,
+    stock_comes_back_exactly_once_in_one_transaction,
     one_customer_twenty_orders_numbered_without_gaps,
     fifty_retries_with_one_key_place_one_order,
     stock_comes_back_exactly_once,
