@@ -429,13 +429,21 @@ fn query_of(
             )])
         })?),
     };
+    let search = p.search.clone().filter(|s| !s.trim().is_empty());
+    if search.as_ref().is_some_and(|s| s.chars().count() > 255) {
+        return Err(ApiError::validation(vec![FieldError::new(
+            Location::Query,
+            "search",
+            "search is limited to 255 characters",
+        )]));
+    }
     Ok(OrderQuery {
         viewer: actor(user),
         customer: customer.filter(|_| user.is_admin()),
         status,
         from,
         to,
-        search: p.search.clone().filter(|s| s.len() <= 255),
+        search,
         page: page as u64,
         limit: limit as u64,
         hidden,

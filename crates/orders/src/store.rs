@@ -1806,7 +1806,17 @@ impl OrderStore {
                 return Err(StoreError::Rule("Order is already deleted".into()));
             }
             let from = row.status();
-            row.status_before_deletion = Some(from.as_str().into());
+            // A return still being decided is judged by where the goods are:
+            // a delivered order with an open request keeps them sold.
+            let effective = match from {
+                Status::CancelRequested => row
+                    .status_before_request
+                    .as_deref()
+                    .and_then(Status::parse)
+                    .unwrap_or(Status::Processing),
+                other => other,
+            };
+            row.status_before_deletion = Some(effective.as_str().into());
             row.status = Status::Deleted.as_str().into();
             row.deleted_at = Some(now);
             row.deleted_by = Some(actor.id);
@@ -1815,7 +1825,7 @@ impl OrderStore {
                 from,
                 event: Some(OrderEventKind::Deleted),
                 note: reason.clone(),
-                release: !Status::Deleted.holds_stock(Some(from)),
+                release: !Status::Deleted.holds_stock(Some(effective)),
             })
         })
         .await
