@@ -1,5 +1,7 @@
 //! A crash under load: orders are being placed when the server is killed with
-//! SIGKILL. After a restart every acknowledged order is there, no reservation
+//! SIGKILL — once with catalog and orders in one SQLite file (one transaction
+//! per order), once with orders in their own file (placement record, reserve,
+//! order, and the sweeper). After a restart every acknowledged order is there, no reservation
 //! without an order survives the sweeper, and the outbox delivers every event.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -25,9 +27,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start(dir: &Path, port: u16) -> Child {
-    Command::new(BIN)
-        .args(["serve"])
+fn start(dir: &Path, port: u16, split: bool) -> Child {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve"])
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOST", "127.0.0.1")
@@ -40,9 +42,15 @@ fn start(dir: &Path, port: u16) -> Child {
         .env("LOG_LEVEL", "warn")
         .current_dir(dir)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ecap starts")
+        .stderr(Stdio::null());
+    if split {
+        // Orders in their own database: the three-step placement and its sweeper.
+        cmd.env(
+            "ORDERS_DATABASE_URL",
+            format!("sqlite://{}", dir.join("orders.db").display()),
+        );
+    }
+    cmd.spawn().expect("ecap starts")
 }
 
 async fn wait_ready(client: &reqwest::Client, base: &str) {
@@ -86,11 +94,20 @@ async fn register(client: &reqwest::Client, base: &str, email: &str, role: &str)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_kill_loses_no_acknowledged_order_and_leaks_no_stock() {
+    crash(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_kill_with_orders_in_their_own_database_leaks_no_stock() {
+    crash(true).await;
+}
+
+async fn crash(split: bool) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let mut server = start(dir.path(), port);
+    let mut server = start(dir.path(), port, split);
     wait_ready(&client, &base).await;
 
     let admin = register(&client, &base, "boss@example.com", "admin").await;
@@ -157,7 +174,7 @@ async fn a_kill_loses_no_acknowledged_order_and_leaks_no_stock() {
         acknowledged.len()
     );
 
-    let mut server = start(dir.path(), port);
+    let mut server = start(dir.path(), port, split);
     wait_ready(&client, &base).await;
     for id in &acknowledged {
         let r = client
@@ -169,12 +186,17 @@ async fn a_kill_loses_no_acknowledged_order_and_leaks_no_stock() {
         assert_eq!(r.status(), 200, "acknowledged order {id} is there");
     }
 
-    let url = Secret::new(format!("sqlite://{}", dir.path().join("ecap.db").display()));
-    let db = Db::connect(&url, 2).await.unwrap();
+    let url = |f: &str| Secret::new(format!("sqlite://{}", dir.path().join(f).display()));
+    let catalog = Db::connect(&url("ecap.db"), 2).await.unwrap();
+    let orders = if split {
+        Db::connect(&url("orders.db"), 2).await.unwrap()
+    } else {
+        catalog.clone()
+    };
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut first = true;
     loop {
-        let state = consistent(&db, &products).await;
+        let state = consistent(&catalog, &orders, &products).await;
         if first {
             // What the kill left behind, before the sweeper and relay caught up.
             eprintln!(
@@ -197,50 +219,61 @@ async fn a_kill_loses_no_acknowledged_order_and_leaks_no_stock() {
         .unwrap();
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["data"]["pending"], 0, "{body}");
-    db.close().await;
+    catalog.close().await;
+    orders.close().await;
     server.kill().unwrap();
     server.wait().unwrap();
 }
 
 /// The invariants that must hold once the sweeper and the relay have run.
-async fn consistent(db: &Db, products: &[String]) -> Result<(), String> {
-    let pool = db.pool();
+async fn consistent(catalog: &Db, orders: &Db, products: &[String]) -> Result<(), String> {
+    let err = |e: sqlx::Error| e.to_string();
     let (open,): (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM order_placements WHERE order_id IS NULL")
-            .fetch_one(pool)
+            .fetch_one(orders.pool())
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(err)?;
     if open > 0 {
         return Err(format!("{open} placements without an order"));
     }
-    let (orphans,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM inventory_reservations r WHERE r.state = 'held' AND NOT EXISTS \
-         (SELECT 1 FROM orders o WHERE o.reservation_key = r.order_id AND o.inventory_deducted = 1)",
+    let held: Vec<(String,)> =
+        sqlx::query_as("SELECT order_id FROM inventory_reservations WHERE state = 'held'")
+            .fetch_all(catalog.pool())
+            .await
+            .map_err(err)?;
+    let holding: Vec<(String,)> = sqlx::query_as(
+        "SELECT reservation_key FROM orders WHERE inventory_deducted = 1 AND reservation_key IS NOT NULL",
     )
-    .fetch_one(pool)
+    .fetch_all(orders.pool())
     .await
-    .map_err(|e| e.to_string())?;
-    if orphans > 0 {
-        return Err(format!("{orphans} held reservations without an order"));
+    .map_err(err)?;
+    let holding: std::collections::HashSet<String> = holding.into_iter().map(|(k,)| k).collect();
+    let orphans = held.iter().filter(|(k,)| !holding.contains(k)).count();
+    if orphans > 0 || held.len() != holding.len() {
+        return Err(format!(
+            "{orphans} held reservations without an order ({} held, {} orders holding)",
+            held.len(),
+            holding.len()
+        ));
     }
-    let held: Vec<(String, i64)> = sqlx::query_as(
+    let sold: Vec<(String, i64)> = sqlx::query_as(
         "SELECT i.product_id, CAST(SUM(i.quantity) AS BIGINT) FROM order_items i \
          JOIN orders o ON o.id = i.order_id WHERE o.inventory_deducted = 1 GROUP BY i.product_id",
     )
-    .fetch_all(pool)
+    .fetch_all(orders.pool())
     .await
-    .map_err(|e| e.to_string())?;
-    let held: HashMap<String, i64> = held.into_iter().collect();
+    .map_err(err)?;
+    let sold: HashMap<String, i64> = sold.into_iter().collect();
     for p in products {
         let (stock, ledger): (i64, i64) = sqlx::query_as(
             "SELECT stock, (SELECT CAST(SUM(delta) AS BIGINT) FROM inventory_ledger WHERE product_id = $1) \
              FROM products WHERE id = $1",
         )
         .bind(p)
-        .fetch_one(pool)
+        .fetch_one(catalog.pool())
         .await
-        .map_err(|e| e.to_string())?;
-        let sold = held.get(p).copied().unwrap_or(0);
+        .map_err(err)?;
+        let sold = sold.get(p).copied().unwrap_or(0);
         if stock != STOCK - sold || ledger != stock {
             return Err(format!(
                 "{p}: stock {stock}, ledger {ledger}, held by orders {sold}"
@@ -249,9 +282,9 @@ async fn consistent(db: &Db, products: &[String]) -> Result<(), String> {
     }
     let (undelivered,): (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM order_outbox WHERE delivered_at IS NULL")
-            .fetch_one(pool)
+            .fetch_one(orders.pool())
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(err)?;
     if undelivered > 0 {
         return Err(format!("{undelivered} events undelivered"));
     }
@@ -259,9 +292,9 @@ async fn consistent(db: &Db, products: &[String]) -> Result<(), String> {
         "SELECT COUNT(*) FROM orders o WHERE o.event_seq <> \
          (SELECT COUNT(*) FROM order_outbox e WHERE e.order_id = o.id)",
     )
-    .fetch_one(pool)
+    .fetch_one(orders.pool())
     .await
-    .map_err(|e| e.to_string())?;
+    .map_err(err)?;
     if gaps > 0 {
         return Err(format!(
             "{gaps} orders whose events do not match their sequence"
