@@ -830,10 +830,11 @@ def build_orders_report(args, info: dict, r: dict) -> tuple[str, str]:
     for line in notes:
         m.append(f"Note: {line}")
         m.append("")
-    m.append("One order is three transactions (the placement record, the catalog's reservation "
-             "of all lines, the order with its items, history row and outbox event) plus the "
-             "HTTP, JSON and token work; a TPC-B transaction is five statements in one. See the "
-             "analysis below for where the time goes.")
+    m.append("Here catalog and orders share each database, so an order is one transaction: the "
+             "reservation of all lines (one conditional `UPDATE … RETURNING` per line, one "
+             "ledger insert, the reservation row) and the order with its number, items, history "
+             "row and outbox event — plus the HTTP, JSON and token work; a TPC-B transaction is "
+             "five statements in one. See the analysis below for where the time goes.")
     m.append("")
     m.append(end)
     return "\n".join(t), "\n".join(m) + "\n"
