@@ -24,7 +24,9 @@ Measures:
   * (orders) POST /api/orders (3 lines) per second with 8 and 32 concurrent
     clients on SQLite and PostgreSQL, p50/p99 (bench/src/orders.rs), and
     pgbench's TPC-B-like script on the same PostgreSQL at the same client
-    counts as the yardstick.
+    counts, right after each point, as the yardstick; on PostgreSQL also
+    what ecap's connections were doing (pg_stat_activity samples) and commits
+    per order.
 
 `--only` runs some of the four parts (core, catalog, reserve, orders) and rewrites
 only their sections of BENCHMARKS.md.
@@ -48,6 +50,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +89,10 @@ RESERVE_DURATION_S = 5.0
 PG_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 PARTS = ("core", "catalog", "reserve", "orders")
 ORDER_CLIENTS = (8, 32)
+ORDER_CUSTOMERS = 64
+ORDER_PRODUCTS = 200
+ORDER_MAX = 200_000  # measured orders per point at most (the time bound is --duration)
+ORDER_SAMPLE_S = 0.5  # pg_stat_activity sampling period during the PostgreSQL runs
 GOAL_ORDERS_VS_PGBENCH = 0.5  # orders/s on PostgreSQL >= 0.5 x pgbench TPC-B tps
 
 # Goals (see BENCHMARKS.md).
@@ -696,11 +703,9 @@ def db_url(pg_url: str, name: str) -> str:
     return f"{m.group(1)}/{name}{m.group(3) or ''}"
 
 
-def run_orders_client(orders_bin: Path, port: int, duration: float) -> dict:
-    args = [str(orders_bin), "--base", f"http://127.0.0.1:{port}",
-            "--clients", ",".join(str(c) for c in ORDER_CLIENTS), "--duration", f"{duration:g}"]
+def run_orders_client(orders_bin: Path, port: int, extra: list[str], timeout: float) -> dict:
+    args = [str(orders_bin), "--base", f"http://127.0.0.1:{port}"] + extra
     proc = spawn(args, stdout=subprocess.PIPE, stderr=None, text=True)
-    timeout = len(ORDER_CLIENTS) * (duration + 2) + 180
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -715,6 +720,82 @@ def run_orders_client(orders_bin: Path, port: int, duration: float) -> dict:
     return json.loads(lines[-1])
 
 
+def psql_rows(pg_url: str, sql: str, timeout: float = 10) -> list[list[str]]:
+    p = subprocess.run(["psql", pg_url, "-XAtq", "-F", "\t", "-c", sql],
+                       capture_output=True, text=True, timeout=timeout)
+    if p.returncode != 0:
+        raise BenchError(f"psql {sql!r}: {p.stderr.strip()}")
+    return [line.split("\t") for line in p.stdout.splitlines() if line]
+
+
+def pg_db_stats(pg_url: str, dbname: str) -> dict:
+    rows = psql_rows(pg_url, "SELECT xact_commit, xact_rollback, deadlocks FROM pg_stat_database "
+                             f"WHERE datname = '{dbname}'")
+    if not rows:
+        return {}
+    return dict(zip(("commits", "rollbacks", "deadlocks"), map(int, rows[0])))
+
+
+# What ecap's pool connections were doing, by pg_stat_activity state/wait event.
+WAIT_KINDS = ("running", "row lock", "WAL", "other wait", "idle in transaction", "idle")
+
+
+def wait_kind(state: str, wtype: str, wevent: str) -> str:
+    if state == "idle in transaction":
+        return "idle in transaction"
+    if state == "idle":
+        return "idle"
+    if not wtype:
+        return "running"
+    if wtype == "Lock":
+        return "row lock"
+    if "WAL" in wevent:
+        return "WAL"
+    return "other wait"
+
+
+class ActivitySampler:
+    """Samples pg_stat_activity for one database every ORDER_SAMPLE_S in a thread."""
+
+    def __init__(self, pg_url: str, dbname: str):
+        self.pg_url, self.dbname = pg_url, dbname
+        self.counts = {k: 0 for k in WAIT_KINDS}
+        self.samples = 0
+        self.events: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        sql = ("SELECT coalesce(state, ''), coalesce(wait_event_type, ''), "
+               "coalesce(wait_event, ''), count(*) FROM pg_stat_activity "
+               f"WHERE datname = '{self.dbname}' AND pid <> pg_backend_pid() GROUP BY 1, 2, 3")
+        while not self._stop.wait(ORDER_SAMPLE_S):
+            try:
+                rows = psql_rows(self.pg_url, sql, timeout=5)
+            except (BenchError, subprocess.TimeoutExpired):
+                continue
+            self.samples += 1
+            for state, wtype, wevent, n in rows:
+                self.counts[wait_kind(state, wtype, wevent)] += int(n)
+                if wtype:
+                    name = f"{wtype}:{wevent}"
+                    self.events[name] = self.events.get(name, 0) + int(n)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_):
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def result(self) -> dict:
+        total = sum(self.counts.values())
+        return {"samples": self.samples, "backend_samples": total,
+                "share": {k: (v / total if total else 0.0) for k, v in self.counts.items()},
+                "top_events": sorted(self.events.items(), key=lambda kv: -kv[1])[:6]}
+
+
 def pgbench(pg_url: str, clients: int, duration: float) -> dict:
     p = subprocess.run(["pgbench", "-n", "-c", str(clients), "-j", "2", "-T", f"{duration:.0f}",
                         pg_url], capture_output=True, text=True, timeout=duration + 120)
@@ -722,60 +803,122 @@ def pgbench(pg_url: str, clients: int, duration: float) -> dict:
         raise BenchError(f"pgbench -c {clients}: {p.stderr.strip()[-400:]}")
     tps = re.search(r"tps = ([0-9.]+)", p.stdout)
     lat = re.search(r"latency average = ([0-9.]+) ms", p.stdout)
+    failed = re.search(r"number of failed transactions: (\d+)", p.stdout)
     if not tps:
         raise BenchError(f"pgbench output without tps: {p.stdout[-400:]}")
     return {"clients": clients, "tps": float(tps.group(1)),
-            "latency_avg_ms": float(lat.group(1)) if lat else None}
+            "latency_avg_ms": float(lat.group(1)) if lat else None,
+            "failed": int(failed.group(1)) if failed else 0}
 
 
-def orders_bench(ecap_bin: Path, orders_bin: Path, work: Path, duration: float,
-                 pg_url: str | None) -> dict:
-    """Orders over HTTP on SQLite and PostgreSQL; pgbench on the same server."""
+def pgbench_init(pg_url: str, name: str) -> str:
+    """A fresh database `name` with pgbench's tables at scale 10; returns its URL."""
+    psql(pg_url, f"DROP DATABASE IF EXISTS {name}")
+    psql(pg_url, f"CREATE DATABASE {name}")
+    url = db_url(pg_url, name)
+    log("pgbench -i -s 10 (TPC-B-like) on a scratch database")
+    p = subprocess.run(["pgbench", "-i", "-q", "-s", "10", url], capture_output=True,
+                       text=True, timeout=300)
+    if p.returncode != 0:
+        raise BenchError(f"pgbench -i: {p.stderr.strip()[-400:]}")
+    return url
+
+
+def orders_bench(ecap_bin: Path, orders_bin: Path, work: Path, args) -> dict:
+    """Orders over HTTP on SQLite and PostgreSQL; on PostgreSQL each point is followed
+    by pgbench at the same client count on the same server (pairs, `--rounds` times)."""
+    duration, pg_url = args.duration, (None if args.no_pg else args.pg_url)
     res: dict = {}
     root = work / "orders"
     root.mkdir()
     backends = [("sqlite", None)]
     why = pg_reachable(pg_url) if pg_url else "--no-pg"
-    if why is None and not shutil.which("pgbench"):
-        why = "pgbench not on PATH (apt-get install postgresql-client)"
+    if why is None and not (shutil.which("pgbench") and shutil.which("psql")):
+        why = "pgbench/psql not on PATH (apt-get install postgresql-client)"
     if why is None:
         backends.append(("postgres", f"ecap_bench_orders_{os.getpid()}"))
     else:
         res["postgres"] = {"skipped": why}
         log(f"orders, PostgreSQL: skipped ({why})")
+    pgbench_db = f"ecap_bench_pgbench_{os.getpid()}"
     for key, dbname in backends:
         data = root / key / "data"
         data.mkdir(parents=True)
         extra = {}
+        bench_url = None
         if dbname:
+            bench_url = pgbench_init(pg_url, pgbench_db)
+            res["pgbench"] = {c: [] for c in ORDER_CLIENTS}
             psql(pg_url, f"DROP DATABASE IF EXISTS {dbname}")
             psql(pg_url, f"CREATE DATABASE {dbname}")
             extra["DATABASE_URL"] = db_url(pg_url, dbname)
         port = free_port()
-        log(f"orders, {key}: clients {ORDER_CLIENTS}, {duration:g} s each")
+        log(f"orders, {key}: {args.order_products} products, {ORDER_CUSTOMERS} customers; "
+            f"clients {ORDER_CLIENTS}, {duration:g} s each (at most {args.orders_max:,} orders), "
+            f"{args.rounds} round(s)")
         proc = start_ecap(ecap_bin, port, data, root / f"{key}.log", extra)
         try:
             wait_ready(port, proc)
-            res[key] = run_orders_client(orders_bin, port, duration)
+            state = root / f"{key}-state.json"
+            setup = run_orders_client(orders_bin, port, [
+                "--setup", str(state), "--customers", str(ORDER_CUSTOMERS),
+                "--products", str(args.order_products)], timeout=300)
+            db_before = None
+            if dbname:
+                # An idle backend may hold its counters up to 10 s (PGSTAT_IDLE_INTERVAL):
+                # wait them out, so the set-up is not counted below.
+                time.sleep(10.5)
+                db_before = pg_db_stats(pg_url, dbname)
+            phases: dict[int, list] = {c: [] for c in ORDER_CLIENTS}
+            for rnd in range(args.rounds):
+                for c in ORDER_CLIENTS:
+                    client_args = ["--state", str(state), "--clients", str(c), "--duration",
+                                   f"{duration:g}", "--max-orders", str(args.orders_max)]
+                    timeout = duration + 120
+                    if dbname:
+                        with ActivitySampler(pg_url, dbname) as sampler:
+                            out = run_orders_client(orders_bin, port, client_args, timeout)
+                        ph = out["phases"][0]
+                        ph["activity"] = sampler.result()
+                    else:
+                        ph = run_orders_client(orders_bin, port, client_args, timeout)["phases"][0]
+                    log(f"  round {rnd + 1} {key:8} {c:3} clients {ph['per_sec']:7.0f} orders/s  "
+                        f"p50 {ph['p50_ms']:.1f} ms  p99 {ph['p99_ms']:.1f} ms  "
+                        f"errors {ph['errors']}")
+                    phases[c].append(ph)
+                    if proc.poll() is not None:
+                        raise BenchError(f"ecap ({key}) exited during the run ({proc.returncode})")
+                    if bench_url:
+                        b = pgbench(bench_url, c, duration)
+                        log(f"  round {rnd + 1} pgbench  {c:3} clients {b['tps']:7.0f} tps")
+                        res["pgbench"][c].append(b)
+            res[key] = {"customers": setup["customers"], "products": setup["products"],
+                        "rounds": phases}
+            if dbname:
+                stop(proc)  # closing its connections makes every backend report its counters
+                time.sleep(1.0)
+                after = pg_db_stats(pg_url, dbname)
+                res[key]["db"] = {k: after.get(k, 0) - db_before.get(k, 0) for k in after}
+                res[key]["db"]["orders"] = sum(ph["orders"] + ph.get("warmup_orders", 0)
+                                               for rs in phases.values() for ph in rs)
+        except BenchError as e:
+            raise BenchError(f"{e}\n--- ecap log ---\n{tail(root / f'{key}.log')}") from None
         finally:
             stop(proc)
             if dbname:
                 psql(pg_url, f"DROP DATABASE IF EXISTS {dbname}")
-    if "postgres" in res and "skipped" not in res["postgres"]:
-        name = f"ecap_bench_pgbench_{os.getpid()}"
-        psql(pg_url, f"DROP DATABASE IF EXISTS {name}")
-        psql(pg_url, f"CREATE DATABASE {name}")
-        url = db_url(pg_url, name)
-        try:
-            log("pgbench -i -s 10 (TPC-B-like), then the same client counts")
-            p = subprocess.run(["pgbench", "-i", "-q", "-s", "10", url], capture_output=True,
-                               text=True, timeout=300)
-            if p.returncode != 0:
-                raise BenchError(f"pgbench -i: {p.stderr.strip()[-400:]}")
-            res["pgbench"] = [pgbench(url, c, duration) for c in ORDER_CLIENTS]
-        finally:
-            psql(pg_url, f"DROP DATABASE IF EXISTS {name}")
+                psql(pg_url, f"DROP DATABASE IF EXISTS {pgbench_db}")
     return res
+
+
+def median_phase(rounds: list[dict]) -> dict:
+    """One client count over `--rounds` rounds: the round with the median orders/s
+    (its latencies and activity belong to it); errors summed."""
+    ordered = sorted(rounds, key=lambda ph: ph["per_sec"])
+    ph = dict(ordered[(len(ordered) - 1) // 2])
+    ph["errors"] = sum(x["errors"] for x in rounds)
+    ph["per_sec_all"] = [x["per_sec"] for x in rounds]
+    return ph
 
 
 def build_orders_report(args, info: dict, r: dict) -> tuple[str, str]:
@@ -784,48 +927,105 @@ def build_orders_report(args, info: dict, r: dict) -> tuple[str, str]:
     start, end = MARKS["orders"]
     m = [start, "## Orders: placement over HTTP, and pgbench as the yardstick", ""]
     m += run_lines(args, info)
-    m.append(f"- Load: `ecap-bench-orders` (`bench/src/orders.rs`): 64 customers, 200 products "
-             f"with 10 million units each, every order 3 distinct random products × 1 unit, "
-             f"inline address; {args.duration:g} s per client count after 1 s of warm-up; the "
-             f"client runs on the same 2 CPUs. ecap all-in-one release build, pool of 10 "
-             f"connections (the default)")
-    m.append("- Yardstick: `pgbench -i -s 10` then `pgbench -n -c N -j 2 -T "
-             f"{args.duration:g}` (the built-in TPC-B-like script) on the same PostgreSQL server, "
-             "same client counts, in the same run")
+    m.append(f"- Load: `ecap-bench-orders` (`bench/src/orders.rs`): {ORDER_CUSTOMERS} customers "
+             f"registered and {args.order_products} products with 10 million units each created "
+             f"through the API; every order 3 distinct random products × 1 unit, inline address, "
+             f"no Idempotency-Key; per client count 1 s of warm-up, then {args.duration:g} s "
+             f"(or {args.orders_max:,} orders, whichever comes first). Client, ecap and the "
+             f"database share the machine's CPUs. ecap all-in-one release build "
+             f"(`ecap serve`, catalog and orders in one database), pool of 10 connections "
+             f"(the default), rate limits raised out of the way")
+    m.append("- Yardstick: `pgbench -i -s 10` on a scratch database, then `pgbench -n -c N -j 2 "
+             f"-T {args.duration:g}` (the built-in TPC-B-like script) on the same PostgreSQL "
+             "server right after each ecap point at the same client count, so each pair sees "
+             "the same machine load")
+    if args.rounds > 1:
+        m.append(f"- {args.rounds} rounds; each row is the round with the median orders/s "
+                 "(pgbench: median tps), errors summed over the rounds")
     m.append("")
     m.append("| Database | Clients | orders/s | p50 | p99 | max | errors |")
     m.append("|---|---:|---:|---:|---:|---:|---:|")
     notes = []
+    activity = []
     for key in ("sqlite", "postgres"):
         res = r.get(key)
         if res is None:
             continue
         if "skipped" in res:
             notes.append(f"{names[key]}: skipped, {res['skipped']}.")
+            t.append(f"{names[key]:10} skipped: {res['skipped']}")
             continue
-        for ph in res["phases"]:
+        for ph in (median_phase(rs) for rs in res["rounds"].values()):
             m.append(f"| {names[key]} | {ph['clients']} | **{ph['per_sec']:,.0f}** | "
                      f"{ph['p50_ms']:.1f} ms | {ph['p99_ms']:.1f} ms | {ph['max_ms']:.1f} ms | "
                      f"{ph['errors']} |")
+            if len(ph["per_sec_all"]) > 1:
+                notes.append(f"{names[key]} {ph['clients']} clients, orders/s per round: "
+                             + ", ".join(f"{x:,.0f}" for x in ph["per_sec_all"]) + ".")
             t.append(f"{names[key]:10} {ph['clients']:3} clients {ph['per_sec']:8.0f}/s  p50 "
                      f"{ph['p50_ms']:.1f} ms  p99 {ph['p99_ms']:.1f} ms  errors {ph['errors']}")
             if ph.get("first_error"):
                 notes.append(f"{names[key]} {ph['clients']} clients: first error: "
                              f"{ph['first_error'][:200]}")
+            if ph.get("seconds") and ph["seconds"] < args.duration - 0.01:
+                notes.append(f"{names[key]} {ph['clients']} clients: stopped at "
+                             f"{args.orders_max:,} orders after {ph['seconds']:.1f} s.")
+            if ph.get("activity", {}).get("backend_samples"):
+                activity.append((ph["clients"], ph["activity"]))
     m.append("")
+    db = (r.get("postgres") or {}).get("db")
+    if db and db.get("orders"):
+        m.append(f"PostgreSQL commits per order: **{db['commits'] / db['orders']:.2f}** "
+                 f"(`pg_stat_database.xact_commit` of ecap's database over all the points, "
+                 f"warm-ups and ecap's background work such as the outbox relay included, ÷ "
+                 f"{db['orders']:,} orders placed); {db['rollbacks']} rollbacks, "
+                 f"{db['deadlocks']} deadlocks. A TPC-B transaction is one commit.")
+        m.append("")
+        t.append(f"PostgreSQL commits/order {db['commits'] / db['orders']:.2f}, rollbacks "
+                 f"{db['rollbacks']}, deadlocks {db['deadlocks']}")
     if r.get("pgbench"):
-        pg = {ph["clients"]: ph for ph in r["postgres"]["phases"]}
+        pg = {c: median_phase(rs) for c, rs in r["postgres"]["rounds"].items()}
         m.append("| Clients | pgbench TPC-B tps | pgbench latency avg | ecap orders/s on PostgreSQL "
                  f"| ratio (goal ≥ {GOAL_ORDERS_VS_PGBENCH}) |")
         m.append("|---:|---:|---:|---:|---:|")
-        for b in r["pgbench"]:
-            ours = pg.get(b["clients"], {}).get("per_sec", 0.0)
+        for c, bs in r["pgbench"].items():
+            b = {"clients": c, "tps": med([x["tps"] for x in bs]),
+                 "latency_avg_ms": med([x["latency_avg_ms"] or 0.0 for x in bs]),
+                 "failed": sum(x.get("failed", 0) for x in bs)}
+            ours = pg.get(c, {}).get("per_sec", 0.0)
             ratio = ours / b["tps"] if b["tps"] else float("nan")
             lat = f"{b['latency_avg_ms']:.1f} ms" if b["latency_avg_ms"] is not None else "—"
             m.append(f"| {b['clients']} | {b['tps']:,.0f} | {lat} | {ours:,.0f} | "
                      f"**{fmt_ratio(ratio)}** {ok(ratio >= GOAL_ORDERS_VS_PGBENCH)} |")
             t.append(f"pgbench    {b['clients']:3} clients {b['tps']:8.0f} tps; ecap/pgbench "
                      f"{fmt_ratio(ratio)}")
+            if len(bs) > 1:
+                notes.append(f"pgbench -c {c}, tps per round: "
+                             + ", ".join(f"{x['tps']:,.0f}" for x in bs) + ".")
+            if b.get("failed"):
+                notes.append(f"pgbench -c {b['clients']}: {b['failed']} failed transactions.")
+        m.append("")
+    if activity:
+        m.append(f"What ecap's PostgreSQL connections were doing during the runs "
+                 f"(`pg_stat_activity` of the ecap database sampled every {ORDER_SAMPLE_S:g} s; "
+                 f"share of backend samples):")
+        m.append("")
+        m.append("| Clients | running | row-lock wait | WAL write/flush | other wait "
+                 "| idle in transaction | idle | top wait events |")
+        m.append("|---:|---:|---:|---:|---:|---:|---:|---|")
+        for clients, a in activity:
+            sh = a["share"]
+            top = ", ".join(f"{name} {n / a['backend_samples']:.0%}"
+                            for name, n in a["top_events"][:3])
+            m.append(f"| {clients} | " + " | ".join(f"{sh[k]:.0%}" for k in WAIT_KINDS)
+                     + f" | {top} |")
+            t.append(f"PG activity {clients:3} clients: " + ", ".join(
+                f"{k} {sh[k]:.0%}" for k in WAIT_KINDS))
+        m.append("")
+        m.append("*idle in transaction*: the database has answered and waits for ecap's next "
+                 "statement of an open transaction; *idle*: a pooled connection with no "
+                 "transaction; *row-lock wait*: waiting for another transaction's row lock "
+                 "(stock rows, the customer's order counter).")
         m.append("")
     for line in notes:
         m.append(f"Note: {line}")
@@ -834,7 +1034,8 @@ def build_orders_report(args, info: dict, r: dict) -> tuple[str, str]:
              "reservation of all lines (one conditional `UPDATE … RETURNING` per line, one "
              "ledger insert, the reservation row) and the order with its number, items, history "
              "row and outbox event — plus the HTTP, JSON and token work; a TPC-B transaction is "
-             "five statements in one. See the analysis below for where the time goes.")
+             "five statements in one. The outbox relay's reads and `delivered_at` updates are "
+             "the commits beyond one per order. See the analysis below for where the time goes.")
     m.append("")
     m.append(end)
     return "\n".join(t), "\n".join(m) + "\n"
@@ -1065,6 +1266,10 @@ def command_line(args) -> str:
         cmd += f" --catalog-products {args.catalog_products}"
     if args.reserve_duration != RESERVE_DURATION_S:
         cmd += f" --reserve-duration {args.reserve_duration:g}"
+    if "orders" in args.only and args.order_products != ORDER_PRODUCTS:
+        cmd += f" --order-products {args.order_products}"
+    if "orders" in args.only and args.orders_max != ORDER_MAX:
+        cmd += f" --orders-max {args.orders_max}"
     if args.no_pg:
         cmd += " --no-pg"
     return cmd
@@ -1216,9 +1421,9 @@ INTRO = f"""# Benchmarks
 
 Reproduce with `make bench` or `python3 bench/run.py` (options: `--duration N`
 seconds per wrk run, default 10; `--rounds N`; `--only core,catalog,reserve,orders`;
-`--no-build`). It needs `wrk` (`apt-get install wrk`) and a PostgreSQL server
-for the reservation figures (skipped when none answers), and takes about four
-minutes after the build with the defaults. See [bench/README.md](bench/README.md).
+`--no-build`). It needs `wrk` (`apt-get install wrk`), a PostgreSQL server
+for the reservation and order figures (skipped when none answers) and `pgbench`,
+and takes about five minutes after the build with the defaults. See [bench/README.md](bench/README.md).
 
 The machine this runs on is small and shared, so nothing is judged on absolute
 numbers: every figure that has a goal is a ratio against a baseline measured in
@@ -1336,7 +1541,8 @@ def main() -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=float, default=10, help="seconds per wrk run (default 10)")
     ap.add_argument("--rounds", type=int, default=1,
-                    help="throughput rounds, server order rotating; medians reported (default 1)")
+                    help="throughput rounds, server order rotating (orders: each point and its "
+                         "pgbench pair repeated); medians reported (default 1)")
     ap.add_argument("--only", type=parse_parts, default=list(PARTS), metavar="PARTS",
                     help="comma-separated parts to run: core (start-up, /health, /me, login "
                          "flood, memory), catalog (product listing on a 10k catalog), reserve "
@@ -1347,9 +1553,16 @@ def main() -> int:
                     help=f"products seeded for the catalog part (default {CATALOG_PRODUCTS})")
     ap.add_argument("--reserve-duration", type=float, default=RESERVE_DURATION_S,
                     help=f"seconds per reservation phase (default {RESERVE_DURATION_S:g})")
+    ap.add_argument("--order-products", type=int, default=ORDER_PRODUCTS,
+                    help=f"products the orders part spreads its orders over (default "
+                         f"{ORDER_PRODUCTS})")
+    ap.add_argument("--orders-max", type=int, default=ORDER_MAX,
+                    help=f"at most this many measured orders per client count; the point ends "
+                         f"at --duration or this count, whichever comes first "
+                         f"(default {ORDER_MAX:,})")
     ap.add_argument("--pg-url", default=PG_URL,
-                    help=f"PostgreSQL server for the reservation part; a fresh database is "
-                         f"created on it and dropped afterwards (default {PG_URL})")
+                    help=f"PostgreSQL server for the reservation and order parts; fresh "
+                         f"databases are created on it and dropped afterwards (default {PG_URL})")
     ap.add_argument("--no-pg", action="store_true", help="reservations and orders on SQLite only")
     ap.add_argument("--no-build", action="store_true", help="skip cargo build --release")
     ap.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md",
@@ -1361,6 +1574,8 @@ def main() -> int:
         ap.error("--duration must be >= 1, --rounds >= 1 and --reserve-duration > 0")
     if args.catalog_products < 20:
         ap.error("--catalog-products must be >= 20 (one full page)")
+    if args.order_products < 3 or args.orders_max < 1:
+        ap.error("--order-products must be >= 3 (three lines per order) and --orders-max >= 1")
     parts = args.only
 
     if not Path("/proc/self/status").exists():
@@ -1395,7 +1610,7 @@ def main() -> int:
     if "reserve" in parts:
         budget += int(2 * (2 * (args.reserve_duration + 1) + 120))
     if "orders" in parts:
-        budget += int(2 * (len(ORDER_CLIENTS) * (args.duration + 2) + 240) + 400)
+        budget += int(args.rounds * len(ORDER_CLIENTS) * (3 * args.duration + 30) + 2 * 240 + 400)
     signal.alarm(budget)
 
     load_before = loadavg()
@@ -1412,8 +1627,7 @@ def main() -> int:
             results["reserve"] = reserve_bench(reserve_bin, work, args.reserve_duration,
                                                None if args.no_pg else args.pg_url)
         if "orders" in parts:
-            results["orders"] = orders_bench(ecap_bin, orders_bin, work, args.duration,
-                                             None if args.no_pg else args.pg_url)
+            results["orders"] = orders_bench(ecap_bin, orders_bin, work, args)
     except KeyboardInterrupt:
         log("interrupted; stopping everything")
         shutil.rmtree(work, ignore_errors=True)
