@@ -60,6 +60,7 @@ pub struct Config {
     pub users_database_url: Option<Secret>,
     pub catalog_database_url: Option<Secret>,
     pub orders_database_url: Option<Secret>,
+    pub analytics_database_url: Option<Secret>,
     /// The original user service's MySQL settings; used when no URL is set and `DB_HOST` is.
     pub db_host: Option<String>,
     pub db_port: Option<u16>,
@@ -127,6 +128,8 @@ pub struct Config {
     pub ecap_reservation_grace_secs: u64,
     /// How long an `Idempotency-Key` is remembered.
     pub ecap_idempotency_ttl_secs: u64,
+    /// IANA time zone analytics count days in when a request names none.
+    pub ecap_timezone: String,
 }
 
 impl Default for Config {
@@ -139,6 +142,7 @@ impl Default for Config {
             users_database_url: None,
             catalog_database_url: None,
             orders_database_url: None,
+            analytics_database_url: None,
             db_host: None,
             db_port: None,
             db_user: None,
@@ -179,6 +183,7 @@ impl Default for Config {
             redis_key_prefix: "ecap:".into(),
             ecap_reservation_grace_secs: 60,
             ecap_idempotency_ttl_secs: 86_400,
+            ecap_timezone: "UTC".into(),
         }
     }
 }
@@ -192,6 +197,7 @@ pub const ENV_KEYS: &[&str] = &[
     "USERS_DATABASE_URL",
     "CATALOG_DATABASE_URL",
     "ORDERS_DATABASE_URL",
+    "ANALYTICS_DATABASE_URL",
     "DB_HOST",
     "DB_PORT",
     "DB_USER",
@@ -230,6 +236,7 @@ pub const ENV_KEYS: &[&str] = &[
     "REDIS_KEY_PREFIX",
     "ECAP_RESERVATION_GRACE_SECS",
     "ECAP_IDEMPOTENCY_TTL_SECS",
+    "ECAP_TIMEZONE",
 ];
 
 fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
@@ -333,6 +340,15 @@ impl Config {
     }
 
     /// The orders service's database: its own URL, else the shared one.
+    /// The analytics database: its own URL, else the orders database (so the
+    /// all-in-one default keeps everything in one SQLite file).
+    pub fn analytics_database(&self) -> Secret {
+        match &self.analytics_database_url {
+            Some(url) => url.clone(),
+            None => self.orders_database(),
+        }
+    }
+
     pub fn orders_database(&self) -> Secret {
         match &self.orders_database_url {
             Some(url) => url.clone(),

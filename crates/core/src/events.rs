@@ -93,6 +93,19 @@ pub trait EventBus: Send + Sync + 'static {
     async fn publish(&self, events: &[OrderEvent]) -> Result<(), PortError>;
 }
 
+/// The current state of every order, for consumers that rebuild or check
+/// what they derived from the events (analytics `rebuild` / `verify`).
+#[async_trait]
+pub trait OrderSource: Send + Sync + 'static {
+    /// Up to `limit` orders with id greater than `after`, by id, each as an
+    /// event: `seq` is the number of the order's last event, `to_status` its
+    /// current status, `at` its last change.
+    async fn orders_after(&self, after: i64, limit: usize) -> Result<Vec<OrderEvent>, PortError>;
+
+    /// How many orders there are (for progress reports).
+    async fn order_count(&self) -> Result<u64, PortError>;
+}
+
 /// A consumer called by the in-process bus. It must be idempotent: the same
 /// event can arrive again after a failure or a restart.
 #[async_trait]

@@ -7,6 +7,7 @@ use std::{path::Path, sync::Arc, time::Instant};
 
 use anyhow::{Context, bail};
 use axum::{Json, Router, middleware, routing::get};
+use ecap_analytics::{AnalyticsConsumer, AnalyticsSettings, AnalyticsState, AnalyticsStore};
 use ecap_catalog::{
     CatalogInventory, CatalogSettings, CatalogState, CatalogStore, MediaStore, ResponseCache,
     http::CatalogReviews, media::S3Settings,
@@ -23,7 +24,10 @@ use ecap_core::{
     revocation::{MemoryRevocations, RedisRevocations, Revocations},
 };
 use ecap_gateway::{GcraLimiter, Limits};
-use ecap_orders::{OrderStore, OrdersCustomers, OrdersPurchases, OrdersSettings, OrdersState};
+use ecap_orders::{
+    OrderStore, OrdersCustomers, OrdersPurchases, OrdersSettings, OrdersState,
+    snapshot::OrdersSnapshot,
+};
 use ecap_users::{UserStore, UsersAddressBook, UsersSettings, UsersState};
 use serde_json::json;
 use utoipa::openapi::{
@@ -41,6 +45,8 @@ pub struct Platform {
     pub inventory: Option<Arc<dyn Inventory>>,
     /// The orders store, when the process runs the orders service.
     pub orders: Option<OrderStore>,
+    /// The analytics aggregates, when the process runs analytics.
+    pub analytics: Option<AnalyticsStore>,
     /// Where the outbox relay delivers order events in this process.
     pub bus: Arc<InProcessBus>,
     /// The relay and the sweeper; stopped by [`Platform::close`].
@@ -156,6 +162,49 @@ pub async fn orders_database(config: &Config, opened: &[(Secret, Db)]) -> anyhow
         "orders database ready"
     );
     Ok(db)
+}
+
+/// Connects to the analytics database (reusing an open pool on the same URL)
+/// and applies its migrations.
+pub async fn analytics_database(config: &Config, opened: &[(Secret, Db)]) -> anyhow::Result<Db> {
+    let url = config.analytics_database();
+    let db = match opened.iter().find(|(u, _)| u == &url) {
+        Some((_, db)) => db.clone(),
+        None => Db::connect(&url, config.db_max_connections)
+            .await
+            .context("connecting to the analytics database")?,
+    };
+    let ran = ecap_analytics::migrate(&db)
+        .await
+        .context("migrating the analytics database")?;
+    tracing::info!(
+        backend = db.backend().name(),
+        migrations_applied = ran,
+        "analytics database ready"
+    );
+    Ok(db)
+}
+
+/// Opens the analytics store; on a database where the aggregates were never
+/// built (new, or orders from before analytics existed) builds them from the
+/// orders first.
+pub async fn analytics_store(db: Db, orders: &OrderStore) -> anyhow::Result<AnalyticsStore> {
+    let store = AnalyticsStore::open(db)
+        .await
+        .context("loading the analytics aggregates")?;
+    if !store.is_built().await? {
+        let started = Instant::now();
+        let n = store
+            .rebuild(&OrdersSnapshot(orders.clone()), &|_, _| {})
+            .await
+            .context("building the analytics aggregates from the orders")?;
+        tracing::info!(
+            orders = n,
+            took_ms = started.elapsed().as_millis() as u64,
+            "analytics aggregates built from the orders"
+        );
+    }
+    Ok(store)
 }
 
 /// Where product images live: S3 when `S3_BUCKET` is set, else `<data dir>/media`.
@@ -407,6 +456,8 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
     let mut background = Vec::new();
     let bus = Arc::new(InProcessBus::new());
     let mut order_store = None;
+    let mut analytics = None;
+    let mut opened_pools = opened;
     if let (Some((db, store)), Some(catalog_state)) = (&orders, catalog_state) {
         let addresses: Arc<dyn AddressBook> = match &users_db {
             Some(db) => Arc::new(UsersAddressBook(UserStore::new(db.clone()))),
@@ -427,10 +478,38 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
         router = router.merge(r);
         merge_api(api);
         databases.push(("orders", db.clone()));
+        // Analytics consumes the outbox: registered before the relay starts.
+        let adb = analytics_database(config, &opened_pools).await?;
+        if !opened_pools
+            .iter()
+            .any(|(u, _)| u == &config.analytics_database())
+        {
+            opened_pools.push((config.analytics_database(), adb.clone()));
+        }
+        let astore = analytics_store(adb.clone(), store).await?;
+        jiff::tz::TimeZone::get(&config.ecap_timezone).with_context(|| {
+            format!(
+                "ECAP_TIMEZONE={:?} is not a known IANA time zone",
+                config.ecap_timezone
+            )
+        })?;
+        bus.register(Arc::new(AnalyticsConsumer(astore.clone())));
+        let (r, api) = ecap_analytics::router(AnalyticsState {
+            store: astore.clone(),
+            auth: auth.clone(),
+            settings: Arc::new(AnalyticsSettings {
+                timezone: config.ecap_timezone.clone(),
+            }),
+        });
+        router = router.merge(r);
+        merge_api(api);
+        databases.push(("analytics", adb));
         background = ecap_orders::spawn_background(store.clone(), bus.clone(), settings);
+        background.push(ecap_analytics::spawn_refresher(astore.clone()));
+        analytics = Some(astore);
         order_store = Some(store.clone());
     }
-    let pools: Vec<Db> = opened.into_iter().map(|(_, db)| db).collect();
+    let pools: Vec<Db> = opened_pools.into_iter().map(|(_, db)| db).collect();
 
     let mut openapi = openapi.unwrap_or_default();
     describe(&mut openapi);
@@ -478,6 +557,7 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
         databases: pools,
         inventory,
         orders: order_store,
+        analytics,
         bus,
         background,
         openapi,

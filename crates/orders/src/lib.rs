@@ -9,6 +9,7 @@ pub mod domain;
 pub mod http;
 pub mod migrations;
 pub mod outbox;
+pub mod snapshot;
 pub mod store;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};

@@ -42,6 +42,14 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_platform(backend, tweak).await.0
+}
+
+/// The app and the platform behind it (its stores, bus and background tasks).
+pub async fn spawn_platform(
+    backend: Backend,
+    tweak: impl FnOnce(&mut Config),
+) -> (TestApp, ecap::Platform) {
     let db = TestDb::create(backend).await;
     let data = tempfile::tempdir().expect("temp dir");
     let mut config = test_config(&db, data.path());
@@ -56,12 +64,12 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(ecap_core::http::serve(
         listener,
-        platform.router,
+        platform.router.clone(),
         async move {
             let _ = rx.await;
         },
     ));
-    TestApp {
+    let app = TestApp {
         addr,
         base: format!("http://{addr}"),
         client: reqwest::Client::builder()
@@ -72,7 +80,8 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
         db,
         _data: data,
         _shutdown: tx,
-    }
+    };
+    (app, platform)
 }
 
 pub struct Resp {

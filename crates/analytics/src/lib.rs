@@ -1,0 +1,111 @@
+//! Analytics: an idempotent consumer of the orders' outbox events that keeps
+//! exact, time-bucketed aggregates in its own tables (and a mirror of them in
+//! memory that reads answer from), the dashboard, revenue and breakdown
+//! routes, a live Server-Sent-Events stream, CSV export, and rebuild/verify
+//! against the orders.
+
+pub mod http;
+pub mod memory;
+pub mod migrations;
+pub mod model;
+pub mod query;
+pub mod store;
+
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use axum::{Router, extract::FromRef};
+use ecap_core::{
+    auth::AuthState,
+    db::Db,
+    events::{EventHandler, OrderEvent},
+    ports::PortError,
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub use store::AnalyticsStore;
+
+/// Behaviour switches of the analytics service, from the configuration.
+#[derive(Debug, Clone)]
+pub struct AnalyticsSettings {
+    /// IANA time zone days are counted in when a request names none.
+    pub timezone: String,
+}
+
+impl Default for AnalyticsSettings {
+    fn default() -> Self {
+        Self {
+            timezone: "UTC".into(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AnalyticsState {
+    pub store: AnalyticsStore,
+    pub auth: AuthState,
+    pub settings: Arc<AnalyticsSettings>,
+}
+
+impl FromRef<AnalyticsState> for AuthState {
+    fn from_ref(s: &AnalyticsState) -> Self {
+        s.auth.clone()
+    }
+}
+
+/// Applies the service's migrations.
+pub async fn migrate(db: &Db) -> Result<usize, ecap_core::db::DbError> {
+    ecap_core::migrate::run(db, "analytics", migrations::MIGRATIONS).await
+}
+
+pub fn openapi_router() -> OpenApiRouter<AnalyticsState> {
+    OpenApiRouter::new()
+        .routes(routes!(http::dashboard))
+        .routes(routes!(http::revenue))
+        .routes(routes!(http::top_products))
+        .routes(routes!(http::categories))
+        .routes(routes!(http::status_breakdown))
+        .routes(routes!(http::payment_methods))
+        .routes(routes!(http::export))
+        .routes(routes!(http::stream))
+        .routes(routes!(http::track_order))
+        .routes(routes!(http::reset_daily))
+}
+
+/// The service's routes, ready to merge into a process's router.
+pub fn router(state: AnalyticsState) -> (Router, utoipa::openapi::OpenApi) {
+    let (router, api) = openapi_router().split_for_parts();
+    (router.with_state(state), api)
+}
+
+/// The consumer the event bus calls: applies each delivered batch.
+#[derive(Clone, Debug)]
+pub struct AnalyticsConsumer(pub AnalyticsStore);
+
+#[async_trait]
+impl EventHandler for AnalyticsConsumer {
+    async fn handle(&self, events: &[OrderEvent]) -> Result<(), PortError> {
+        self.0
+            .apply(events)
+            .await
+            .map(|_| ())
+            .map_err(|e| PortError(format!("analytics: {e}")))
+    }
+}
+
+/// Reloads the mirror when another process (`ecap analytics rebuild`)
+/// replaced the tables; checks once a second.
+pub fn spawn_refresher(store: AnalyticsStore) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match store.refresh().await {
+                Ok(true) => tracing::info!("analytics tables were rebuilt: mirror reloaded"),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "analytics refresh failed"),
+            }
+        }
+    })
+}
