@@ -597,3 +597,74 @@ fn describe(api: &mut OpenApi) {
         ),
     );
 }
+
+/// The orders store on the configured databases, for offline commands
+/// (`ecap analytics …`, `ecap seed --orders`): no cache, no background tasks.
+pub async fn offline_orders(config: &Config) -> anyhow::Result<(OrderStore, Vec<Db>)> {
+    let catalog = catalog_database(config, None).await?;
+    let orders = orders_database(config, &[(config.catalog_database(), catalog.clone())]).await?;
+    let inventory: Arc<dyn Inventory> = Arc::new(CatalogInventory {
+        store: CatalogStore::new(catalog.clone()),
+        cache: ResponseCache::off(),
+    });
+    let shared = config.orders_database() == config.catalog_database();
+    Ok((
+        OrderStore::new(orders.clone(), inventory).with_shared_inventory(shared),
+        vec![catalog, orders],
+    ))
+}
+
+/// `ecap analytics rebuild` (`verify` false) or `verify`: returns the
+/// differences found (always none after a rebuild).
+pub async fn analytics_command(
+    config: &Config,
+    verify: bool,
+    progress: bool,
+) -> anyhow::Result<Vec<String>> {
+    let (orders, mut pools) = offline_orders(config).await?;
+    let opened: Vec<(Secret, Db)> = vec![(config.orders_database(), orders.db().clone())];
+    let adb = analytics_database(config, &opened).await?;
+    pools.push(adb.clone());
+    let store = AnalyticsStore::open(adb)
+        .await
+        .context("loading the analytics aggregates")?;
+    let source = OrdersSnapshot(orders);
+    let result = if verify {
+        store.verify(&source).await.context("verifying")?
+    } else {
+        let bar = progress.then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{msg} [{bar:40}] {pos}/{len} orders ({per_sec}, {eta})",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.set_message("rebuilding analytics");
+            bar
+        });
+        let started = Instant::now();
+        let n = store
+            .rebuild(&source, &|done, total| {
+                if let Some(b) = &bar {
+                    b.set_length(total);
+                    b.set_position(done);
+                }
+            })
+            .await
+            .context("rebuilding the analytics aggregates")?;
+        if let Some(b) = &bar {
+            b.finish_and_clear();
+        }
+        eprintln!(
+            "analytics rebuilt from {n} orders in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        Vec::new()
+    };
+    for db in pools {
+        db.close().await;
+    }
+    Ok(result)
+}

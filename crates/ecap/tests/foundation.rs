@@ -345,6 +345,16 @@ async fn openapi_describes_every_route_and_docs_work_offline() {
         ("/api/orders/cleanup/expired", "post"),
         ("/api/orders/bulk-delete", "post"),
         ("/api/orders/outbox", "get"),
+        ("/api/analytics/dashboard", "get"),
+        ("/api/analytics/revenue", "get"),
+        ("/api/analytics/top-products", "get"),
+        ("/api/analytics/categories", "get"),
+        ("/api/analytics/status-breakdown", "get"),
+        ("/api/analytics/payment-methods", "get"),
+        ("/api/analytics/export", "get"),
+        ("/api/analytics/stream", "get"),
+        ("/api/analytics/track/order", "post"),
+        ("/api/analytics/reset/daily", "post"),
     ];
     for (path, method) in expect {
         assert!(
