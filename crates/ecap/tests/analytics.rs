@@ -737,7 +737,7 @@ ecap_core::on_every_backend!(ground_truth);
 /// The relay feeds analytics as orders change; admin only; bad input refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn live_updates_authorization_and_bad_input() {
-    let (app, _platform) = spawn_platform(Backend::Sqlite, |_| {}).await;
+    let (app, platform) = spawn_platform(Backend::Sqlite, |_| {}).await;
     let (admin, _) = app.admin().await;
     let (customer, _) = app.customer("live@example.com").await;
     let (merchant, _) = app.register_as("Mer", "mer@example.com", "merchant").await;
