@@ -108,8 +108,9 @@ pub struct PairIndex {
     removed: Vec<(i32, i32)>,
 }
 
-const BLOCK: usize = 4096;
-const SIDE_LIMIT: usize = 4096;
+// Small in unit tests, so blocks and merges are exercised.
+const BLOCK: usize = if cfg!(test) { 64 } else { 4096 };
+const SIDE_LIMIT: usize = if cfg!(test) { 100 } else { 4096 };
 
 pub const NO_PREV: i64 = i32::MIN as i64;
 
