@@ -59,6 +59,8 @@ pub struct AnalyticsStore {
     /// The `generation` the mirror was loaded at.
     generation: Arc<std::sync::atomic::AtomicI64>,
     changes: watch::Sender<u64>,
+    /// Opened by a command line tool: no mirror is loaded or kept.
+    offline: bool,
 }
 
 impl std::fmt::Debug for AnalyticsStore {
@@ -450,15 +452,25 @@ pub type Difference = String;
 impl AnalyticsStore {
     /// Opens the store and loads the mirror from the tables.
     pub async fn open(db: Db) -> StoreResult<Self> {
-        let store = Self {
+        let store = Self::unloaded(db, false);
+        store.reload().await?;
+        Ok(store)
+    }
+
+    /// For command line tools (rebuild, verify): the tables only, no mirror.
+    pub fn open_offline(db: Db) -> Self {
+        Self::unloaded(db, true)
+    }
+
+    fn unloaded(db: Db, offline: bool) -> Self {
+        Self {
             db,
             mirror: Arc::new(RwLock::new(Mirror::default())),
             apply: Arc::new(Mutex::new(())),
             generation: Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN)),
             changes: watch::channel(0).0,
-        };
-        store.reload().await?;
-        Ok(store)
+            offline,
+        }
     }
 
     pub fn db(&self) -> &Db {
@@ -508,6 +520,9 @@ impl AnalyticsStore {
 
     /// Loads the mirror from the tables.
     pub async fn reload(&self) -> StoreResult<()> {
+        if self.offline {
+            return Ok(());
+        }
         let _guard = self.apply.lock().await;
         let generation = self.meta("generation").await?;
         let mut mirror = Mirror {
@@ -1177,6 +1192,9 @@ impl AnalyticsStore {
             if extra > 0 {
                 diffs.push(format!("{extra} customers recorded without orders"));
             }
+        }
+        if self.offline {
+            return Ok(diffs);
         }
         // The mirror this process serves from.
         let m = self.read();
