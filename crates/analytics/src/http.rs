@@ -193,27 +193,54 @@ pub async fn dashboard(
     Ok(ok(None, Some(dashboard_json(&m, &p))))
 }
 
-fn series(m: &Mirror, p: &Period, g: Granularity) -> ApiResult<Vec<Value>> {
+/// One point of a series (typed: serialised without building a JSON tree).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Point {
+    pub date: String,
+    pub start: String,
+    pub revenue: f64,
+    pub orders: i64,
+    pub gross_sales: f64,
+    pub counted_orders: i64,
+    pub units: i64,
+    pub cancelled: i64,
+    pub refunded: i64,
+    pub customers: i64,
+    pub new_customers: i64,
+}
+
+fn series(m: &Mirror, p: &Period, g: Granularity) -> ApiResult<Vec<Point>> {
     let buckets = p.buckets(g).map_err(refuse)?;
     Ok(buckets
         .into_iter()
         .map(|(label, w)| {
             let k = kpis(m, w);
-            json!({
-                "date": label,
-                "start": iso(w.from),
-                "revenue": money(k.t.net_cents),
-                "orders": k.t.orders,
-                "grossSales": money(k.t.gross_cents),
-                "countedOrders": k.t.net_orders,
-                "units": k.t.units,
-                "cancelled": k.t.cancelled,
-                "refunded": k.t.refunded,
-                "customers": k.customers,
-                "newCustomers": k.t.new_customers,
-            })
+            Point {
+                date: label,
+                start: iso(w.from),
+                revenue: money(k.t.net_cents),
+                orders: k.t.orders,
+                gross_sales: money(k.t.gross_cents),
+                counted_orders: k.t.net_orders,
+                units: k.t.units,
+                cancelled: k.t.cancelled,
+                refunded: k.t.refunded,
+                customers: k.customers,
+                new_customers: k.t.new_customers,
+            }
         })
         .collect())
+}
+
+/// The revenue answer (typed, field order as documented).
+#[derive(serde::Serialize)]
+struct RevenueAnswer<'a> {
+    period: &'a str,
+    granularity: Granularity,
+    timezone: &'a str,
+    range: Value,
+    revenue: Vec<Point>,
 }
 
 /// Revenue over time: a complete series (empty buckets are zero), oldest first.
@@ -229,17 +256,16 @@ pub async fn revenue(
 ) -> ApiResult<Response> {
     let p = params.period(&state, "7d")?;
     let g = params.granularity(&p)?;
-    let m = state.store.read();
-    let points = series(&m, &p, g)?;
+    let points = series(&state.store.read(), &p, g)?;
     Ok(ok(
         None,
-        Some(json!({
-            "period": p.name,
-            "granularity": g,
-            "timezone": p.tz_name,
-            "range": period_json(&p),
-            "revenue": points,
-        })),
+        Some(RevenueAnswer {
+            period: &p.name,
+            granularity: g,
+            timezone: &p.tz_name,
+            range: period_json(&p),
+            revenue: points,
+        }),
     ))
 }
 
@@ -354,20 +380,19 @@ pub async fn export(
                 "date,start,orders,gross_sales,net_revenue,counted_orders,units,cancelled,refunded,customers,new_customers\n",
             );
             for v in points {
-                let f = |k: &str| v[k].to_string();
                 out.push_str(&format!(
                     "{},{},{},{:.2},{:.2},{},{},{},{},{},{}\n",
-                    csv_field(v["date"].as_str().unwrap_or_default()),
-                    v["start"].as_str().unwrap_or_default(),
-                    f("orders"),
-                    v["grossSales"].as_f64().unwrap_or_default(),
-                    v["revenue"].as_f64().unwrap_or_default(),
-                    f("countedOrders"),
-                    f("units"),
-                    f("cancelled"),
-                    f("refunded"),
-                    f("customers"),
-                    f("newCustomers"),
+                    csv_field(&v.date),
+                    v.start,
+                    v.orders,
+                    v.gross_sales,
+                    v.revenue,
+                    v.counted_orders,
+                    v.units,
+                    v.cancelled,
+                    v.refunded,
+                    v.customers,
+                    v.new_customers,
                 ));
             }
             p
