@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """ecap benchmark harness: one command, results written to BENCHMARKS.md.
 
-    python3 bench/run.py [--duration 10] [--rounds 1] [--only core,catalog,reserve,orders] [--no-build]
+    python3 bench/run.py [--duration 10] [--rounds 1] [--only core,catalog,reserve,orders,analytics]
+                         [--analytics-sizes 10000,1000000,10000000] [--no-build]
 
 Everything is reported as a ratio against a baseline measured in the same
 invocation (the bare axum server from bench/src/main.rs, or ecap itself while
@@ -26,12 +27,18 @@ Measures:
     pgbench's TPC-B-like script on the same PostgreSQL at the same client
     counts, right after each point, as the yardstick; on PostgreSQL also
     what ecap's connections were doing (pg_stat_activity samples) and commits
-    per order.
+    per order;
+  * (analytics) per size (10k, 1M, 10M orders seeded on SQLite): seed time,
+    p50/p99 of GET /api/analytics/dashboard and /revenue (bench/src/analytics.rs),
+    the same answers from the raw orders by SQLite GROUP BY and by DuckDB on
+    Parquet (timed, and checked equal to the cent); AnalyticsStore::apply events
+    per second on SQLite and PostgreSQL; order-to-SSE-update delay.
 
-`--only` runs some of the four parts (core, catalog, reserve, orders) and rewrites
+`--only` runs some of the five parts (core, catalog, reserve, orders, analytics) and rewrites
 only their sections of BENCHMARKS.md.
 
-Python 3.11 standard library only; needs `wrk` on PATH. Linux only (/proc).
+Python 3.11 standard library only (the analytics part makes bench/.venv with
+DuckDB from PyPI for its DuckDB baseline); needs `wrk` on PATH. Linux only (/proc).
 """
 
 from __future__ import annotations
@@ -66,6 +73,7 @@ MARKS = {
     "catalog": ("<!-- bench/run.py:catalog:start -->", "<!-- bench/run.py:catalog:end -->"),
     "reserve": ("<!-- bench/run.py:reserve:start -->", "<!-- bench/run.py:reserve:end -->"),
     "orders": ("<!-- bench/run.py:orders:start -->", "<!-- bench/run.py:orders:end -->"),
+    "analytics": ("<!-- bench/run.py:analytics:start -->", "<!-- bench/run.py:analytics:end -->"),
 }
 
 USER_NAME = "Bench User"
@@ -87,7 +95,7 @@ RESERVE_PRODUCTS = 1000
 RESERVE_POOL = 10  # ecap's default DB_MAX_CONNECTIONS
 RESERVE_DURATION_S = 5.0
 PG_URL = "postgres://postgres@127.0.0.1:5432/postgres"
-PARTS = ("core", "catalog", "reserve", "orders")
+PARTS = ("core", "catalog", "reserve", "orders", "analytics")
 ORDER_CLIENTS = (8, 32)
 ORDER_CUSTOMERS = 64
 ORDER_PRODUCTS = 200
@@ -1041,6 +1049,774 @@ def build_orders_report(args, info: dict, r: dict) -> tuple[str, str]:
     return "\n".join(t), "\n".join(m) + "\n"
 
 
+# ---- analytics: dashboard/revenue latency at growing sizes, against the raw orders ----
+
+ANALYTICS_SIZES = (10_000, 1_000_000, 10_000_000)
+DASHBOARD_PATH = "/api/analytics/dashboard?period=30d&tz=UTC"
+REVENUE_PATH = "/api/analytics/revenue?period=12m&granularity=day&tz=UTC"
+AN_ENDPOINTS = (("dashboard", DASHBOARD_PATH), ("revenue", REVENUE_PATH))
+AN_ADMIN_EMAIL = "bench-admin@example.com"
+AN_ADMIN_PASSWORD = "Admin123!x"
+AN_CUSTOMER_EMAIL = "bench-customer@example.com"
+AN_REQUESTS = 3000  # sequential requests per endpoint, one kept-alive connection
+AN_CLIENTS = 8
+AN_CLIENT_REQUESTS = 1000  # per concurrent client
+AN_WARMUP_S = 2.0
+AN_MAX_S = 120.0  # per latency run at most (ends the run early if ecap is slow)
+AN_SQLITE_RUNS = 3
+AN_DUCKDB_RUNS = 5  # after one warm-up run
+AN_CONSUMER_BATCHES = (1, 100)
+AN_CONSUMER_S = 10.0
+AN_SSE_RATE = 10.0  # orders per second
+AN_SSE_S = 10.0
+AN_SSE_SEED_ORDERS = 1000
+AN_SEED = 1
+DUCKDB_SPEC = "duckdb==2.0.1"
+VENV_DIR = BENCH_DIR / ".venv"
+GOAL_SEED_1M_S = 60.0  # ecap seed --orders 1000000 on SQLite
+GOAL_FLAT = 2.0  # p50 at the largest size / p50 at the smallest
+GOAL_VS_DUCKDB = 100.0  # ecap p50 at least this many times faster than DuckDB at 10M
+DAY_MS = 86_400_000
+NOT_COUNTED = "('cancelled', 'refunded', 'deleted')"
+
+
+def fmt_n(n: int) -> str:
+    """10000 -> 10k, 1000000 -> 1M."""
+    for div, unit in ((1_000_000, "M"), (1_000, "k")):
+        if n >= div and n % div == 0:
+            return f"{n // div}{unit}"
+    return f"{n:,}"
+
+
+def baseline_queries(orders: str, items: str, idiv: str, lo: int, hi: int) -> dict:
+    """The raw-order queries both baselines run; `idiv` is the integer division
+    operator (SQLite `/`, DuckDB `//`). Grouped as the two endpoints."""
+    return {
+        "revenue": [
+            f"SELECT created_at {idiv} {DAY_MS} AS day, COUNT(*), "
+            f"SUM(CASE WHEN status NOT IN {NOT_COUNTED} THEN total_cents ELSE 0 END), "
+            f"SUM(total_cents) FROM {orders} WHERE created_at >= {int(lo)} "
+            f"AND created_at < {int(hi)} GROUP BY day",
+        ],
+        "dashboard": [
+            f"SELECT status, COUNT(*), SUM(total_cents) FROM {orders} GROUP BY status",
+            f"SELECT SUM(quantity) FROM {items}",
+            # IN (subquery) rather than a join: 3-4x faster on SQLite (the join
+            # walks the product index and probes orders row by row).
+            f"SELECT product_id, SUM(quantity) AS units, SUM(quantity * price_cents) AS revenue "
+            f"FROM {items} WHERE order_id IN (SELECT id FROM {orders} WHERE status NOT IN "
+            f"{NOT_COUNTED}) GROUP BY product_id ORDER BY units DESC, revenue DESC, product_id "
+            f"LIMIT 10",
+        ],
+    }
+
+
+def answer_from_rows(revenue_rows, status_rows, items_rows, top_rows) -> dict:
+    """The comparable answer from the baseline queries' rows (integers only)."""
+    epoch = dt.date(1970, 1, 1)
+    days = {}
+    for day, n, net, gross in revenue_rows:
+        days[(epoch + dt.timedelta(days=int(day))).isoformat()] = [int(n), int(net or 0),
+                                                                   int(gross or 0)]
+    statuses = {s: [int(n), int(g or 0)] for s, n, g in status_rows}
+    uncounted = ("cancelled", "refunded", "deleted")
+    return {
+        "days": days,
+        "totalOrders": sum(v[0] for v in statuses.values()),
+        "totalRevenue": sum(v[1] for s, v in statuses.items() if s not in uncounted),
+        "itemsSold": int(items_rows[0][0] or 0),
+        "statuses": statuses,
+        "top": [[p, int(u), int(r)] for p, u, r in top_rows],
+    }
+
+
+def cents(x) -> int:
+    return int(round(float(x) * 100))
+
+
+def ecap_answer(dashboard: dict, revenue: dict) -> tuple[dict, list[str]]:
+    """ecap's answer in the same shape, and problems with the series itself."""
+    problems = []
+    series = revenue["revenue"]
+    first, last = revenue["range"]["firstDay"], revenue["range"]["lastDay"]
+    want = dt.date.fromisoformat(first)
+    for p in series:
+        if p["date"] != want.isoformat():
+            problems.append(f"revenue series: expected {want}, got {p['date']} (not complete)")
+            break
+        want += dt.timedelta(days=1)
+    if series and series[-1]["date"] != last:
+        problems.append(f"revenue series ends at {series[-1]['date']}, lastDay is {last}")
+    days = {p["date"]: [int(p["orders"]), cents(p["revenue"]), cents(p["grossSales"])]
+            for p in series if p["orders"] or p["revenue"] or p["grossSales"]}
+    statuses = {s["status"]: [int(s["count"]), cents(s["revenue"])]
+                for s in dashboard["statusBreakdown"] if s["count"] or s["revenue"]}
+    return {
+        "days": days,
+        "totalOrders": int(dashboard["totalOrders"]),
+        "totalRevenue": cents(dashboard["totalRevenue"]),
+        "itemsSold": int(dashboard["itemsSold"]),
+        "statuses": statuses,
+        "top": [[t["productId"], int(t["sales"]), cents(t["revenue"])]
+                for t in dashboard["topProducts"]],
+    }, problems
+
+
+def compare_answers(ours: dict, theirs: dict, name: str) -> list[str]:
+    """Every difference (first few per kind), described with both values."""
+    out = []
+    day_diffs = [d for d in sorted(set(ours["days"]) | set(theirs["days"]))
+                 if ours["days"].get(d, [0, 0, 0]) != theirs["days"].get(d, [0, 0, 0])]
+    for d in day_diffs[:5]:
+        out.append(f"{name}: day {d}: ecap [orders, net cents, gross cents] "
+                   f"{ours['days'].get(d, [0, 0, 0])}, {name} {theirs['days'].get(d, [0, 0, 0])}")
+    if len(day_diffs) > 5:
+        out.append(f"{name}: … {len(day_diffs)} days differ in all")
+    for k in ("totalOrders", "totalRevenue", "itemsSold"):
+        if ours[k] != theirs[k]:
+            out.append(f"{name}: {k}: ecap {ours[k]}, {name} {theirs[k]}")
+    for s in sorted(set(ours["statuses"]) | set(theirs["statuses"])):
+        a, b = ours["statuses"].get(s, [0, 0]), theirs["statuses"].get(s, [0, 0])
+        if a != b:
+            out.append(f"{name}: status {s} [count, gross cents]: ecap {a}, {name} {b}")
+    if ours["top"] != theirs["top"]:
+        out.append(f"{name}: top products [id, units, net cents]: ecap {ours['top']}, "
+                   f"{name} {theirs['top']}")
+    return out
+
+
+def sqlite_baseline(db_path: Path, lo: int, hi: int, runs: int) -> dict:
+    """The queries on ecap's SQLite file (read-only), median of `runs` runs per endpoint."""
+    import sqlite3
+    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        qs = baseline_queries("orders", "order_items", "/", lo, hi)
+        times = {k: [] for k in qs}
+        rows = {}
+        for _ in range(runs):
+            for k, group in qs.items():
+                t0 = time.perf_counter()
+                rows[k] = [con.execute(q).fetchall() for q in group]
+                times[k].append(time.perf_counter() - t0)
+        plans = {k: [" / ".join(r[-1] for r in con.execute("EXPLAIN QUERY PLAN " + q))
+                     for q in group] for k, group in qs.items()}
+    finally:
+        con.close()
+    answer = answer_from_rows(rows["revenue"][0], *rows["dashboard"])
+    return {"version": sqlite3.sqlite_version, "runs": runs, "times": times, "answer": answer,
+            "plans": plans}
+
+
+def duckdb_worker(spec: dict) -> int:
+    """Runs inside bench/.venv (which has duckdb): exports the SQLite orders to
+    Parquet through DuckDB's own COPY, then times the baseline queries on the
+    Parquet files. Prints one JSON object."""
+    import csv
+    import sqlite3
+
+    import duckdb  # noqa: PLC0415 - only in the venv
+
+    work = Path(spec["dir"])
+    work.mkdir(parents=True, exist_ok=True)
+    # Nothing may be fetched at run time: Parquet and CSV are in the core wheel.
+    con = duckdb.connect(config={"autoinstall_known_extensions": False,
+                                 "autoload_known_extensions": False})
+    src = sqlite3.connect(f"file:{spec['sqlite']}?mode=ro", uri=True)
+    tables = {
+        "orders": ("SELECT id, user_id, created_at, status, total_cents, payment_method "
+                   "FROM orders ORDER BY id",
+                   {"id": "BIGINT", "user_id": "BIGINT", "created_at": "BIGINT",
+                    "status": "VARCHAR", "total_cents": "BIGINT", "payment_method": "VARCHAR"}),
+        "order_items": ("SELECT order_id, product_id, category, quantity, price_cents "
+                        "FROM order_items ORDER BY id",
+                        {"order_id": "BIGINT", "product_id": "VARCHAR", "category": "VARCHAR",
+                         "quantity": "BIGINT", "price_cents": "BIGINT"}),
+    }
+    t0 = time.perf_counter()
+    files, rows, sizes = {}, {}, {}
+    for name, (sql, cols) in tables.items():
+        csv_path = work / f"{name}.csv"
+        n = 0
+        with open(csv_path, "w", newline="") as f:
+            w = csv.writer(f)
+            cur = src.execute(sql)
+            while True:
+                chunk = cur.fetchmany(100_000)
+                if not chunk:
+                    break
+                w.writerows(chunk)
+                n += len(chunk)
+        pq = work / f"{name}.parquet"
+        col_spec = ", ".join(f"'{c}': '{t}'" for c, t in cols.items())
+        con.execute(f"COPY (SELECT * FROM read_csv('{csv_path}', header = false, "
+                    f"columns = {{{col_spec}}})) TO '{pq}' (FORMAT parquet)")
+        csv_path.unlink()
+        files[name], rows[name], sizes[name] = pq, n, pq.stat().st_size
+    src.close()
+    export_s = time.perf_counter() - t0
+    qs = baseline_queries(f"read_parquet('{files['orders']}')",
+                          f"read_parquet('{files['order_items']}')", "//", spec["lo"], spec["hi"])
+    times = {k: [] for k in qs}
+    results = {}
+    for i in range(spec["runs"] + 1):  # the first run is the warm-up
+        for k, group in qs.items():
+            t = time.perf_counter()
+            results[k] = [con.execute(q).fetchall() for q in group]
+            if i > 0:
+                times[k].append(time.perf_counter() - t)
+    con.close()
+    for pq in files.values():
+        pq.unlink()
+    answer = answer_from_rows(results["revenue"][0], *results["dashboard"])
+    print(json.dumps({"version": duckdb.__version__, "export_s": export_s, "rows": rows,
+                      "parquet_bytes": sizes, "runs": spec["runs"], "times": times,
+                      "answer": answer}))
+    return 0
+
+
+def ensure_duckdb() -> tuple[Path | None, str | None]:
+    """bench/.venv with DuckDB from PyPI (created on first use); (python, why not)."""
+    py = VENV_DIR / "bin" / "python"
+    check = [str(py), "-c", "import duckdb"]
+    if py.exists() and subprocess.run(check, capture_output=True).returncode == 0:
+        return py, None
+    log(f"creating {VENV_DIR} with {DUCKDB_SPEC} (pip, PyPI)")
+    p = subprocess.run([sys.executable, "-m", "venv", str(VENV_DIR)], capture_output=True,
+                       text=True, timeout=300)
+    if p.returncode != 0:
+        return None, f"python3 -m venv failed: {p.stderr.strip()[-300:]}"
+    p = subprocess.run([str(py), "-m", "pip", "install", "-q", DUCKDB_SPEC],
+                       capture_output=True, text=True, timeout=600)
+    if p.returncode != 0 or subprocess.run(check, capture_output=True).returncode != 0:
+        return None, f"pip install {DUCKDB_SPEC} failed: {p.stderr.strip()[-300:]}"
+    return py, None
+
+
+def create_admin(ecap_bin: Path, data_dir: Path) -> None:
+    p = subprocess.run([str(ecap_bin), "--data-dir", str(data_dir), "users", "create-admin",
+                        "--email", AN_ADMIN_EMAIL, "--name", "Bench Admin"],
+                       input=AN_ADMIN_PASSWORD + "\n", capture_output=True, text=True,
+                       env=ecap_env(), cwd=str(data_dir.parent), timeout=120)
+    if p.returncode != 0:
+        raise BenchError(f"users create-admin: {p.stderr.strip()[-400:]}")
+
+
+def login(port: int, email: str, password: str) -> str:
+    status, body = http_request(port, "POST", "/api/auth/login",
+                                {"email": email, "password": password})
+    if status != 200:
+        raise BenchError(f"login {email}: HTTP {status}: {body[:300]!r}")
+    return json.loads(body)["data"]["token"]
+
+
+def get_json(port: int, path: str, token: str, timeout: float = 60.0) -> dict:
+    status, body = http_request(port, "GET", path, token=token, timeout=timeout)
+    if status != 200:
+        raise BenchError(f"GET {path}: HTTP {status}: {body[:300]!r}")
+    return json.loads(body)["data"]
+
+
+def seed_orders(ecap_bin: Path, data_dir: Path, n: int) -> dict:
+    timeout = 300 + n * 4e-4
+    args = [str(ecap_bin), "--data-dir", str(data_dir), "seed", "--orders", str(n),
+            "--seed", str(AN_SEED)]
+    t0 = time.perf_counter()
+    proc = spawn(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ecap_env(),
+                 cwd=str(data_dir.parent))
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stop(proc, 5)
+        raise Timeout(f"ecap seed --orders {n} did not finish within {timeout:.0f}s") from None
+    finally:
+        if proc in _children and proc.poll() is not None:
+            _children.remove(proc)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise BenchError(f"ecap seed --orders {n} failed ({proc.returncode}): {err.strip()[-600:]}")
+    # Its summary lines go to stdout or stderr; the log lines start with a timestamp.
+    lines = [x.strip() for x in (out + "\n" + err).splitlines()
+             if x.strip().startswith(("seeded", "analytics rebuilt"))]
+    rebuild = None
+    for line in lines:
+        m = re.search(r"analytics rebuilt from \d+ orders in ([\d.]+) s", line)
+        if m:
+            rebuild = float(m.group(1))
+    db = data_dir / "ecap.db"
+    return {"wall_s": wall, "lines": lines, "rebuild_s": rebuild,
+            "db_bytes": db.stat().st_size if db.exists() else None}
+
+
+def run_bench_json(args: list[str], timeout: float) -> dict:
+    """A bench binary with progress on our stderr and one JSON line on stdout."""
+    proc = spawn(args, stdout=subprocess.PIPE, stderr=None, text=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stop(proc, 5)  # SIGTERM first
+        raise Timeout(f"{Path(args[0]).name} did not finish within {timeout:.0f}s") from None
+    finally:
+        if proc in _children and proc.poll() is not None:
+            _children.remove(proc)
+    lines = out.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        raise BenchError(f"{' '.join(args[:2])} failed ({proc.returncode})")
+    return json.loads(lines[-1])
+
+
+def analytics_size(ecap_bin: Path, an_bin: Path, root: Path, n: int, duck_py: Path | None,
+                   keep: bool) -> dict:
+    res: dict = {"orders": n}
+    data = root / f"n{n}" / "data"
+    data.mkdir(parents=True)
+    log(f"analytics {fmt_n(n)}: ecap seed --orders {n} --seed {AN_SEED} (SQLite, fresh data dir)")
+    res["seed"] = seed_orders(ecap_bin, data, n)
+    log(f"  seeded in {res['seed']['wall_s']:.1f} s wall ({'; '.join(res['seed']['lines'])})")
+    create_admin(ecap_bin, data)
+    port = free_port()
+    log_path = root / f"ecap-n{n}.log"
+    t0 = time.perf_counter()
+    proc = start_ecap(ecap_bin, port, data, log_path)
+    try:
+        try:
+            wait_ready(port, proc, timeout=60 + n * 2e-5, poll=0.02)
+        except BenchError as e:
+            raise BenchError(f"{e}\n--- ecap log ---\n{tail(log_path)}") from None
+        res["ready_s"] = time.perf_counter() - t0
+        time.sleep(0.5)
+        res["rss_kb_start"] = rss_kb(proc.pid)
+        token = login(port, AN_ADMIN_EMAIL, AN_ADMIN_PASSWORD)
+        before = {k: get_json(port, p, token) for k, p in AN_ENDPOINTS}
+        log(f"  ecap ready in {res['ready_s']:.2f} s (RSS {res['rss_kb_start'] / 1024:.0f} MB); "
+            f"totalOrders {before['dashboard']['totalOrders']:,}")
+        res["latency"] = run_bench_json(
+            [str(an_bin), "latency", "--base", f"http://127.0.0.1:{port}", "--token", token,
+             "--path", DASHBOARD_PATH, "--path", REVENUE_PATH, "--warmup", f"{AN_WARMUP_S:g}",
+             "--requests", str(AN_REQUESTS), "--clients", str(AN_CLIENTS),
+             "--client-requests", str(AN_CLIENT_REQUESTS), "--max-seconds", f"{AN_MAX_S:g}"],
+            timeout=4 * (AN_MAX_S + AN_WARMUP_S) + 60)
+        after = {k: get_json(port, p, token) for k, p in AN_ENDPOINTS}
+        res["rss_kb_after"] = rss_kb(proc.pid)
+        if proc.poll() is not None:
+            raise BenchError(f"ecap exited during the run ({proc.returncode})\n{tail(log_path)}")
+    finally:
+        stop(proc)
+    ours, problems = ecap_answer(after["dashboard"], after["revenue"])
+    if ecap_answer(before["dashboard"], before["revenue"])[0] != ours:
+        problems.append("ecap's answers changed during the latency run (nothing wrote)")
+    rng = after["revenue"]["range"]
+    iso_ms = lambda s: int(dt.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp() * 1000)
+    lo, hi = iso_ms(rng["start"]), iso_ms(rng["end"])
+    res["window"] = {"firstDay": rng["firstDay"], "lastDay": rng["lastDay"], "lo": lo, "hi": hi,
+                     "days": len(after["revenue"]["revenue"])}
+    res["ecap"] = {"totalOrders": ours["totalOrders"], "days_with_orders": len(ours["days"]),
+                   "problems": problems}
+    db_path = data / "ecap.db"
+    log(f"  SQLite GROUP BY on the same file ({AN_SQLITE_RUNS} runs)")
+    sq = sqlite_baseline(db_path, lo, hi, AN_SQLITE_RUNS)
+    sq["mismatches"] = compare_answers(ours, sq.pop("answer"), "SQLite")
+    res["sqlite"] = sq
+    log(f"  SQLite: revenue {med(sq['times']['revenue']) * 1000:.0f} ms, dashboard "
+        f"{med(sq['times']['dashboard']) * 1000:.0f} ms; "
+        f"{'match' if not sq['mismatches'] else 'MISMATCH'}")
+    if duck_py is None:
+        res["duckdb"] = {"skipped": "no DuckDB"}
+    else:
+        log(f"  DuckDB: export to Parquet, then {AN_DUCKDB_RUNS} runs after a warm-up")
+        spec = {"sqlite": str(db_path), "dir": str(root / f"n{n}" / "parquet"), "lo": lo,
+                "hi": hi, "runs": AN_DUCKDB_RUNS}
+        duck = run_bench_json([str(duck_py), str(Path(__file__).resolve()), "--duckdb-worker",
+                               json.dumps(spec)], timeout=600 + n * 2e-4)
+        duck["mismatches"] = compare_answers(ours, duck.pop("answer"), "DuckDB")
+        res["duckdb"] = duck
+        log(f"  DuckDB {duck['version']}: export {duck['export_s']:.1f} s; revenue "
+            f"{med(duck['times']['revenue']) * 1000:.1f} ms, dashboard "
+            f"{med(duck['times']['dashboard']) * 1000:.1f} ms; "
+            f"{'match' if not duck['mismatches'] else 'MISMATCH'}")
+    for line in problems + res["sqlite"]["mismatches"] + res["duckdb"].get("mismatches", []):
+        log(f"  MISMATCH {line}")
+    if not keep:
+        shutil.rmtree(root / f"n{n}", ignore_errors=True)
+    return res
+
+
+def analytics_consumer(an_bin: Path, root: Path, pg_url: str | None, duration: float) -> dict:
+    res: dict = {"sqlite": [], "postgres": []}
+    timeout = duration + 300
+    for batch in AN_CONSUMER_BATCHES:
+        log(f"analytics consumer, SQLite, batches of {batch}, {duration:g} s")
+        url = f"sqlite://{root / f'consumer-b{batch}.db'}"
+        res["sqlite"].append(run_bench_json(
+            [str(an_bin), "consumer", "--database-url", url, "--batch", str(batch),
+             "--duration", f"{duration:g}"], timeout))
+    why = pg_reachable(pg_url) if pg_url else "--no-pg"
+    if why:
+        res["postgres"] = {"skipped": why}
+        log(f"analytics consumer, PostgreSQL: skipped ({why})")
+        return res
+    for batch in AN_CONSUMER_BATCHES:
+        log(f"analytics consumer, PostgreSQL (a fresh database), batches of {batch}")
+        res["postgres"].append(run_bench_json(
+            [str(an_bin), "consumer", "--database-url", pg_url, "--create-database",
+             "--batch", str(batch), "--duration", f"{duration:g}"], timeout))
+    return res
+
+
+def analytics_sse(ecap_bin: Path, an_bin: Path, root: Path) -> dict:
+    data = root / "sse" / "data"
+    data.mkdir(parents=True)
+    log(f"analytics stream: ecap seed --orders {AN_SSE_SEED_ORDERS}, then orders at "
+        f"{AN_SSE_RATE:g}/s for {AN_SSE_S:g} s with one stream open")
+    seed = seed_orders(ecap_bin, data, AN_SSE_SEED_ORDERS)
+    create_admin(ecap_bin, data)
+    port = free_port()
+    log_path = root / "ecap-sse.log"
+    proc = start_ecap(ecap_bin, port, data, log_path)
+    try:
+        try:
+            wait_ready(port, proc, poll=0.02)
+        except BenchError as e:
+            raise BenchError(f"{e}\n--- ecap log ---\n{tail(log_path)}") from None
+        admin = login(port, AN_ADMIN_EMAIL, AN_ADMIN_PASSWORD)
+        status, body = http_request(port, "POST", "/api/auth/register",
+                                    {"name": "Bench Customer", "email": AN_CUSTOMER_EMAIL,
+                                     "password": USER_PASSWORD})
+        if status != 201:
+            raise BenchError(f"register customer: HTTP {status}: {body[:300]!r}")
+        customer = json.loads(body)["data"]["token"]
+        status, body = http_request(port, "GET", "/api/products?page=1&limit=50")
+        if status != 200:
+            raise BenchError(f"GET /api/products: HTTP {status}")
+        products = [p["id"] for p in json.loads(body)["data"]["products"]
+                    if p.get("inventory", 0) >= 10]
+        if not products:
+            raise BenchError("no product with stock in the seeded catalog")
+        out = run_bench_json(
+            [str(an_bin), "sse", "--base", f"http://127.0.0.1:{port}", "--admin-token", admin,
+             "--customer-token", customer, "--products", ",".join(products),
+             "--rate", f"{AN_SSE_RATE:g}", "--duration", f"{AN_SSE_S:g}"],
+            timeout=AN_SSE_S + 120)
+        if proc.poll() is not None:
+            raise BenchError(f"ecap exited during the run ({proc.returncode})\n{tail(log_path)}")
+    finally:
+        stop(proc)
+    out["seed_orders"] = AN_SSE_SEED_ORDERS
+    out["seed_s"] = seed["wall_s"]
+    return out
+
+
+def analytics_bench(ecap_bin: Path, an_bin: Path, work: Path, args, progress) -> dict:
+    """Consumer throughput and stream delay first (short), then each size in
+    ascending order; `progress(results)` after every step, so a long run that
+    stops part-way still leaves the sizes it finished."""
+    root = work / "analytics"
+    root.mkdir()
+    res: dict = {"sizes": [], "sizes_planned": list(args.analytics_sizes)}
+    duck_py, why = ensure_duckdb()
+    if why:
+        log(f"DuckDB: skipped ({why})")
+        res["duckdb_skipped"] = why
+    res["consumer"] = analytics_consumer(an_bin, root, None if args.no_pg else args.pg_url,
+                                         AN_CONSUMER_S)
+    res["sse"] = analytics_sse(ecap_bin, an_bin, root)
+    progress(res)
+    for n in sorted(args.analytics_sizes):
+        res["sizes"].append(analytics_size(ecap_bin, an_bin, root, n, duck_py, args.keep))
+        progress(res)
+    return res
+
+
+def analytics_failed(r: dict) -> list[str]:
+    """Every mismatch and failed check of an analytics result."""
+    out = []
+    for s in r.get("sizes", []):
+        out += [f"{fmt_n(s['orders'])}: {x}" for x in s["ecap"]["problems"]]
+        out += [f"{fmt_n(s['orders'])}: {x}" for x in s["sqlite"]["mismatches"]]
+        out += [f"{fmt_n(s['orders'])}: {x}" for x in s["duckdb"].get("mismatches", [])]
+    for key in ("sqlite", "postgres"):
+        runs = r.get("consumer", {}).get(key)
+        if isinstance(runs, list):
+            for c in runs:
+                if not c["verify_ok"]:
+                    out.append(f"consumer {key} batch {c['batch']}: verify found "
+                               f"{c['differences']} differences: {c['first_differences']}")
+    return out
+
+
+def fmt_ms(x: float) -> str:
+    if x >= 100:
+        return f"{x:,.0f} ms"
+    if x >= 1:
+        return f"{x:.2f} ms"
+    return f"{x:.3f} ms"
+
+
+def fmt_x(x: float) -> str:
+    if x != x:
+        return "—"
+    return f"{x:,.0f}×" if x >= 10 else f"{x:.1f}×"
+
+
+def fmt_bytes(b: int | None) -> str:
+    if b is None:
+        return "—"
+    for unit, div in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if b >= div:
+            return f"{b / div:.1f} {unit}"
+    return f"{b} B"
+
+
+def build_analytics_report(args, info: dict, r: dict) -> tuple[str, str]:
+    sizes = r.get("sizes", [])
+    planned = r.get("sizes_planned", list(args.analytics_sizes))
+    done = [s["orders"] for s in sizes]
+    t = [f"analytics: sizes {', '.join(fmt_n(n) for n in done) or 'none'} "
+         f"(planned {', '.join(fmt_n(n) for n in planned)})"]
+    start, end = MARKS["analytics"]
+    m = [start, "## Analytics: dashboard and revenue from 10k to 10M orders", ""]
+    m += run_lines(args, info)
+    m.append(f"- Tools: SQLite {sizes[0]['sqlite']['version'] if sizes else '—'} "
+             f"(Python `sqlite3`); DuckDB "
+             f"{next((s['duckdb']['version'] for s in sizes if 'version' in s['duckdb']), '—')} "
+             f"(PyPI wheel in `bench/.venv`, no extensions)")
+    m.append(f"- Data: per size a fresh SQLite data dir, `ecap seed --orders N --seed {AN_SEED}` "
+             f"(orders over the last 365 days, then the aggregates rebuilt from them); ecap "
+             f"release build, `ecap serve`, `LOG_LEVEL=warn`")
+    m.append(f"- Load: `ecap-bench-analytics latency` (`bench/src/analytics.rs`), keep-alive "
+             f"HTTP/1.1 with an admin token (gzip accepted, as a browser does): "
+             f"{AN_WARMUP_S:g} s warm-up, {AN_REQUESTS:,} sequential requests on one "
+             f"connection, then {AN_CLIENTS} concurrent clients × {AN_CLIENT_REQUESTS:,} "
+             f"requests (one connection each), then the {AN_REQUESTS:,} sequential requests "
+             f"again without `Accept-Encoding: gzip`; latency per request, body read to the end; "
+             f"all goals use the gzip figures")
+    missing = [n for n in planned if n not in done]
+    if missing:
+        m.append(f"- **Not measured in this run: {', '.join(fmt_n(n) for n in missing)}** "
+                 f"(stopped before it finished, or still running when this was written)")
+    m.append("")
+
+    def lat(s, ep):
+        return next(p for p in s["latency"]["paths"] if p["path"] == dict(AN_ENDPOINTS)[ep])
+
+    # ---- goals
+    goals = []
+    one_m = next((s for s in sizes if s["orders"] == 1_000_000), None)
+    if one_m:
+        w = one_m["seed"]["wall_s"]
+        goals.append((f"`ecap seed --orders 1000000` on SQLite < {GOAL_SEED_1M_S:g} s",
+                      f"{w:.0f} s", w < GOAL_SEED_1M_S))
+    else:
+        goals.append((f"`ecap seed --orders 1000000` on SQLite < {GOAL_SEED_1M_S:g} s",
+                      "not measured", None))
+    flat = {}
+    if len(sizes) >= 2:
+        small, big = sizes[0], sizes[-1]
+        for ep, _ in AN_ENDPOINTS:
+            a, b = lat(small, ep)["sequential"]["p50_ms"], lat(big, ep)["sequential"]["p50_ms"]
+            flat[ep] = b / a if a else float("nan")
+            goals.append((f"`{ep}` p50 at {fmt_n(big['orders'])} / p50 at "
+                          f"{fmt_n(small['orders'])} ≤ {GOAL_FLAT:g}"
+                          + ("" if big["orders"] == 10_000_000 else " (goal is at 10M)"),
+                          f"{flat[ep]:.2f}", flat[ep] <= GOAL_FLAT))
+    ten_m = next((s for s in sizes if s["orders"] == 10_000_000), None)
+    for ep, _ in AN_ENDPOINTS:
+        if ten_m and "times" in ten_m["duckdb"]:
+            x = med(ten_m["duckdb"]["times"][ep]) * 1000 / lat(ten_m, ep)["sequential"]["p50_ms"]
+            goals.append((f"`{ep}` p50 ≥ {GOAL_VS_DUCKDB:g}× faster than DuckDB at 10M",
+                          fmt_x(x), x >= GOAL_VS_DUCKDB))
+        else:
+            goals.append((f"`{ep}` p50 ≥ {GOAL_VS_DUCKDB:g}× faster than DuckDB at 10M",
+                          "not measured", None))
+    failed = analytics_failed(r)
+    goals.append(("answers equal SQLite's and DuckDB's exactly, consumer verify clean",
+                  "all match" if not failed else f"{len(failed)} mismatches", not failed))
+    m.append("| Goal | Measured | Status |")
+    m.append("|---|---|---|")
+    for what, value, met in goals:
+        m.append(f"| {what} | {value} | {'—' if met is None else ok(met)} |")
+        t.append(f"goal {'-      ' if met is None else ('MET    ' if met else 'NOT MET')}  "
+                 f"{what.replace('`', '')}: {value}")
+    m.append("")
+
+    # ---- per size
+    if sizes:
+        m.append("### Seeding and start-up (SQLite)")
+        m.append("")
+        m.append("| Orders | `ecap seed` wall | of which aggregates rebuilt | SQLite file "
+                 "| `ecap serve` to `/ready` | RSS after start → after load |")
+        m.append("|---:|---:|---:|---:|---:|---:|")
+        for s in sizes:
+            sd = s["seed"]
+            rb = f"{sd['rebuild_s']:.1f} s" if sd["rebuild_s"] is not None else "—"
+            m.append(f"| {s['orders']:,} | **{sd['wall_s']:.1f} s** | {rb} "
+                     f"| {fmt_bytes(sd['db_bytes'])} | {s['ready_s']:.2f} s "
+                     f"| {s['rss_kb_start'] / 1024:.0f} → {s['rss_kb_after'] / 1024:.0f} MB |")
+            t.append(f"{fmt_n(s['orders']):>4} seed {sd['wall_s']:.1f} s (rebuild {rb}), "
+                     f"ready {s['ready_s']:.2f} s")
+        m.append("")
+        m.append("### Latency of the two endpoints")
+        m.append("")
+        m.append(f"| Orders | Endpoint | JSON body | p50 (1 conn) | p99 (1 conn) | req/s (1 conn) "
+                 f"| p50 ({AN_CLIENTS} clients) | p99 ({AN_CLIENTS} clients) "
+                 f"| req/s ({AN_CLIENTS} clients) | p50 without gzip (1 conn) | errors |")
+        m.append("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for s in sizes:
+            for ep, _ in AN_ENDPOINTS:
+                p = lat(s, ep)
+                sq, cc = p["sequential"], p["concurrent"]
+                ident = p.get("sequential_identity")
+                m.append(f"| {s['orders']:,} | `{ep}` | {fmt_bytes(p['bytes'])} "
+                         f"| **{fmt_ms(sq['p50_ms'])}** | {fmt_ms(sq['p99_ms'])} "
+                         f"| {sq['per_sec']:,.0f} | {fmt_ms(cc['p50_ms'])} | {fmt_ms(cc['p99_ms'])} "
+                         f"| {cc['per_sec']:,.0f} | {fmt_ms(ident['p50_ms']) if ident else '—'} "
+                         f"| {sq['errors'] + cc['errors'] + (ident or {}).get('errors', 0)} |")
+                t.append(f"{fmt_n(s['orders']):>4} {ep:9} p50 {sq['p50_ms']:.3f} ms p99 "
+                         f"{sq['p99_ms']:.3f} ms {sq['per_sec']:.0f}/s; {AN_CLIENTS} clients p50 "
+                         f"{cc['p50_ms']:.3f} ms p99 {cc['p99_ms']:.3f} ms {cc['per_sec']:.0f}/s")
+        if any("sequential_identity" not in p for s in sizes for p in s["latency"]["paths"]):
+            m.append("")
+            m.append("—: not measured at that size in this run (the run without gzip was added "
+                     "to the harness while this run was under way).")
+        m.append("")
+        if flat:
+            m.append(f"Flatness: p50 at {fmt_n(sizes[-1]['orders'])} ÷ p50 at "
+                     f"{fmt_n(sizes[0]['orders'])} (1 connection): "
+                     + ", ".join(f"`{ep}` **{v:.2f}**" for ep, v in flat.items())
+                     + f" (goal ≤ {GOAL_FLAT:g}).")
+            m.append("")
+        m.append("### Against the raw orders: the same answers by `GROUP BY`")
+        m.append("")
+        m.append(f"| Orders | Endpoint | ecap p50 | SQLite `GROUP BY` (median of "
+                 f"{AN_SQLITE_RUNS}) | ecap faster by | DuckDB on Parquet (median of "
+                 f"{AN_DUCKDB_RUNS}) | ecap faster by | answers |")
+        m.append("|---:|---|---:|---:|---:|---:|---:|---|")
+        for s in sizes:
+            bad = (s["ecap"]["problems"] + s["sqlite"]["mismatches"]
+                   + s["duckdb"].get("mismatches", []))
+            verdict = "match (SQLite, DuckDB)" if not bad else f"**MISMATCH** ({len(bad)})"
+            if "times" not in s["duckdb"] and not bad:
+                verdict = "match (SQLite; DuckDB skipped)"
+            for ep, _ in AN_ENDPOINTS:
+                ours = lat(s, ep)["sequential"]["p50_ms"]
+                sq = med(s["sqlite"]["times"][ep]) * 1000
+                if "times" in s["duckdb"]:
+                    dk = med(s["duckdb"]["times"][ep]) * 1000
+                    dk_s, dk_x = fmt_ms(dk), f"**{fmt_x(dk / ours)}**"
+                else:
+                    dk_s, dk_x = "skipped", "—"
+                m.append(f"| {s['orders']:,} | `{ep}` | {fmt_ms(ours)} | {fmt_ms(sq)} "
+                         f"| **{fmt_x(sq / ours)}** | {dk_s} | {dk_x} | {verdict} |")
+                t.append(f"{fmt_n(s['orders']):>4} {ep:9} ecap {ours:.3f} ms, SQLite {sq:.1f} ms "
+                         f"({sq / ours:.0f}x), DuckDB {dk_s} ({dk_x.strip('*')}); {verdict}")
+        m.append("")
+        m.append(f"What is compared, exactly (integers, money in cents): for every UTC day of the "
+                 f"revenue series (12 months, from the first day of the month 11 months ago "
+                 f"through today: {sizes[-1]['window']['days']} days in the last size) the "
+                 f"orders placed, net revenue and gross sales; the dashboard's `totalOrders`, "
+                 f"`totalRevenue` (net), `itemsSold`, every status's count and gross revenue, "
+                 f"and the top 10 products by units in counted orders with their units and "
+                 f"net revenue (ties by revenue, then id). The baselines' time is the query "
+                 f"time inside the process, no HTTP, no JSON; ecap's is a full HTTP request "
+                 f"with the JSON body. `revenue` = one query (`created_at / 86400000` as the "
+                 f"day, `GROUP BY` day over the window); `dashboard` = three (per status; "
+                 f"`SUM(quantity)` of the items; top products over the items of counted orders, "
+                 f"`order_id IN (SELECT id … WHERE status NOT IN (…))`, which SQLite runs 3–4× "
+                 f"faster than the join). SQLite reads ecap's own file read-only (its indexes "
+                 f"included, page cache warm); DuckDB reads Parquet exported from that file "
+                 f"(orders: id, user_id, created_at, status, total_cents, payment_method; "
+                 f"items: order_id, product_id, category, quantity, price_cents), written with "
+                 f"DuckDB's `COPY … (FORMAT parquet)`.")
+        m.append("")
+        notes = []
+        for s in sizes:
+            d = s["duckdb"]
+            if "export_s" in d:
+                notes.append(f"{fmt_n(s['orders'])}: {d['rows']['orders']:,} orders and "
+                             f"{d['rows']['order_items']:,} items exported in "
+                             f"{d['export_s']:.1f} s (Parquet {fmt_bytes(d['parquet_bytes']['orders'])}"
+                             f" + {fmt_bytes(d['parquet_bytes']['order_items'])})")
+        if notes:
+            m.append("Parquet export (not in the timings): " + "; ".join(notes) + ".")
+            m.append("")
+        plans = sizes[-1]["sqlite"].get("plans", {})
+        if plans:
+            m.append("SQLite query plans (largest size): " + "; ".join(
+                f"{ep}: " + " | ".join(f"`{p}`" for p in ps) for ep, ps in plans.items()) + ".")
+            m.append("")
+    for line in failed:
+        m.append(f"**Mismatch:** {line}")
+        m.append("")
+        t.append(f"MISMATCH {line}")
+
+    # ---- consumer
+    c = r.get("consumer")
+    if c:
+        m.append("### Consumer: events applied per second (`AnalyticsStore::apply`)")
+        m.append("")
+        m.append(f"`ecap-bench-analytics consumer`: a fresh database per row, events as the "
+                 f"outbox relay delivers them, in batches of the given size, for "
+                 f"{AN_CONSUMER_S:g} s: 40 % `created` events of new orders (1–4 lines over 300 "
+                 f"products, 20,000 customers, placed now), 60 % status changes of earlier open "
+                 f"orders (pending → processing → shipped → out for delivery → delivered, with "
+                 f"cancellations, cancel requests, refunds, deletions). Pool of 10 connections, "
+                 f"in-process (no HTTP). Afterwards `AnalyticsStore::verify` compares every "
+                 f"aggregate table (orders, customers, slots, cells) and the in-memory totals "
+                 f"with a recomputation from the final order states.")
+        m.append("")
+        m.append("| Database | Batch | events/s | batch p50 | batch p99 | batch max | events "
+                 "(created + changes) | orders | verify |")
+        m.append("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+        names = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+        for key in ("sqlite", "postgres"):
+            runs = c.get(key)
+            if isinstance(runs, dict):
+                m.append(f"| {names[key]} | — | skipped: {runs['skipped']} | | | | | | |")
+                continue
+            for x in runs or []:
+                v = "OK" if x["verify_ok"] else f"**FAIL** ({x['differences']})"
+                m.append(f"| {names[key]} | {x['batch']} | **{x['events_per_sec']:,.0f}** "
+                         f"| {fmt_ms(x['batch_p50_ms'])} | {fmt_ms(x['batch_p99_ms'])} "
+                         f"| {fmt_ms(x['batch_max_ms'])} | {x['events']:,} ({x['created_events']:,}"
+                         f" + {x['change_events']:,}) | {x['orders']:,} | {v} |")
+                t.append(f"consumer {names[key]:10} batch {x['batch']:3}: "
+                         f"{x['events_per_sec']:8.0f} events/s, batch p50 {x['batch_p50_ms']:.2f} ms"
+                         f" p99 {x['batch_p99_ms']:.2f} ms, verify {'OK' if x['verify_ok'] else 'FAIL'}")
+        m.append("")
+        m.append("SQLite: a file in the temp dir (WAL, `synchronous = FULL`: every batch's commit "
+                 "waits for the disk); PostgreSQL: the local server, a database created for the "
+                 "row and dropped after it.")
+        m.append("")
+
+    # ---- stream
+    sse = r.get("sse")
+    if sse:
+        m.append("### Live stream: order commit → `dashboard` event")
+        m.append("")
+        m.append(f"`ecap-bench-analytics sse` against `ecap serve` on a fresh SQLite data dir "
+                 f"(`ecap seed --orders {sse['seed_orders']}`): one "
+                 f"`GET /api/analytics/stream?period=today` open with the admin token, orders of "
+                 f"one line placed one at a time by a customer at {sse['rate']:g}/s; per order the "
+                 f"time from its `POST /api/orders` returning 201 to the first `dashboard` event "
+                 f"whose `totalOrders` includes it.")
+        m.append("")
+        m.append("| orders placed | events received | delay p50 | delay p90 | delay p99 "
+                 "| delay max | POST p50 | errors | never seen |")
+        m.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        m.append(f"| {sse['placed']} | {sse['events']} | **{fmt_ms(sse['delay_p50_ms'])}** "
+                 f"| {fmt_ms(sse['delay_p90_ms'])} | **{fmt_ms(sse['delay_p99_ms'])}** "
+                 f"| {fmt_ms(sse['delay_max_ms'])} | {fmt_ms(sse['post_p50_ms'])} "
+                 f"| {sse['errors']} | {sse['missed']} |")
+        m.append("")
+        if sse.get("first_error"):
+            m.append(f"Note: first error: {sse['first_error'][:200]}")
+            m.append("")
+        t.append(f"stream: {sse['placed']} orders, delay p50 {sse['delay_p50_ms']:.0f} ms p99 "
+                 f"{sse['delay_p99_ms']:.0f} ms, errors {sse['errors']}, never seen "
+                 f"{sse['missed']}")
+    m.append(end)
+    return "\n".join(t), "\n".join(m) + "\n"
+
+
 def loadavg() -> str:
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -1270,6 +2046,8 @@ def command_line(args) -> str:
         cmd += f" --order-products {args.order_products}"
     if "orders" in args.only and args.orders_max != ORDER_MAX:
         cmd += f" --orders-max {args.orders_max}"
+    if "analytics" in args.only and tuple(args.analytics_sizes) != ANALYTICS_SIZES:
+        cmd += " --analytics-sizes " + ",".join(str(n) for n in args.analytics_sizes)
     if args.no_pg:
         cmd += " --no-pg"
     return cmd
@@ -1420,10 +2198,11 @@ def build_reserve_report(args, info: dict, r: dict) -> tuple[str, str]:
 INTRO = f"""# Benchmarks
 
 Reproduce with `make bench` or `python3 bench/run.py` (options: `--duration N`
-seconds per wrk run, default 10; `--rounds N`; `--only core,catalog,reserve,orders`;
-`--no-build`). It needs `wrk` (`apt-get install wrk`), a PostgreSQL server
-for the reservation and order figures (skipped when none answers) and `pgbench`,
-and takes about five minutes after the build with the defaults. See [bench/README.md](bench/README.md).
+seconds per wrk run, default 10; `--rounds N`; `--only core,catalog,reserve,orders,analytics`;
+`--analytics-sizes 10000,1000000,10000000`; `--no-build`). It needs `wrk` (`apt-get install wrk`),
+a PostgreSQL server for the reservation and order figures (skipped when none answers) and
+`pgbench`, and takes about five minutes after the build with the defaults, plus about 50 minutes
+for the analytics part (most of it seeding 10M orders). See [bench/README.md](bench/README.md).
 
 The machine this runs on is small and shared, so nothing is judged on absolute
 numbers: every figure that has a goal is a ratio against a baseline measured in
@@ -1536,7 +2315,20 @@ def parse_parts(value: str) -> list[str]:
     return [p for p in PARTS if p in parts]
 
 
+def parse_sizes(value: str) -> list[int]:
+    try:
+        sizes = sorted({int(x.replace("_", "")) for x in value.split(",") if x.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated order counts, got {value!r}")
+    if not sizes or sizes[0] < 100:
+        raise argparse.ArgumentTypeError("order counts must be >= 100")
+    return sizes
+
+
 def main() -> int:
+    if len(sys.argv) == 3 and sys.argv[1] == "--duckdb-worker":
+        # Internal: the DuckDB half of the analytics part, run with bench/.venv's python.
+        return duckdb_worker(json.loads(sys.argv[2]))
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=float, default=10, help="seconds per wrk run (default 10)")
@@ -1547,7 +2339,9 @@ def main() -> int:
                     help="comma-separated parts to run: core (start-up, /health, /me, login "
                          "flood, memory), catalog (product listing on a 10k catalog), reserve "
                          "(reservations on SQLite and PostgreSQL), orders (placement over HTTP "
-                         "on SQLite and PostgreSQL, pgbench as the yardstick); default all. Only the "
+                         "on SQLite and PostgreSQL, pgbench as the yardstick), analytics (dashboard "
+                         "and revenue latency at --analytics-sizes against SQLite and DuckDB "
+                         "GROUP BY, consumer throughput, stream delay); default all. Only the "
                          "sections of the parts run are rewritten in the output file")
     ap.add_argument("--catalog-products", type=int, default=CATALOG_PRODUCTS,
                     help=f"products seeded for the catalog part (default {CATALOG_PRODUCTS})")
@@ -1560,6 +2354,12 @@ def main() -> int:
                     help=f"at most this many measured orders per client count; the point ends "
                          f"at --duration or this count, whichever comes first "
                          f"(default {ORDER_MAX:,})")
+    ap.add_argument("--analytics-sizes", type=parse_sizes, default=list(ANALYTICS_SIZES),
+                    metavar="N,N,...",
+                    help="order counts the analytics part seeds and measures, each on a fresh "
+                         "SQLite data dir (default "
+                         + ",".join(str(n) for n in ANALYTICS_SIZES) + "; e.g. 10000,100000 "
+                         "for a quick run)")
     ap.add_argument("--pg-url", default=PG_URL,
                     help=f"PostgreSQL server for the reservation and order parts; fresh "
                          f"databases are created on it and dropped afterwards (default {PG_URL})")
@@ -1596,7 +2396,8 @@ def main() -> int:
     tdir = target_dir() / "release"
     ecap_bin, bare_bin, reserve_bin = tdir / "ecap", tdir / "ecap-bench", tdir / "ecap-bench-reserve"
     orders_bin = tdir / "ecap-bench-orders"
-    for b in (ecap_bin, bare_bin, reserve_bin, orders_bin):
+    analytics_bin = tdir / "ecap-bench-analytics"
+    for b in (ecap_bin, bare_bin, reserve_bin, orders_bin, analytics_bin):
         if not b.exists():
             log(f"missing {b} (build with cargo build --release -p ecap -p ecap-bench)")
             return 1
@@ -1611,6 +2412,9 @@ def main() -> int:
         budget += int(2 * (2 * (args.reserve_duration + 1) + 120))
     if "orders" in parts:
         budget += int(args.rounds * len(ORDER_CLIENTS) * (3 * args.duration + 30) + 2 * 240 + 400)
+    if "analytics" in parts:
+        # Consumer and stream, then per size: seed, start, latency, both baselines.
+        budget += int(900 + sum(600 + n * 6e-4 for n in args.analytics_sizes))
     signal.alarm(budget)
 
     load_before = loadavg()
@@ -1628,6 +2432,12 @@ def main() -> int:
                                                None if args.no_pg else args.pg_url)
         if "orders" in parts:
             results["orders"] = orders_bench(ecap_bin, orders_bin, work, args)
+        if "analytics" in parts:
+            def progress(partial: dict) -> None:
+                # Written after every step: a long run that stops part-way keeps what it did.
+                _, section = build_analytics_report(args, machine_info(load_before), partial)
+                write_markdown(args.output, "analytics", section)
+            results["analytics"] = analytics_bench(ecap_bin, analytics_bin, work, args, progress)
     except KeyboardInterrupt:
         log("interrupted; stopping everything")
         shutil.rmtree(work, ignore_errors=True)
@@ -1647,7 +2457,8 @@ def main() -> int:
 
     info = machine_info(load_before)
     builders = {"core": build_report, "catalog": build_catalog_report,
-                "reserve": build_reserve_report, "orders": build_orders_report}
+                "reserve": build_reserve_report, "orders": build_orders_report,
+                "analytics": build_analytics_report}
     for part in parts:
         table, section = builders[part](args, info, results[part])
         print(table)
@@ -1664,6 +2475,9 @@ def main() -> int:
                 return str(o)
             raise TypeError(type(o))
         args.json.write_text(json.dumps({"machine": info, "results": results}, default=enc, indent=2))
+    if "analytics" in parts and analytics_failed(results["analytics"]):
+        log("analytics: answers or checks did not match (see MISMATCH above): failing")
+        return 3
     return 0
 
 
