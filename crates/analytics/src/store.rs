@@ -376,10 +376,16 @@ impl CellRow {
     }
 }
 
+/// An ecap order's key: zero-padded, so keys sort like the ids (rebuilds
+/// append to the primary key instead of splitting pages all over it).
+pub fn order_key(id: i64) -> String {
+    format!("{id:019}")
+}
+
 /// The state an event describes.
 pub fn state_of(e: &OrderEvent) -> OrderState {
     OrderState {
-        key: e.order_id.to_string(),
+        key: order_key(e.order_id),
         user_id: e.user_id,
         placed_at: e.placed_at,
         status: e.to_status.clone(),
@@ -1025,36 +1031,44 @@ impl AnalyticsStore {
                 r.add(&s, at);
                 pending.push(order_row(&s, now));
             }
-            let mut after = 0;
             let mut done = 0u64;
-            loop {
-                let page = source
+            let fetch = |after: i64| async move {
+                source
                     .orders_after(after, PAGE)
                     .await
-                    .map_err(|e| StoreError::Source(e.0))?;
-                let Some(last) = page.last() else { break };
-                after = last.order_id;
+                    .map_err(|e| StoreError::Source(e.0))
+            };
+            let mut page = fetch(0).await?;
+            while let Some(last) = page.last() {
+                let after = last.order_id;
                 for e in &page {
                     let s = state_of(e);
                     r.add(&s, e.at);
                     pending.push(order_row(&s, now));
                 }
-                upsert(
-                    &mut tx,
-                    backend,
-                    "analytics_orders",
-                    &ORDER_COLS,
-                    &["order_key"],
-                    Upsert::Set,
-                    &pending,
-                )
-                .await?;
-                pending.clear();
                 done += page.len() as u64;
+                // Read the next page while this one is written.
+                let (written, next) = futures::join!(
+                    upsert(
+                        &mut tx,
+                        backend,
+                        "analytics_orders",
+                        &ORDER_COLS,
+                        &["order_key"],
+                        Upsert::Set,
+                        &pending,
+                    ),
+                    fetch(after)
+                );
+                written?;
+                page = next?;
+                pending.clear();
                 progress(done, total.max(done));
             }
             r.finish();
-            let rows: Vec<Vec<V>> = r.customers.values().map(customer_row).collect();
+            let mut customers: Vec<&Customer> = r.customers.values().collect();
+            customers.sort_unstable_by_key(|c| c.user_id);
+            let rows: Vec<Vec<V>> = customers.into_iter().map(customer_row).collect();
             upsert(
                 &mut tx,
                 backend,
