@@ -48,14 +48,25 @@ enum Command {
     /// Apply database migrations and exit.
     Migrate,
     /// Fill the database with demo data: the demo accounts (when there are no
-    /// users) and a generated catalog, the same for the same --seed.
+    /// users), a generated catalog and, with --orders, a year of order
+    /// history, the same for the same --seed.
     Seed {
-        /// How many products to add.
-        #[arg(long, default_value_t = 300)]
-        products: u64,
-        /// Seed of the generator: the same seed gives the same catalog.
+        /// How many products to add (default 300; with --orders, none beyond
+        /// the demo catalog an empty catalog gets).
+        #[arg(long)]
+        products: Option<u64>,
+        /// Seed of the generator: the same seed gives the same data.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// How many orders to add, placed over the last 365 days by synthetic
+        /// customers.
+        #[arg(long, default_value_t = 0)]
+        orders: u64,
+    },
+    /// Analytics aggregates: rebuild them from the orders, or check them.
+    Analytics {
+        #[command(subcommand)]
+        command: AnalyticsCommand,
     },
     /// Manage user accounts.
     Users {
@@ -70,6 +81,16 @@ enum Only {
     Users,
     /// The catalog (products, categories, inventory, reviews, images) on port 8002.
     Catalog,
+}
+
+#[derive(Subcommand)]
+enum AnalyticsCommand {
+    /// Recompute every aggregate from the orders tables (one transaction;
+    /// a running server reloads within a second).
+    Rebuild,
+    /// Compare every aggregate with a recomputation from the orders; prints
+    /// each difference and exits 1 when there is any.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -156,14 +177,59 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             let users = ecap::users_database(&config).await?;
-            let catalog = ecap::catalog_database(&config, None).await?;
+            let (orders, pools) = ecap::offline_orders(&config).await?;
+            let analytics = ecap::analytics_database(
+                &config,
+                &[(config.orders_database(), orders.db().clone())],
+            )
+            .await?;
             users.close().await;
-            catalog.close().await;
+            analytics.close().await;
+            for db in pools {
+                db.close().await;
+            }
             println!("migrations applied");
             Ok(())
         }
-        Command::Seed { products, seed } => {
-            ecap::seed::catalog(&config, products, seed, std::io::stderr().is_terminal()).await
+        Command::Seed {
+            products,
+            seed,
+            orders,
+        } => {
+            let progress = std::io::stderr().is_terminal();
+            let products = products.unwrap_or(if orders == 0 {
+                ecap::seed::DEMO_PRODUCTS
+            } else {
+                0
+            });
+            if products > 0 || orders == 0 {
+                ecap::seed::catalog(&config, products, seed, progress).await?;
+            }
+            if orders > 0 {
+                ecap::seed::orders(&config, orders, seed, progress).await?;
+                // Seeded history has no outbox events: aggregates come from the tables.
+                ecap::analytics_command(&config, false, progress).await?;
+            }
+            Ok(())
+        }
+        Command::Analytics { command } => {
+            let verify = matches!(command, AnalyticsCommand::Verify);
+            let diffs =
+                ecap::analytics_command(&config, verify, std::io::stderr().is_terminal()).await?;
+            if verify {
+                if diffs.is_empty() {
+                    println!("analytics verified: every aggregate matches the orders");
+                } else {
+                    for d in &diffs {
+                        println!("{d}");
+                    }
+                    bail!(
+                        "{} differences between the aggregates and the orders",
+                        diffs.len()
+                    );
+                }
+            }
+            Ok(())
         }
         Command::Users {
             command: UsersCommand::CreateAdmin { email, name, phone },

@@ -830,7 +830,10 @@ async fn live_updates_authorization_and_bad_input() {
     let analytics = platform.analytics.clone().unwrap();
     let source = OrdersSnapshot(platform.orders.clone().unwrap());
     analytics.rebuild(&source, &|_, _| {}).await.unwrap();
-    assert_eq!(analytics.verify(&source).await.unwrap(), Vec::<String>::new());
+    assert_eq!(
+        analytics.verify(&source).await.unwrap(),
+        Vec::<String>::new()
+    );
     let d2 = app.get("/api/analytics/dashboard", Some(&admin)).await;
     assert_eq!(d2.body["data"]["totalOrders"], 2);
     assert_eq!(d2.body["data"]["totalRevenue"], 42.5);

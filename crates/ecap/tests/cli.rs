@@ -608,6 +608,21 @@ fn the_readme_curl_examples_work_as_written() {
     );
     assert!(text.contains(r#""label":"Processing""#), "{text}");
     assert!(text.contains("Allowed next: shipped, cancelled"), "{text}");
+    // The analytics part: the dashboard counts the order just placed (and the
+    // demo history), the series has 7 days, the CSV its header.
+    assert!(text.contains(r#""totalOrders":"#), "{text}");
+    assert!(
+        text.contains(r#""kpis":{"aov":{"changePercent":"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#""period":"7d","granularity":"day","timezone":"Asia/Kolkata""#),
+        "{text}"
+    );
+    assert!(
+        text.contains("rank,product_id,orders,units,units_sold,gross_sales,net_revenue"),
+        "{text}"
+    );
 
     // The README's demo accounts exist after --demo.
     for (email, password, role) in [
@@ -686,4 +701,48 @@ fn seed_is_deterministic_and_the_catalog_serves_alone() {
         .unwrap();
     assert!(out.status.success());
     assert_eq!(names("a").1, 45, "a second run adds new products");
+}
+
+/// `ecap seed --orders` then `ecap analytics verify` agrees; a tampered
+/// aggregate is reported (exit 1) until `ecap analytics rebuild`.
+#[test]
+fn analytics_verify_finds_differences_and_rebuild_repairs_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = ecap(dir.path()).args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, _, err) = run(&["seed", "--products", "20", "--orders", "400", "--seed", "3"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, out, err) = run(&["analytics", "verify"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("every aggregate matches"), "{out}");
+    let url = format!(
+        "sqlite://{}",
+        dir.path().join("data").join("ecap.db").display()
+    );
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let db = ecap_core::db::Db::connect(&ecap_core::config::Secret::new(url), 1)
+            .await
+            .unwrap();
+        let n = sqlx::query("UPDATE analytics_cells SET units = units + 1 WHERE dim = 4")
+            .execute(db.pool())
+            .await
+            .unwrap()
+            .rows_affected();
+        assert!(n > 0);
+        db.close().await;
+    });
+    let (code, out, _) = run(&["analytics", "verify"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("cell (4, "), "{out}");
+    let (code, _, err) = run(&["analytics", "rebuild"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("analytics rebuilt from 400 orders"), "{err}");
+    let (code, out, err) = run(&["analytics", "verify"]);
+    assert_eq!(code, Some(0), "{out}{err}");
 }

@@ -5,6 +5,7 @@
 //! `/api/orders` routes; [`OrdersPurchases`] and [`OrdersCustomers`] are the
 //! in-process implementations of the ports the catalog and users ask.
 
+pub mod bulk;
 pub mod domain;
 pub mod http;
 pub mod migrations;

@@ -292,7 +292,7 @@ impl OrderRow {
     /// A new pending order as it is inserted (its id set by [`OrderStore::insert_order`]);
     /// it holds stock when it has a reservation key.
     #[allow(clippy::too_many_arguments)]
-    fn fresh(
+    pub(crate) fn fresh(
         user_id: i64,
         user_email: Option<String>,
         number: i64,
@@ -2577,7 +2577,7 @@ impl OrderStore {
     }
 }
 
-fn total_of(lines: &[ReservedLine]) -> i64 {
+pub(crate) fn total_of(lines: &[ReservedLine]) -> i64 {
     lines
         .iter()
         .map(|l| l.unit_price_cents.saturating_mul(l.quantity))

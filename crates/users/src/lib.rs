@@ -2,6 +2,7 @@
 //! address book. `router(state)` serves the contract's `/api/auth` and
 //! `/api/users` routes.
 
+pub mod bulk;
 pub mod domain;
 pub mod http;
 pub mod migrations;
