@@ -17,7 +17,8 @@ pub struct Series<T> {
     cum: Vec<T>,
 }
 
-fn narrow(slot: i64) -> i32 {
+/// A slot as the mirror stores it (saturating; slots of real times fit).
+pub(crate) fn narrow(slot: i64) -> i32 {
     i32::try_from(slot).unwrap_or(if slot < 0 { i32::MIN } else { i32::MAX })
 }
 

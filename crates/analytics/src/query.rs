@@ -1,11 +1,7 @@
 //! Periods, time zones and the figures every endpoint answers with, computed
 //! from the in-memory mirror.
 
-use jiff::{
-    Timestamp, ToSpan, ZonedDateTime as Zoned,
-    civil::{Date, Weekday},
-    tz::TimeZone,
-};
+use jiff::{Timestamp, ToSpan, ZonedDateTime as Zoned, civil::Date, tz::TimeZone};
 use serde::Serialize;
 
 use crate::{
@@ -206,7 +202,7 @@ impl Period {
                     first,
                     today,
                     add_months(first, -12)?,
-                    add_days(add_months(today, -12)?, 0)?,
+                    add_months(today, -12)?,
                 )
             }
             _ => {
@@ -321,7 +317,6 @@ impl Period {
                 }
             }
         }
-        let _ = Weekday::Monday;
         Ok(out)
     }
 }

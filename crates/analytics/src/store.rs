@@ -17,7 +17,7 @@ use sqlx::{Any, Transaction, any::AnyArguments, query::Query as SqlQuery};
 use tokio::sync::{Mutex, watch};
 
 use crate::{
-    memory::{Mirror, NO_PREV, PairChange, PairIndex, Series},
+    memory::{Mirror, NO_PREV, PairChange, PairIndex, Series, narrow},
     model::{Delta, Dim, Figures, Measure, OrderState, Totals, slot_of},
 };
 
@@ -1181,12 +1181,12 @@ impl AnalyticsStore {
         )
         .fetch_all(pool)
         .await?;
-        let got: HashMap<i64, Totals> = slots
+        let slot_totals: HashMap<i64, Totals> = slots
             .iter()
             .map(|s| (s.slot, s.totals()))
             .filter(|(_, t)| !t.is_zero())
             .collect();
-        compare("slot", &got, &r.delta.slots, &mut diffs);
+        compare("slot", &slot_totals, &r.delta.slots, &mut diffs);
         let cells: Vec<CellRow> = sqlx::query_as(
             "SELECT dim, dkey, slot, orders, units, gross_cents, net_units, net_cents \
              FROM analytics_cells",
@@ -1232,19 +1232,11 @@ impl AnalyticsStore {
         // The mirror this process serves from.
         let m = self.read();
         let mirror: HashMap<i64, Totals> = m.totals.entries().into_iter().collect();
-        let from_tables: HashMap<i64, Totals> = got_slots(&slots);
-        if mirror != from_tables {
+        if mirror != slot_totals {
             diffs.push("the in-memory totals differ from the tables (reload needed)".into());
         }
         Ok(diffs)
     }
-}
-
-fn got_slots(rows: &[SlotRow]) -> HashMap<i64, Totals> {
-    rows.iter()
-        .map(|s| (s.slot, s.totals()))
-        .filter(|(_, t)| !t.is_zero())
-        .collect()
 }
 
 fn compare<K: std::hash::Hash + Eq + std::fmt::Debug, T: Measure + std::fmt::Debug>(
@@ -1277,8 +1269,4 @@ fn compare<K: std::hash::Hash + Eq + std::fmt::Debug, T: Measure + std::fmt::Deb
     if n > 20 {
         diffs.push(format!("… {} more {what} differences", n - 20));
     }
-}
-
-fn narrow(slot: i64) -> i32 {
-    i32::try_from(slot).unwrap_or(if slot < 0 { i32::MIN } else { i32::MAX })
 }

@@ -479,6 +479,13 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
         merge_api(api);
         databases.push(("orders", db.clone()));
         // Analytics consumes the outbox: registered before the relay starts.
+        // A bad zone stops start-up before the analytics tables are touched.
+        jiff::tz::TimeZone::get(&config.ecap_timezone).with_context(|| {
+            format!(
+                "ECAP_TIMEZONE={:?} is not a known IANA time zone",
+                config.ecap_timezone
+            )
+        })?;
         let adb = analytics_database(config, &opened_pools).await?;
         if !opened_pools
             .iter()
@@ -487,12 +494,6 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
             opened_pools.push((config.analytics_database(), adb.clone()));
         }
         let astore = analytics_store(adb.clone(), store).await?;
-        jiff::tz::TimeZone::get(&config.ecap_timezone).with_context(|| {
-            format!(
-                "ECAP_TIMEZONE={:?} is not a known IANA time zone",
-                config.ecap_timezone
-            )
-        })?;
         bus.register(Arc::new(AnalyticsConsumer(astore.clone())));
         let (r, api) = ecap_analytics::router(AnalyticsState {
             store: astore.clone(),
