@@ -125,20 +125,38 @@ pub async fn catalog_database(
     config: &Config,
     shared: Option<&(Secret, Db)>,
 ) -> anyhow::Result<Db> {
-    let url = config.catalog_database();
-    let db = match shared {
-        Some((u, db)) if u == &url => db.clone(),
-        _ => Db::connect(&url, config.db_max_connections)
+    service_database(
+        config,
+        config.catalog_database(),
+        shared.map_or(&[][..], std::slice::from_ref),
+        "catalog",
+        ecap_catalog::migrations::MIGRATIONS,
+    )
+    .await
+}
+
+/// A service's database: the pool already open on the same URL, else a new
+/// one; then the service's migrations.
+async fn service_database(
+    config: &Config,
+    url: Secret,
+    opened: &[(Secret, Db)],
+    service: &'static str,
+    migrations: &[ecap_core::migrate::Migration],
+) -> anyhow::Result<Db> {
+    let db = match opened.iter().find(|(u, _)| u == &url) {
+        Some((_, db)) => db.clone(),
+        None => Db::connect(&url, config.db_max_connections)
             .await
-            .context("connecting to the catalog database")?,
+            .with_context(|| format!("connecting to the {service} database"))?,
     };
-    let ran = ecap_catalog::migrate(&db)
+    let ran = ecap_core::migrate::run(&db, service, migrations)
         .await
-        .context("migrating the catalog database")?;
+        .with_context(|| format!("migrating the {service} database"))?;
     tracing::info!(
         backend = db.backend().name(),
         migrations_applied = ran,
-        "catalog database ready"
+        "{service} database ready"
     );
     Ok(db)
 }
@@ -146,43 +164,27 @@ pub async fn catalog_database(
 /// Connects to the orders database (reusing an open pool on the same URL)
 /// and applies its migrations.
 pub async fn orders_database(config: &Config, opened: &[(Secret, Db)]) -> anyhow::Result<Db> {
-    let url = config.orders_database();
-    let db = match opened.iter().find(|(u, _)| u == &url) {
-        Some((_, db)) => db.clone(),
-        None => Db::connect(&url, config.db_max_connections)
-            .await
-            .context("connecting to the orders database")?,
-    };
-    let ran = ecap_orders::migrate(&db)
-        .await
-        .context("migrating the orders database")?;
-    tracing::info!(
-        backend = db.backend().name(),
-        migrations_applied = ran,
-        "orders database ready"
-    );
-    Ok(db)
+    service_database(
+        config,
+        config.orders_database(),
+        opened,
+        "orders",
+        ecap_orders::migrations::MIGRATIONS,
+    )
+    .await
 }
 
 /// Connects to the analytics database (reusing an open pool on the same URL)
 /// and applies its migrations.
 pub async fn analytics_database(config: &Config, opened: &[(Secret, Db)]) -> anyhow::Result<Db> {
-    let url = config.analytics_database();
-    let db = match opened.iter().find(|(u, _)| u == &url) {
-        Some((_, db)) => db.clone(),
-        None => Db::connect(&url, config.db_max_connections)
-            .await
-            .context("connecting to the analytics database")?,
-    };
-    let ran = ecap_analytics::migrate(&db)
-        .await
-        .context("migrating the analytics database")?;
-    tracing::info!(
-        backend = db.backend().name(),
-        migrations_applied = ran,
-        "analytics database ready"
-    );
-    Ok(db)
+    service_database(
+        config,
+        config.analytics_database(),
+        opened,
+        "analytics",
+        ecap_analytics::migrations::MIGRATIONS,
+    )
+    .await
 }
 
 /// Opens the analytics store; on a database where the aggregates were never
