@@ -110,6 +110,10 @@ async fn post(
     Ok((status, body))
 }
 
+/// `ECAP_SETUP_TOKEN` of the server under test (bench/run.py sets the same):
+/// the first admin's registration carries it.
+const SETUP_TOKEN: &str = "bench-setup-token-0123456789";
+
 async fn register(
     client: &reqwest::Client,
     base: &str,
@@ -120,7 +124,8 @@ async fn register(
         client,
         &format!("{base}/api/auth/register"),
         None,
-        &json!({"name": "Bench User", "email": email, "password": "Bench123!", "role": role}),
+        &json!({"name": "Bench User", "email": email, "password": "Bench123!", "role": role,
+            "setupToken": SETUP_TOKEN}),
     )
     .await?;
     if status != 201 {

@@ -98,8 +98,12 @@ pub struct Config {
 
     /// Allows `DELETE /api/users/all`.
     pub ecap_dangerous_operations: bool,
-    /// `role: "admin"` at registration is honoured while no admin exists.
+    /// The first admin may register through the API (`role: "admin"` with the
+    /// setup token, while no admin exists). Off: only `ecap users create-admin`.
     pub ecap_admin_bootstrap: bool,
+    /// The setup token the first admin's registration must carry. Unset: one is
+    /// generated at start (while no admin exists) and printed in the log.
+    pub ecap_setup_token: Option<Secret>,
     /// Failed logins in a row before an account is locked for `ecap_login_lockout_secs`.
     pub ecap_login_max_failures: u32,
     pub ecap_login_lockout_secs: u64,
@@ -166,6 +170,7 @@ impl Default for Config {
             body_limit_bytes: 1024 * 1024,
             ecap_dangerous_operations: false,
             ecap_admin_bootstrap: true,
+            ecap_setup_token: None,
             ecap_login_max_failures: 5,
             ecap_login_lockout_secs: 900,
             ecap_hash_concurrency: std::thread::available_parallelism()
@@ -221,6 +226,7 @@ pub const ENV_KEYS: &[&str] = &[
     "BODY_LIMIT_BYTES",
     "ECAP_DANGEROUS_OPERATIONS",
     "ECAP_ADMIN_BOOTSTRAP",
+    "ECAP_SETUP_TOKEN",
     "ECAP_LOGIN_MAX_FAILURES",
     "ECAP_LOGIN_LOCKOUT_SECS",
     "ECAP_HASH_CONCURRENCY",
@@ -408,6 +414,20 @@ impl Config {
         }
         if self.body_limit_bytes < 1024 {
             return Err(ConfigError("BODY_LIMIT_BYTES must be at least 1024".into()));
+        }
+        if let Some(token) = self.ecap_setup_token.as_ref().filter(|t| !t.is_empty()) {
+            if !self.ecap_admin_bootstrap {
+                return Err(ConfigError(
+                    "ECAP_SETUP_TOKEN is set but ECAP_ADMIN_BOOTSTRAP=false closes admin \
+                     registration: unset one of them"
+                        .into(),
+                ));
+            }
+            if token.expose().chars().count() < 16 {
+                return Err(ConfigError(
+                    "ECAP_SETUP_TOKEN must be at least 16 characters".into(),
+                ));
+            }
         }
         if let Some(s) = &self.jwt_secret
             && s.expose().len() < 16

@@ -400,6 +400,13 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
             Some((_, o)) => Arc::new(OrdersCustomers(o.clone())),
             None => Arc::new(NoOrders),
         };
+        let setup_token = ecap_users::first_admin_setup(
+            &store,
+            config.ecap_admin_bootstrap,
+            config.ecap_setup_token.clone(),
+        )
+        .await
+        .context("checking for a first admin")?;
         let state = UsersState {
             store,
             auth: auth.clone(),
@@ -407,6 +414,7 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
             orders: customer_orders,
             settings: Arc::new(UsersSettings {
                 admin_bootstrap: config.ecap_admin_bootstrap,
+                setup_token,
                 dangerous_operations: config.ecap_dangerous_operations,
                 max_failures: config.ecap_login_max_failures,
                 lockout_ms: i64::try_from(config.ecap_login_lockout_secs.saturating_mul(1000))

@@ -373,44 +373,6 @@ async fn repeated_failures_lock_the_account_not_others() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn first_admin_bootstrap_then_closed() {
-    let app = spawn_app(Backend::Sqlite).await;
-    let (token, _) = app.admin().await;
-    let me = app.get("/api/auth/me", Some(&token)).await;
-    assert_eq!(me.body["data"]["user"]["role"], "admin");
-    let r = app
-        .post(
-            "/api/auth/register",
-            None,
-            json!({ "name": "Mallory", "email": "m@example.com", "password": PASSWORD, "role": "admin" }),
-        )
-        .await;
-    assert_error(&r, StatusCode::FORBIDDEN);
-    assert_eq!(
-        app.login("m@example.com", PASSWORD).await.status,
-        StatusCode::UNAUTHORIZED
-    );
-    // Merchants may register themselves.
-    let (m, _) = app
-        .register_as("Shop Owner", "shop@example.com", "merchant")
-        .await;
-    assert_eq!(
-        app.get("/api/auth/me", Some(&m)).await.body["data"]["user"]["role"],
-        "merchant"
-    );
-
-    let closed = spawn_app_with(Backend::Sqlite, |c| c.ecap_admin_bootstrap = false).await;
-    let r = closed
-        .post(
-            "/api/auth/register",
-            None,
-            json!({ "name": "First", "email": "first@example.com", "password": PASSWORD, "role": "admin" }),
-        )
-        .await;
-    assert_error(&r, StatusCode::FORBIDDEN);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_change_needs_the_current_one_and_ends_other_sessions() {
     let app = spawn_app(Backend::Sqlite).await;
     let (token, _) = app.customer("pw@example.com").await;

@@ -421,6 +421,93 @@ fn migrate_then_create_admin_from_stdin() {
     server.stop();
 }
 
+/// `ecap serve` on `dir/data` with JSON logs.
+fn serve_with_json_logs(dir: &Path) -> Server {
+    let port = free_port();
+    let mut c = ecap(dir);
+    c.args(["serve", "--data-dir", "data"])
+        .env("PORT", port.to_string())
+        .env("LOG_FORMAT", "json")
+        .env("JWT_SECRET", SECRET);
+    Server::start(c, port)
+}
+
+/// A fresh shop prints a setup token in its log (never an admin for whoever
+/// comes first, S4); the token makes one admin, once; once an admin exists,
+/// later starts print none.
+#[test]
+fn a_fresh_shop_logs_a_setup_token_for_the_first_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = serve_with_json_logs(dir.path());
+    let stderr = server.child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let token = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a setup token in the log");
+        if let Ok(v) = serde_json::from_str::<Value>(&line)
+            && let Some(t) = v["setup_token"].as_str()
+        {
+            assert_eq!(v["level"], "WARN", "{line}");
+            break t.to_owned();
+        }
+    };
+    assert!(token.len() >= 32, "{token}");
+    let register = |email: &str, token: Option<&str>| {
+        let mut body = json!({ "name": "First Admin", "email": email, "password": "Secret1!", "role": "admin" });
+        if let Some(t) = token {
+            body["setupToken"] = json!(t);
+        }
+        let (status, _, body) =
+            http1::request("POST", &server.url("/api/auth/register"), None, Some(&body)).unwrap();
+        (status, json_of(&body))
+    };
+    let (status, body) = register("eve@example.com", None);
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = register(
+        "eve@example.com",
+        Some("0123456789abcdef0123456789abcdef01234567"),
+    );
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = register("owner@example.com", Some(&token));
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["data"]["user"]["role"], "admin");
+    let (status, body) = register("second@example.com", Some(&token));
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("an admin already exists")
+    );
+    server.stop();
+
+    let server = serve_with_json_logs(dir.path());
+    let (status, _, _) = http1::request(
+        "POST",
+        &server.url("/api/auth/register"),
+        None,
+        Some(
+            &json!({ "name": "Eve", "email": "eve@example.com", "password": "Secret1!",
+            "role": "admin", "setupToken": token }),
+        ),
+    )
+    .unwrap();
+    assert_eq!(status, 403);
+    let (_, log) = server.stop();
+    assert!(!log.contains("setup_token"), "{log}");
+    assert!(!log.contains(&token), "{log}");
+}
+
 #[test]
 fn configuration_layers_file_then_env_then_flags() {
     let dir = tempfile::tempdir().unwrap();
@@ -480,13 +567,7 @@ fn configuration_layers_file_then_env_then_flags() {
 #[test]
 fn json_logs_carry_the_request_id() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut c = ecap(dir.path());
-    c.args(["serve", "--data-dir", "data"])
-        .env("PORT", port.to_string())
-        .env("LOG_FORMAT", "json")
-        .env("JWT_SECRET", SECRET);
-    let server = Server::start(c, port);
+    let server = serve_with_json_logs(dir.path());
     http1::request("GET", &server.url("/api/nothing"), None, None).unwrap();
     let (_, log) = server.stop();
     let lines: Vec<Value> = log

@@ -27,6 +27,9 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The first admin's registration token (`ECAP_SETUP_TOKEN`).
+const SETUP_TOKEN: &str = "crash-test-setup-token";
+
 fn start(dir: &Path, port: u16, split: bool) -> Child {
     let mut cmd = Command::new(BIN);
     cmd.args(["serve"])
@@ -36,6 +39,7 @@ fn start(dir: &Path, port: u16, split: bool) -> Child {
         .env("PORT", port.to_string())
         .env("ECAP_DATA_DIR", dir)
         .env("JWT_SECRET", "crash-test-secret-of-sixteen-plus")
+        .env("ECAP_SETUP_TOKEN", SETUP_TOKEN)
         .env("RATE_LIMIT_MAX_REQUESTS", "1000000")
         .env("AUTH_RATE_LIMIT_MAX_REQUESTS", "1000000")
         .env("ECAP_RESERVATION_GRACE_SECS", "1")
@@ -85,7 +89,8 @@ async fn register(client: &reqwest::Client, base: &str, email: &str, role: &str)
         client,
         format!("{base}/api/auth/register"),
         None,
-        json!({"name": "Crash Tester", "email": email, "password": "Secret1!", "role": role}),
+        json!({"name": "Crash Tester", "email": email, "password": "Secret1!", "role": role,
+            "setupToken": SETUP_TOKEN}),
     )
     .await;
     assert_eq!(status, 201, "{body}");

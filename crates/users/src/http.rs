@@ -105,6 +105,7 @@ async fn revoke_user(state: &UsersState, user_id: i64, version: i64) -> ApiResul
 // ---- auth ---------------------------------------------------------------------
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct RegisterBody {
     #[schema(example = "jane@example.com")]
     email: Option<String>,
@@ -112,15 +113,19 @@ pub struct RegisterBody {
     password: Option<String>,
     #[schema(example = "Jane Doe")]
     name: Option<String>,
-    /// `customer` (default) or `merchant`; `admin` only while no admin exists.
+    /// `customer` (default) or `merchant`; `admin` only for the first admin,
+    /// with `setupToken`.
     role: Option<String>,
+    /// The first admin's proof of holding the machine: `ECAP_SETUP_TOKEN`, or
+    /// the token the server printed in its log at start.
+    setup_token: Option<String>,
 }
 
 /// Register a new account and get a token that works at once.
 #[utoipa::path(post, path = "/api/auth/register", tag = TAG_AUTH, request_body = RegisterBody,
     responses((status = 201, description = "Registered: `data.user`, `data.token`"),
         (status = 400, description = "Validation failed"),
-        (status = 403, description = "Admin registration is closed"),
+        (status = 403, description = "`role: admin` without the right `setupToken`, or an admin already exists"),
         (status = 409, description = "User with this email already exists")))]
 pub async fn register(
     State(state): State<UsersState>,
@@ -142,14 +147,14 @@ pub async fn register(
     let (Some(email), Some(name), Some(role)) = (email, name, role) else {
         return Err(ApiError::bad_request("Validation failed"));
     };
-    if role == Role::Admin && !state.settings.admin_bootstrap {
-        return Err(ApiError::forbidden("Registering as admin is not allowed"));
+    if role == Role::Admin {
+        check_setup_token(&state, body.setup_token.as_deref())?;
     }
     let user = create_account(&state, &email, &password, name, None, role, true).await?;
     if role == Role::Admin {
         tracing::warn!(
             user_id = user.id,
-            "first admin registered through the API (bootstrap)"
+            "first admin registered through the API with the setup token"
         );
     }
     let token = issue(&state, &user)?;
@@ -157,6 +162,34 @@ pub async fn register(
         "User registered successfully",
         json!({ "user": auth_user_json(&user), "token": token }),
     ))
+}
+
+/// Registering as admin is the first admin's setup: it needs the setup token
+/// (compared in constant time); the store then takes it only while no admin
+/// exists, once.
+fn check_setup_token(state: &UsersState, given: Option<&str>) -> ApiResult<()> {
+    if !state.settings.admin_bootstrap {
+        return Err(ApiError::forbidden(
+            "Registering as admin is disabled: an admin creates admins (POST /api/users), \
+             or an operator runs `ecap users create-admin`",
+        ));
+    }
+    let Some(expected) = &state.settings.setup_token else {
+        return Err(store_error(StoreError::BootstrapClosed, ""));
+    };
+    let matches = given.is_some_and(|g| {
+        bool::from(subtle::ConstantTimeEq::ct_eq(
+            g.trim().as_bytes(),
+            expected.expose().as_bytes(),
+        ))
+    });
+    if !matches {
+        return Err(ApiError::forbidden(
+            "Registering as admin needs the setup token (setupToken): ECAP_SETUP_TOKEN, or the \
+             token the server printed in its log at start",
+        ));
+    }
+    Ok(())
 }
 
 /// Hashes the password and stores a new account (`bootstrap`: an admin only

@@ -12,7 +12,13 @@ pub mod store;
 use std::sync::Arc;
 
 use axum::{Router, extract::FromRef};
-use ecap_core::{auth::AuthState, db::Db, ports::CustomerOrders, revocation::Revocations};
+use ecap_core::{
+    auth::AuthState,
+    config::Secret,
+    db::{Backend, Db},
+    ports::CustomerOrders,
+    revocation::Revocations,
+};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub use store::UserStore;
@@ -20,7 +26,11 @@ pub use store::UserStore;
 /// Behaviour switches of the users service, from the configuration.
 #[derive(Debug, Clone)]
 pub struct UsersSettings {
+    /// The first admin may register through the API (with the setup token).
     pub admin_bootstrap: bool,
+    /// The token that registration must carry; `None` when an admin already
+    /// existed at start (or bootstrap is off).
+    pub setup_token: Option<Secret>,
     pub dangerous_operations: bool,
     pub max_failures: u32,
     pub lockout_ms: i64,
@@ -62,6 +72,44 @@ pub async fn load_revocations(
         revocations.revoke_user(*user_id, *min_version).await?;
     }
     Ok((tokens.len(), users.len()))
+}
+
+/// The setup token the first admin's registration must carry, decided at
+/// start: none while an admin exists (or with bootstrap off), the configured
+/// one, or a fresh random one printed in the log for whoever holds the machine.
+/// A generated token lives as long as this process; replicas each make their
+/// own, which is why several replicas need `ECAP_SETUP_TOKEN`.
+pub async fn first_admin_setup(
+    store: &UserStore,
+    bootstrap: bool,
+    configured: Option<Secret>,
+) -> Result<Option<Secret>, store::StoreError> {
+    if !bootstrap || store.admin_exists().await? {
+        return Ok(None);
+    }
+    if let Some(token) = configured.filter(|t| !t.is_empty()) {
+        tracing::warn!(
+            "no admin yet: register the first one with role \"admin\" and setupToken = \
+             ECAP_SETUP_TOKEN (or run `ecap users create-admin`)"
+        );
+        return Ok(Some(token));
+    }
+    let bytes: [u8; 20] = rand::random();
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    // Printed on purpose (the one secret that is): only whoever reads this
+    // machine's log can claim the empty shop.
+    tracing::warn!(
+        setup_token = %token,
+        "no admin yet: register the first one with role \"admin\" and this setupToken, \
+         valid until the first admin exists or this process stops (or run `ecap users create-admin`)"
+    );
+    if store.backend() != Backend::Sqlite {
+        tracing::warn!(
+            "this token is known to this process only: with several users replicas set \
+             ECAP_SETUP_TOKEN to one value for all of them"
+        );
+    }
+    Ok(Some(Secret::new(token)))
 }
 
 /// The routes with their OpenAPI description.

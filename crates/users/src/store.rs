@@ -244,6 +244,11 @@ impl UserStore {
         Self { db, cache }
     }
 
+    /// The database this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.db.backend()
+    }
+
     /// Called after a committed change to a user row (`None`: several rows).
     fn changed(&self, id: Option<i64>) {
         if let Some(c) = &self.cache {
@@ -350,6 +355,23 @@ impl UserStore {
         }
         let ids: Vec<(i64,)> = self.db.fetch_all(&mut *conn, &stmt).await?;
         Ok(ids.len() as i64)
+    }
+
+    /// Whether any account holds the admin role.
+    pub async fn admin_exists(&self) -> StoreResult<bool> {
+        let row: Option<(i64,)> = self
+            .db
+            .fetch_optional(
+                self.db.pool(),
+                &Query::select()
+                    .column(Users::Id)
+                    .from(Users::Table)
+                    .and_where(Expr::col(Users::Role).eq(Role::Admin.as_str()))
+                    .limit(1)
+                    .to_owned(),
+            )
+            .await?;
+        Ok(row.is_some())
     }
 
     /// Creates a user. With `bootstrap`, an admin is created only while none

@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 
 pub const JWT_SECRET: &str = "test-secret-of-at-least-sixteen-chars";
 pub const PASSWORD: &str = "Secret1!";
+/// `ECAP_SETUP_TOKEN` of every test app: the first admin registers with it.
+pub const SETUP_TOKEN: &str = "test-setup-token-0123456789";
 
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -30,6 +32,7 @@ pub fn test_config(db: &TestDb, data: &std::path::Path) -> Config {
         database_url: Some(db.url.clone()),
         ecap_data_dir: data.to_path_buf(),
         jwt_secret: Some(Secret::new(JWT_SECRET)),
+        ecap_setup_token: Some(Secret::new(SETUP_TOKEN)),
         rate_limit_max_requests: 100_000,
         auth_rate_limit_max_requests: 100_000,
         db_max_connections: 5,
@@ -54,21 +57,7 @@ pub async fn spawn_platform(
     let data = tempfile::tempdir().expect("temp dir");
     let mut config = test_config(&db, data.path());
     tweak(&mut config);
-    let platform = ecap::assemble(&config, Shape::AllInOne)
-        .await
-        .expect("the platform assembles");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(ecap_core::http::serve(
-        listener,
-        platform.router.clone(),
-        async move {
-            let _ = rx.await;
-        },
-    ));
+    let (platform, addr, tx) = serve(&config).await;
     let app = TestApp {
         addr,
         base: format!("http://{addr}"),
@@ -84,10 +73,49 @@ pub async fn spawn_platform(
     (app, platform)
 }
 
+/// Assembles a platform from `config` and serves it on a random port until
+/// the returned sender is dropped or fired (a second process on the same
+/// databases, for instance).
+pub async fn serve(
+    config: &Config,
+) -> (ecap::Platform, SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let platform = ecap::assemble(config, Shape::AllInOne)
+        .await
+        .expect("the platform assembles");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(ecap_core::http::serve(
+        listener,
+        platform.router.clone(),
+        async move {
+            let _ = rx.await;
+        },
+    ));
+    (platform, addr, tx)
+}
+
 pub struct Resp {
     pub status: StatusCode,
     pub headers: reqwest::header::HeaderMap,
     pub body: Value,
+}
+
+impl Resp {
+    /// Status, headers and the body as JSON (as a string when it is not JSON).
+    pub async fn of(res: reqwest::Response) -> Self {
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
 }
 
 impl TestApp {
@@ -105,16 +133,7 @@ impl TestApp {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let res = req.send().await.expect("request");
-        let status = res.status();
-        let headers = res.headers().clone();
-        let text = res.text().await.expect("body");
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Resp {
-            status,
-            headers,
-            body,
-        }
+        Resp::of(req.send().await.expect("request")).await
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {
@@ -133,15 +152,14 @@ impl TestApp {
         self.call(Method::DELETE, path, token, None).await
     }
 
-    /// Registers with the given role and returns (token, id).
+    /// Registers with the given role and returns (token, id); `admin` sends the
+    /// setup token (the first admin's registration).
     pub async fn register_as(&self, name: &str, email: &str, role: &str) -> (String, i64) {
-        let r = self
-            .post(
-                "/api/auth/register",
-                None,
-                json!({ "name": name, "email": email, "password": PASSWORD, "role": role }),
-            )
-            .await;
+        let mut body = json!({ "name": name, "email": email, "password": PASSWORD, "role": role });
+        if role == "admin" {
+            body["setupToken"] = json!(SETUP_TOKEN);
+        }
+        let r = self.post("/api/auth/register", None, body).await;
         assert_eq!(
             r.status,
             StatusCode::CREATED,
@@ -158,7 +176,7 @@ impl TestApp {
         self.register_as("Test Customer", email, "customer").await
     }
 
-    /// The first admin, through the bootstrap registration.
+    /// The first admin, registered with the setup token.
     pub async fn admin(&self) -> (String, i64) {
         self.register_as("Test Admin", "admin@example.com", "admin")
             .await
