@@ -176,6 +176,19 @@ impl ProductChanges {
     }
 }
 
+/// A boolean from JSON, or the text `true`/`false` a form sends.
+fn form_bool(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => match s.trim() {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// Reads the fields ecap knows from a product body; anything else is ignored
 /// (never stored). `creating`: name, description, price and category are required.
 pub fn product_input(
@@ -309,8 +322,8 @@ pub fn product_input(
             "status",
             "Status must be active or archived",
         )),
-        (None, Some(Value::Bool(b))) => {
-            out.status = Some(if *b {
+        (None, Some(v)) if form_bool(v).is_some() => {
+            out.status = Some(if form_bool(v) == Some(true) {
                 ProductStatus::Active
             } else {
                 ProductStatus::Archived

@@ -52,6 +52,7 @@ impl FieldError {
 pub enum ErrorCode {
     ValidationFailed,
     MalformedJson,
+    MalformedForm,
     UnsupportedMediaType,
     PayloadTooLarge,
     Unauthenticated,

@@ -9,10 +9,35 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, ErrorCode, FieldError, Location};
 
-/// A JSON body. Malformed JSON, a wrong type or a missing field becomes a 400 naming
-/// the field; a body over the limit a 413; another content type a 415.
+/// A request body: JSON, or a form (`application/x-www-form-urlencoded`), as
+/// the original's services accepted both. Form keys nest the way Express's
+/// `qs` parser read them (`items[0][productId]=…`, `tags[]=…`,
+/// `shippingAddress[city]=…`); every value arrives as text and is read as the
+/// number or boolean a field expects, so a form passes through the same
+/// validation as the JSON it stands for. Malformed input, a wrong type or a
+/// missing field becomes a 400 naming the field; a body over the limit a 413;
+/// another content type a 415.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiJson<T>(pub T);
+
+/// How a body is encoded, from its `Content-Type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyKind {
+    Json,
+    Form,
+    Other,
+}
+
+fn body_kind(content_type: Option<&str>) -> Option<BodyKind> {
+    let mime = content_type?.split(';').next()?.trim().to_ascii_lowercase();
+    Some(if mime == "application/json" || mime.ends_with("+json") {
+        BodyKind::Json
+    } else if mime == "application/x-www-form-urlencoded" {
+        BodyKind::Form
+    } else {
+        BodyKind::Other
+    })
+}
 
 impl<S, T> FromRequest<S> for ApiJson<T>
 where
@@ -22,15 +47,11 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(|mime| {
-                let mime = mime.trim().to_ascii_lowercase();
-                mime == "application/json" || mime.ends_with("+json")
-            });
+        let kind = body_kind(
+            req.headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+        );
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
@@ -42,19 +63,18 @@ where
                 ApiError::bad_request(format!("Could not read the request body: {rejection}"))
             }
         })?;
-        match is_json {
-            Some(true) => {}
-            // An empty body without a content type reads as `{}`.
-            None if bytes.is_empty() => return parse(b"{}").map(ApiJson),
-            _ => {
-                return Err(ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    ErrorCode::UnsupportedMediaType,
-                    "Expected a JSON body with Content-Type: application/json",
-                ));
-            }
+        match kind {
+            Some(BodyKind::Json) => parse(&bytes).map(ApiJson),
+            // An empty body without a content type, or an empty form, reads as `{}`.
+            None | Some(BodyKind::Form) if bytes.is_empty() => parse(b"{}").map(ApiJson),
+            Some(BodyKind::Form) => parse_form(&bytes).map(ApiJson),
+            None | Some(BodyKind::Other) => Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::UnsupportedMediaType,
+                "Expected a JSON body (Content-Type: application/json) or a form \
+                 (application/x-www-form-urlencoded)",
+            )),
         }
-        parse(&bytes).map(ApiJson)
     }
 }
 
@@ -68,18 +88,44 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             e.code = ErrorCode::MalformedJson;
             e
         } else {
-            let path = if path == "." { String::new() } else { path };
             // serde's text carries a "at line 1 column 9" tail that helps nobody.
             let msg = inner.to_string();
-            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
-            let msg = if path.is_empty() {
-                msg
-            } else {
-                format!("{path}: {msg}")
-            };
-            ApiError::validation(vec![FieldError::new(Location::Body, path, msg)])
+            field_error(&path, msg.split(" at line ").next().unwrap_or(&msg))
         }
     })
+}
+
+/// Nesting deeper than this is refused rather than read (Express's `qs` also stopped at 5).
+const FORM_MAX_DEPTH: usize = 5;
+
+fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let malformed = |e: serde_qs::Error| {
+        let mut err = ApiError::bad_request(format!("Malformed form body: {e}"));
+        err.code = ErrorCode::MalformedForm;
+        err
+    };
+    let config = serde_qs::Config::new()
+        .max_depth(FORM_MAX_DEPTH)
+        .use_form_encoding(true);
+    let de = serde_qs::Deserializer::with_config(config, bytes).map_err(malformed)?;
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        match err.into_inner() {
+            serde_qs::Error::Custom(msg) => field_error(&path, &msg),
+            other => malformed(other),
+        }
+    })
+}
+
+/// A value of the wrong type or a missing field, as a validation error at `path`.
+fn field_error(path: &str, msg: &str) -> ApiError {
+    let path = if path == "." { "" } else { path };
+    let msg = if path.is_empty() {
+        msg.to_owned()
+    } else {
+        format!("{path}: {msg}")
+    };
+    ApiError::validation(vec![FieldError::new(Location::Body, path, msg)])
 }
 
 /// Query parameters with our error shape.
@@ -177,5 +223,79 @@ mod tests {
         let err = parse::<Body>(br#"{}"#).unwrap_err();
         assert_eq!(err.code, ErrorCode::ValidationFailed);
         assert!(err.message.contains("missing field `email`"));
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(rename_all = "camelCase")]
+    struct Order {
+        items: Vec<Line>,
+        payment_method: String,
+        gift: Option<bool>,
+        note: Option<serde_json::Value>,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(rename_all = "camelCase")]
+    struct Line {
+        product_id: String,
+        quantity: i64,
+        price: Option<f64>,
+    }
+
+    #[test]
+    fn a_form_nests_like_qs_and_reads_typed_fields() {
+        let order: Order = parse_form(
+            b"items%5B0%5D%5BproductId%5D=p1&items[0][quantity]=2&items[0][price]=9.5\
+              &items[1][productId]=p+2&items[1][quantity]=1&paymentMethod=cod&gift=true&note=hi",
+        )
+        .unwrap();
+        assert_eq!(order.items[0].quantity, 2);
+        assert_eq!(order.items[0].price, Some(9.5));
+        assert_eq!(order.items[1].product_id, "p 2");
+        assert_eq!(order.gift, Some(true));
+        // Untyped values stay text: handlers read numbers from strings as they do in JSON.
+        assert_eq!(order.note, Some(serde_json::json!("hi")));
+        let any: serde_json::Value = parse_form(b"tags[]=a&tags[]=b&address[city]=Pune").unwrap();
+        assert_eq!(
+            any,
+            serde_json::json!({"tags": ["a", "b"], "address": {"city": "Pune"}})
+        );
+    }
+
+    #[test]
+    fn form_errors_name_the_field_like_json_errors() {
+        let err =
+            parse_form::<Order>(b"items[0][productId]=p1&items[0][quantity]=two&paymentMethod=cod")
+                .unwrap_err();
+        assert_eq!(err.code, ErrorCode::ValidationFailed);
+        assert_eq!(err.errors[0].path, "items[0].quantity");
+        let err = parse_form::<Body>(b"age=1").unwrap_err();
+        assert!(
+            err.message.contains("missing field `email`"),
+            "{}",
+            err.message
+        );
+        let err = parse_form::<Body>(b"email=a%FF").unwrap_err();
+        assert_eq!(err.code, ErrorCode::MalformedForm);
+        let err = parse_form::<Body>(b"email[=x").unwrap_err();
+        assert_eq!(err.code, ErrorCode::MalformedForm);
+    }
+
+    #[test]
+    fn content_types_pick_the_parser() {
+        assert_eq!(
+            body_kind(Some("application/json; charset=utf-8")),
+            Some(BodyKind::Json)
+        );
+        assert_eq!(
+            body_kind(Some("application/merge-patch+json")),
+            Some(BodyKind::Json)
+        );
+        assert_eq!(
+            body_kind(Some("Application/X-WWW-Form-Urlencoded;charset=UTF-8")),
+            Some(BodyKind::Form)
+        );
+        assert_eq!(body_kind(Some("text/plain")), Some(BodyKind::Other));
+        assert_eq!(body_kind(None), None);
     }
 }

@@ -597,6 +597,29 @@ fn describe(api: &mut OpenApi) {
          every error is `{success:false, message, code, errors}`."
             .into(),
     );
+    // Every JSON body may come as a form instead (the shared body extractor).
+    for item in api.paths.paths.values_mut() {
+        let operations = [
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for body in
+            operations
+                .into_iter()
+                .flatten()
+                .filter_map(|op| match op.request_body.as_mut() {
+                    Some(utoipa::openapi::RefOr::T(body)) => Some(body),
+                    _ => None,
+                })
+        {
+            if let Some(json) = body.content.get("application/json").cloned() {
+                body.content
+                    .insert("application/x-www-form-urlencoded".into(), json);
+            }
+        }
+    }
     let components = api.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",

@@ -136,6 +136,20 @@ impl TestApp {
         Resp::of(req.send().await.expect("request")).await
     }
 
+    /// Sends `body` as `application/x-www-form-urlencoded` (written as given:
+    /// nested keys like `items[0][productId]` are the caller's to spell).
+    pub async fn form(&self, method: Method, path: &str, token: Option<&str>, body: &str) -> Resp {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned());
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        Resp::of(req.send().await.expect("request")).await
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {
         self.call(Method::GET, path, token, None).await
     }
