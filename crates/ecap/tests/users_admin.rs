@@ -688,13 +688,12 @@ async fn admin_manages_users(backend: Backend) {
 // ---- DELETE /api/users/all ----------------------------------------------------------
 
 async fn delete_all(app: &TestApp, admin: &str, include_admins: bool) -> Resp {
-    app.call(
-        Method::DELETE,
-        "/api/users/all",
-        Some(admin),
-        Some(json!({ "includeAdmins": include_admins })),
-    )
-    .await
+    delete_all_with(app, admin, json!({ "includeAdmins": include_admins })).await
+}
+
+async fn delete_all_with(app: &TestApp, admin: &str, body: Value) -> Resp {
+    app.call(Method::DELETE, "/api/users/all", Some(admin), Some(body))
+        .await
 }
 
 /// `(id, name, role)` of `data.deletedUsers`, sorted by id.
@@ -772,18 +771,68 @@ async fn bulk_delete_users(backend: Backend) {
     assert_eq!(r.body["message"], "No users to delete");
     assert_eq!(r.body["data"]["deletedCount"], 0);
 
-    // With admins: everyone but the caller.
+    // With admins: everyone but the caller, only with the count a dry run shows.
+    let (late, _) = app.customer("late@example.com").await;
     let r = delete_all(&app, &admin, true).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert_eq!(r.body["message"], "Successfully deleted 1 user(s)");
-    assert_eq!(r.body["data"]["deletedCount"], 1);
+    assert!(
+        assert_error(&r, StatusCode::BAD_REQUEST).contains("confirm"),
+        "{}",
+        r.body
+    );
+    let dry = app
+        .call(
+            Method::DELETE,
+            "/api/users/all?dryRun=true",
+            Some(&admin),
+            Some(json!({ "includeAdmins": true })),
+        )
+        .await;
+    assert_eq!(dry.status, StatusCode::OK, "{}", dry.body);
+    assert_eq!(dry.body["data"]["dryRun"], true);
+    assert_eq!(dry.body["data"]["count"], 2, "{}", dry.body);
     assert_eq!(
-        deleted_users(&r),
-        [(second_id, "Second Admin".to_owned(), "admin".to_owned())]
+        dry.body["data"]["byRole"],
+        json!({ "admin": 1, "customer": 1 })
+    );
+    let same = delete_all_with(
+        &app,
+        &admin,
+        json!({ "includeAdmins": true, "dryRun": true }),
+    )
+    .await;
+    assert_eq!(same.body["data"], dry.body["data"]);
+    // Someone registers after the dry run: the count no longer matches, nothing goes.
+    app.customer("later@example.com").await;
+    let r = delete_all_with(&app, &admin, json!({ "includeAdmins": true, "confirm": 2 })).await;
+    assert!(
+        assert_error(&r, StatusCode::CONFLICT).contains("3 account(s)"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        app.get("/api/auth/me", Some(&late)).await.status,
+        StatusCode::OK,
+        "nothing was deleted"
+    );
+    let r = delete_all_with(
+        &app,
+        &admin,
+        json!({ "includeAdmins": true, "confirm": "x" }),
+    )
+    .await;
+    assert_error(&r, StatusCode::BAD_REQUEST);
+    let r = delete_all_with(&app, &admin, json!({ "includeAdmins": true, "confirm": 3 })).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["message"], "Successfully deleted 3 user(s)");
+    assert_eq!(r.body["data"]["deletedCount"], 3);
+    assert!(
+        deleted_users(&r).contains(&(second_id, "Second Admin".to_owned(), "admin".to_owned())),
+        "{}",
+        r.body
     );
     assert_eq!(ids(&app.get("/api/users", Some(&admin)).await), [admin_id]);
 
-    let r = delete_all(&app, &admin, true).await;
+    let r = delete_all_with(&app, &admin, json!({ "includeAdmins": true, "confirm": 0 })).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["message"], "No users to delete");
     assert_eq!(r.body["data"]["deletedCount"], 0);

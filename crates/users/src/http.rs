@@ -53,6 +53,11 @@ fn store_error(e: StoreError, not_found: &str) -> ApiError {
             ApiError::forbidden("Registering as admin is not allowed: an admin already exists")
         }
         StoreError::LastAdmin => ApiError::conflict("The last admin cannot lose the admin role"),
+        StoreError::NotAdmin => ApiError::forbidden("Access denied. Insufficient permissions."),
+        StoreError::CountChanged(n) => ApiError::conflict(format!(
+            "The confirmation does not match: {n} account(s) would be deleted now; \
+             nothing was deleted (send confirm: {n} after checking with dryRun)"
+        )),
         StoreError::Db(e) => ApiError::internal(e),
     }
 }
@@ -910,6 +915,21 @@ pub struct DeleteAllBody {
     /// Also delete other admins (never the caller).
     #[schema(value_type = Option<bool>)]
     include_admins: Option<Value>,
+    /// Only count what would be deleted (also `?dryRun=true`).
+    #[schema(value_type = Option<bool>)]
+    dry_run: Option<Value>,
+    /// The number of accounts a dry run reported; required with
+    /// `includeAdmins`, checked when given. Another number deletes nothing (409).
+    #[schema(value_type = Option<i64>)]
+    confirm: Option<Value>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteAllParams {
+    /// `true`: only count what would be deleted.
+    dry_run: Option<String>,
 }
 
 fn truthy(v: &Value) -> bool {
@@ -923,12 +943,18 @@ fn truthy(v: &Value) -> bool {
 }
 
 /// Delete every user but the caller (admin; needs `ECAP_DANGEROUS_OPERATIONS=true`).
-#[utoipa::path(delete, path = "/api/users/all", tag = TAG_ADMIN, security(("bearer" = [])), request_body = DeleteAllBody,
-    responses((status = 200, description = "`data.deletedCount`, `data.deletedUsers`"),
-        (status = 403, description = "Not an admin, or dangerous operations are disabled")))]
+/// A dry run (`?dryRun=true` or `dryRun: true`) counts the accounts and deletes
+/// nothing; with `includeAdmins`, the deletion needs `confirm` = that count.
+#[utoipa::path(delete, path = "/api/users/all", tag = TAG_ADMIN, security(("bearer" = [])),
+    params(DeleteAllParams), request_body = DeleteAllBody,
+    responses((status = 200, description = "`data.deletedCount`, `data.deletedUsers`; dry run: `data.count`, `data.byRole`"),
+        (status = 400, description = "`includeAdmins` without `confirm`, or a bad `confirm`"),
+        (status = 403, description = "Not an admin, or dangerous operations are disabled"),
+        (status = 409, description = "`confirm` differs from the number that would be deleted; nothing was deleted")))]
 pub async fn delete_all_users(
     State(state): State<UsersState>,
     AdminUser(admin): AdminUser,
+    ApiQuery(params): ApiQuery<DeleteAllParams>,
     ApiJson(body): ApiJson<DeleteAllBody>,
 ) -> ApiResult<Response> {
     if !state.settings.dangerous_operations {
@@ -937,9 +963,51 @@ pub async fn delete_all_users(
         ));
     }
     let include_admins = body.include_admins.as_ref().is_some_and(truthy);
+    let dry_run = body.dry_run.as_ref().is_some_and(truthy)
+        || params.dry_run.is_some_and(|d| truthy(&Value::String(d)));
+    let confirm = match body.confirm.as_ref().filter(|v| !v.is_null()) {
+        None => None,
+        Some(v) => match ecap_core::extract::json_int(v) {
+            Some(n) if n >= 0 => Some(n),
+            _ => {
+                return Err(ApiError::field(
+                    "confirm",
+                    "confirm must be the number of accounts to delete",
+                ));
+            }
+        },
+    };
+    if dry_run {
+        let by_role = state
+            .store
+            .delete_all_preview(admin.id(), include_admins)
+            .await
+            .map_err(|e| store_error(e, "User not found"))?;
+        let count: i64 = by_role.iter().map(|(_, n)| n).sum();
+        let roles: serde_json::Map<String, Value> =
+            by_role.into_iter().map(|(r, n)| (r, json!(n))).collect();
+        return Ok(ok(
+            Some(&format!(
+                "Dry run: {count} user(s) would be deleted; nothing was deleted"
+            )),
+            Some(json!({
+                "dryRun": true,
+                "includeAdmins": include_admins,
+                "count": count,
+                "byRole": roles,
+            })),
+        ));
+    }
+    if include_admins && confirm.is_none() {
+        return Err(ApiError::field(
+            "confirm",
+            "Deleting admins too needs confirm: the number of accounts a dry run \
+             (dryRun: true) reports",
+        ));
+    }
     let rows = state
         .store
-        .delete_all(admin.id(), include_admins)
+        .delete_all(admin.id(), include_admins, confirm)
         .await
         .map_err(|e| store_error(e, "User not found"))?;
     if rows.is_empty() {

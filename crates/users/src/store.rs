@@ -150,6 +150,12 @@ pub enum StoreError {
     BootstrapClosed,
     #[error("the last admin cannot lose the role")]
     LastAdmin,
+    /// The caller of an admin-only change is no longer an admin.
+    #[error("the caller is no longer an admin")]
+    NotAdmin,
+    /// A confirmed bulk change would now touch this many rows instead.
+    #[error("{0} rows match now")]
+    CountChanged(i64),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -681,16 +687,75 @@ impl UserStore {
         Ok(())
     }
 
-    /// Deletes every user but the caller; admins only with `include_admins`.
-    pub async fn delete_all(&self, caller: i64, include_admins: bool) -> StoreResult<Vec<UserRow>> {
-        let mut tx = self.db.begin().await?;
+    fn bulk_delete_filter(caller: i64, include_admins: bool) -> Cond {
         let mut cond = Cond::all().add(Expr::col(Users::Id).ne(caller));
         if !include_admins {
             cond = cond.add(Expr::col(Users::Role).ne(Role::Admin.as_str()));
         }
-        let mut select = Self::select_user().cond_where(cond).to_owned();
+        cond
+    }
+
+    /// What [`UserStore::delete_all`] would delete now: accounts per role.
+    pub async fn delete_all_preview(
+        &self,
+        caller: i64,
+        include_admins: bool,
+    ) -> StoreResult<Vec<(String, i64)>> {
+        Ok(self
+            .db
+            .fetch_all(
+                self.db.pool(),
+                &Query::select()
+                    .column(Users::Role)
+                    .expr(Func::count(Expr::col(Users::Id)))
+                    .from(Users::Table)
+                    .cond_where(Self::bulk_delete_filter(caller, include_admins))
+                    .group_by_col(Users::Role)
+                    .order_by(Users::Role, Order::Asc)
+                    .to_owned(),
+            )
+            .await?)
+    }
+
+    /// Deletes every user but the caller; admins only with `include_admins`.
+    /// `confirm`: the number of accounts the caller expects to delete; any
+    /// other number deletes nothing (`CountChanged`). The caller must still
+    /// be an admin, and stays one until the deletion commits (their row is
+    /// locked), so the shop is never left without an admin.
+    pub async fn delete_all(
+        &self,
+        caller: i64,
+        include_admins: bool,
+        confirm: Option<i64>,
+    ) -> StoreResult<Vec<UserRow>> {
+        retrying!(self.delete_all_once(caller, include_admins, confirm).await)
+    }
+
+    async fn delete_all_once(
+        &self,
+        caller: i64,
+        include_admins: bool,
+        confirm: Option<i64>,
+    ) -> StoreResult<Vec<UserRow>> {
+        let mut tx = self.db.begin().await?;
+        let mut me = Self::select_user()
+            .and_where(Expr::col(Users::Id).eq(caller))
+            .to_owned();
+        self.for_update(&mut me);
+        let me: Option<UserRow> = self.db.fetch_optional(&mut *tx, &me).await?;
+        if me.is_none_or(|u| u.role() != Role::Admin) {
+            return Err(StoreError::NotAdmin);
+        }
+        let mut select = Self::select_user()
+            .cond_where(Self::bulk_delete_filter(caller, include_admins))
+            .to_owned();
         self.for_update(&mut select);
         let rows: Vec<UserRow> = self.db.fetch_all(&mut *tx, &select).await?;
+        if let Some(expected) = confirm
+            && expected != rows.len() as i64
+        {
+            return Err(StoreError::CountChanged(rows.len() as i64));
+        }
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         for chunk in ids.chunks(500) {
             self.delete_rows(&mut tx, chunk).await?;

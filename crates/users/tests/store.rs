@@ -312,13 +312,89 @@ async fn delete_all_keeps_the_caller_and_admins(backend: Backend) {
         .create_address(c.id, address("Home"), false)
         .await
         .unwrap();
-    let deleted = store.delete_all(me.id, false).await.unwrap();
+    let deleted = store.delete_all(me.id, false, None).await.unwrap();
     assert_eq!(deleted.iter().map(|r| r.id).collect::<Vec<_>>(), vec![c.id]);
     assert!(store.by_id(other_admin.id).await.unwrap().is_some());
     assert!(store.addresses(c.id).await.unwrap().is_empty());
-    let deleted = store.delete_all(me.id, true).await.unwrap();
+    let deleted = store.delete_all(me.id, true, None).await.unwrap();
     assert_eq!(deleted.len(), 1);
     assert!(store.by_id(me.id).await.unwrap().is_some());
+}
+
+/// A bulk deletion with a confirmation deletes only when the count still
+/// matches; two admins deleting each other at once leave one admin.
+async fn confirmed_bulk_deletes_never_leave_the_shop_without_an_admin(backend: Backend) {
+    let (_t, store) = setup(backend).await;
+    let a = store
+        .create(new_user("a@example.com", Role::Admin), false)
+        .await
+        .unwrap();
+    let b = store
+        .create(new_user("b@example.com", Role::Admin), false)
+        .await
+        .unwrap();
+    for i in 0..3 {
+        store
+            .create(
+                new_user(&format!("c{i}@example.com"), Role::Customer),
+                false,
+            )
+            .await
+            .unwrap();
+    }
+    let preview = store.delete_all_preview(a.id, true).await.unwrap();
+    assert_eq!(
+        preview,
+        vec![("admin".to_owned(), 1), ("customer".to_owned(), 3)]
+    );
+    // A stale count deletes nothing.
+    let stale = store.delete_all(a.id, true, Some(3)).await;
+    assert!(
+        matches!(stale, Err(StoreError::CountChanged(4))),
+        "{stale:?}"
+    );
+    assert_eq!(
+        store.delete_all_preview(a.id, false).await.unwrap().len(),
+        1
+    );
+    // Only customers, confirmed.
+    assert_eq!(
+        store.delete_all(a.id, false, Some(3)).await.unwrap().len(),
+        3
+    );
+
+    // Each admin deletes everyone else, at the same time: one of them wins,
+    // the other finds themself gone; one admin remains.
+    let (ra, rb) = tokio::join!(
+        store.delete_all(a.id, true, Some(1)),
+        store.delete_all(b.id, true, Some(1))
+    );
+    let wins = [&ra, &rb].iter().filter(|r| r.is_ok()).count();
+    assert_eq!(wins, 1, "{ra:?} {rb:?}");
+    for r in [&ra, &rb] {
+        assert!(matches!(r, Ok(_) | Err(StoreError::NotAdmin)), "{r:?}");
+    }
+    let left = store
+        .list(&UserListQuery {
+            page: 1,
+            limit: 10,
+            role: Some(Role::Admin),
+            search: None,
+            sort: UserSort::CreatedAt,
+            descending: false,
+        })
+        .await
+        .unwrap();
+    assert_eq!(left.1, 1);
+    // A caller who is not an admin (any more) deletes nothing.
+    let c = store
+        .create(new_user("late@example.com", Role::Customer), false)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.delete_all(c.id, true, None).await,
+        Err(StoreError::NotAdmin)
+    ));
 }
 
 async fn first_address_is_default_and_default_is_unique(backend: Backend) {
@@ -438,6 +514,7 @@ ecap_core::on_every_backend!(
     revocations_survive_a_restart,
     failed_logins_lock_the_account,
     delete_all_keeps_the_caller_and_admins,
+    confirmed_bulk_deletes_never_leave_the_shop_without_an_admin,
     first_address_is_default_and_default_is_unique,
     concurrent_address_writes_keep_one_default,
     reads_after_writes_are_fresh,
@@ -499,6 +576,6 @@ async fn reads_after_writes_are_fresh(backend: Backend) {
         .await
         .unwrap();
     store.by_id(v.id).await.unwrap();
-    store.delete_all(admin.id, false).await.unwrap();
+    store.delete_all(admin.id, false, None).await.unwrap();
     assert!(store.by_id(v.id).await.unwrap().is_none());
 }
