@@ -35,6 +35,9 @@ pub(crate) const TAG_PRODUCTS: &str = "products";
 pub(crate) const TAG_CATEGORIES: &str = "categories";
 
 const REVIEWS_ON_DETAIL: u64 = 20;
+/// Reviews each product of a listing embeds (the newest; `rating.count` says
+/// how many there are, `GET /api/products/:id/reviews` pages through them).
+const REVIEWS_IN_LIST: u64 = 3;
 
 fn store_error(e: StoreError) -> ApiError {
     match e {
@@ -256,9 +259,22 @@ async fn images_of_one(state: &CatalogState, p: &ProductRow) -> ApiResult<Vec<Im
 }
 
 /// One product with its images, as JSON `Value` for write answers.
+/// The product as write routes answer it: the detail's shape, newest reviews included.
 async fn product_json(state: &CatalogState, p: &ProductRow) -> ApiResult<Value> {
     let images = images_of_one(state, p).await?;
-    serde_json::to_value(product_out(p, images, None)).map_err(ApiError::internal)
+    let reviews = newest_reviews(state, p).await?;
+    serde_json::to_value(product_out(p, images, Some(reviews))).map_err(ApiError::internal)
+}
+
+async fn newest_reviews(state: &CatalogState, p: &ProductRow) -> ApiResult<Vec<ReviewOut>> {
+    Ok(state
+        .store
+        .reviews(&p.id, 1, REVIEWS_ON_DETAIL)
+        .await
+        .map_err(store_error)?
+        .into_iter()
+        .map(ReviewOut::of)
+        .collect())
 }
 
 /// A 200 JSON body with its `ETag`, or 304 when the client already has it.
@@ -524,10 +540,20 @@ async fn build_list(state: &CatalogState, q: &ProductQuery) -> ApiResult<Bytes> 
     let (rows, total) = state.store.list(q).await.map_err(store_error)?;
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
     let mut images = state.store.images_of(&ids).await.map_err(store_error)?;
+    let mut reviews = state
+        .store
+        .newest_reviews_of(&ids, REVIEWS_IN_LIST)
+        .await
+        .map_err(store_error)?;
     let mut products = Vec::with_capacity(rows.len());
     for r in &rows {
         let imgs = image_views(state, images.remove(&r.id).unwrap_or_default()).await?;
-        products.push(product_out(r, imgs, None));
+        let newest = reviews.remove(&r.id).unwrap_or_default();
+        products.push(product_out(
+            r,
+            imgs,
+            Some(newest.into_iter().map(ReviewOut::of).collect()),
+        ));
     }
     let limit = i64::try_from(q.limit).unwrap_or(1).max(1);
     body_bytes(ListData {
@@ -576,14 +602,7 @@ struct ProductData<'a> {
 
 async fn build_detail(state: &CatalogState, p: &ProductRow) -> ApiResult<Bytes> {
     let images = images_of_one(state, p).await?;
-    let reviews = state
-        .store
-        .reviews(&p.id, 1, REVIEWS_ON_DETAIL)
-        .await
-        .map_err(store_error)?
-        .into_iter()
-        .map(ReviewOut::of)
-        .collect();
+    let reviews = newest_reviews(state, p).await?;
     body_bytes(ProductData {
         product: product_out(p, images, Some(reviews)),
     })

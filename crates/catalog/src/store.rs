@@ -620,11 +620,7 @@ impl CatalogStore {
                     .to_owned(),
             )
             .await?;
-        let mut out: HashMap<String, Vec<ImageRow>> = HashMap::new();
-        for r in rows {
-            out.entry(r.product_id.clone()).or_default().push(r);
-        }
-        Ok(out)
+        Ok(by_product(rows, |r| &r.product_id))
     }
 
     async fn category_exists(&self, conn: &mut AnyConnection, name: &str) -> StoreResult<bool> {
@@ -1663,15 +1659,8 @@ impl CatalogStore {
                 &mut *tx,
                 &Query::insert()
                     .into_table(ProductReviews::Table)
-                    .columns([
-                        ProductReviews::ProductId,
-                        ProductReviews::UserId,
-                        ProductReviews::UserName,
-                        ProductReviews::OrderId,
-                        ProductReviews::Rating,
-                        ProductReviews::Comment,
-                        ProductReviews::CreatedAt,
-                    ])
+                    // Every column but the generated id.
+                    .columns(Self::REVIEW_COLUMNS[1..].iter().copied())
                     .values_panic([
                         r.product_id.clone().into(),
                         r.user_id.into(),
@@ -1711,6 +1700,17 @@ impl CatalogStore {
         Ok(row)
     }
 
+    const REVIEW_COLUMNS: [ProductReviews; 8] = [
+        ProductReviews::Id,
+        ProductReviews::ProductId,
+        ProductReviews::UserId,
+        ProductReviews::UserName,
+        ProductReviews::OrderId,
+        ProductReviews::Rating,
+        ProductReviews::Comment,
+        ProductReviews::CreatedAt,
+    ];
+
     /// A page of a product's reviews, newest first.
     pub async fn reviews(
         &self,
@@ -1723,16 +1723,7 @@ impl CatalogStore {
             .fetch_all(
                 self.db.pool(),
                 &Query::select()
-                    .columns([
-                        ProductReviews::Id,
-                        ProductReviews::ProductId,
-                        ProductReviews::UserId,
-                        ProductReviews::UserName,
-                        ProductReviews::OrderId,
-                        ProductReviews::Rating,
-                        ProductReviews::Comment,
-                        ProductReviews::CreatedAt,
-                    ])
+                    .columns(Self::REVIEW_COLUMNS)
                     .from(ProductReviews::Table)
                     .and_where(Expr::col(ProductReviews::ProductId).eq(product_id))
                     .order_by(ProductReviews::CreatedAt, Order::Desc)
@@ -1742,6 +1733,46 @@ impl CatalogStore {
                     .to_owned(),
             )
             .await?)
+    }
+
+    /// The newest `per_product` reviews of each product, newest first, in one
+    /// query (a window over the product's index), however many each has.
+    pub async fn newest_reviews_of(
+        &self,
+        ids: &[&str],
+        per_product: u64,
+    ) -> StoreResult<HashMap<String, Vec<ReviewRow>>> {
+        if ids.is_empty() || per_product == 0 {
+            return Ok(HashMap::new());
+        }
+        let rank = Alias::new("review_rank");
+        let ranked = Query::select()
+            .columns(Self::REVIEW_COLUMNS)
+            .expr_window_as(
+                Func::cust("ROW_NUMBER"),
+                sea_query::WindowStatement::partition_by(ProductReviews::ProductId)
+                    .order_by(ProductReviews::CreatedAt, Order::Desc)
+                    .order_by(ProductReviews::Id, Order::Desc)
+                    .to_owned(),
+                rank.clone(),
+            )
+            .from(ProductReviews::Table)
+            .and_where(Expr::col(ProductReviews::ProductId).is_in(ids.iter().copied()))
+            .to_owned();
+        let rows: Vec<ReviewRow> = self
+            .db
+            .fetch_all(
+                self.db.pool(),
+                &Query::select()
+                    .columns(Self::REVIEW_COLUMNS)
+                    .from_subquery(ranked, Alias::new("ranked"))
+                    .and_where(Expr::col(rank.clone()).lte(per_product as i64))
+                    .order_by(ProductReviews::ProductId, Order::Asc)
+                    .order_by(rank, Order::Asc)
+                    .to_owned(),
+            )
+            .await?;
+        Ok(by_product(rows, |r| &r.product_id))
     }
 
     // ---- images -------------------------------------------------------------
@@ -1896,4 +1927,13 @@ struct Entry<'a> {
     actor_id: Option<i64>,
     reason: Option<&'a str>,
     now: i64,
+}
+
+/// Rows grouped by product id, each group in the rows' order.
+fn by_product<T>(rows: Vec<T>, product_id: impl Fn(&T) -> &String) -> HashMap<String, Vec<T>> {
+    let mut out: HashMap<String, Vec<T>> = HashMap::new();
+    for r in rows {
+        out.entry(product_id(&r).clone()).or_default().push(r);
+    }
+    out
 }

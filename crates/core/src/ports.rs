@@ -26,8 +26,16 @@ pub struct PortError(pub String);
 pub trait CustomerOrders: Send + Sync + 'static {
     /// Figures per user id; users without orders may be missing from the map.
     async fn stats(&self, user_ids: &[i64]) -> Result<HashMap<i64, CustomerStats>, PortError>;
-    /// The customer's recent orders, newest first, as the contract's user details show them.
-    async fn recent_orders(&self, user_id: i64) -> Result<Vec<serde_json::Value>, PortError>;
+    /// One page (1-based) of the customer's orders, newest first, as the
+    /// contract's user details show them (items as `product_id`,
+    /// `product_name`, `quantity`, `price`, `subtotal`), and how many orders
+    /// the customer has in all.
+    async fn customer_orders(
+        &self,
+        user_id: i64,
+        page: u64,
+        limit: u64,
+    ) -> Result<(Vec<serde_json::Value>, i64), PortError>;
     /// Removes a deleted user's orders; returns how many.
     async fn forget_customer(&self, user_id: i64) -> Result<u64, PortError>;
 }
@@ -41,8 +49,13 @@ impl CustomerOrders for NoOrders {
     async fn stats(&self, _user_ids: &[i64]) -> Result<HashMap<i64, CustomerStats>, PortError> {
         Ok(HashMap::new())
     }
-    async fn recent_orders(&self, _user_id: i64) -> Result<Vec<serde_json::Value>, PortError> {
-        Ok(Vec::new())
+    async fn customer_orders(
+        &self,
+        _user_id: i64,
+        _page: u64,
+        _limit: u64,
+    ) -> Result<(Vec<serde_json::Value>, i64), PortError> {
+        Ok((Vec::new(), 0))
     }
     async fn forget_customer(&self, _user_id: i64) -> Result<u64, PortError> {
         Ok(0)

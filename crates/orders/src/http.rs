@@ -189,6 +189,31 @@ pub fn list_item(o: &OrderRow, items: &[ItemRow], retention: Option<Retention>) 
     })
 }
 
+/// An order as the user details route shows it: the list item (ecap's
+/// additions kept), with the contract's raw item rows `{product_id,
+/// product_name, quantity, price, subtotal}` (decimal strings, as the raw rows
+/// elsewhere) plus `productId`, `name` and `category`.
+pub fn details_item(o: &OrderRow, items: &[ItemRow]) -> Value {
+    let mut out = list_item(o, &[], None);
+    out["items"] = items
+        .iter()
+        .filter(|i| i.order_id == o.id)
+        .map(|i| {
+            json!({
+                "product_id": i.product_id,
+                "product_name": i.product_name,
+                "quantity": i.quantity,
+                "price": decimal(i.price_cents),
+                "subtotal": decimal(i.subtotal_cents),
+                "productId": i.product_id,
+                "name": i.product_name,
+                "category": i.category,
+            })
+        })
+        .collect();
+    out
+}
+
 /// An order as the original's raw PostgreSQL row, plus `shippingAddress`.
 pub fn raw_row(o: &OrderRow) -> Value {
     json!({
@@ -532,9 +557,11 @@ pub async fn list_orders(
     Ok(ok(None, Some(page_json(&state, &user, &q).await?)))
 }
 
-/// The caller's visible orders (the original's Mongo "active" list).
+/// The caller's visible orders (the original's Mongo "active" list). The
+/// contract shows `{orders, pagination}` at the top level, the original's code
+/// put them under `data`: both are there.
 #[utoipa::path(get, path = "/api/orders/active", tag = TAG, params(ListParams), security(("bearer" = [])),
-    responses((status = 200, description = "`data.orders`, `data.pagination`")))]
+    responses((status = 200, description = "`orders`, `pagination`, and the same under `data`")))]
 pub async fn active_orders(
     State(state): State<OrdersState>,
     user: AuthUser,
@@ -544,7 +571,14 @@ pub async fn active_orders(
     // Always the caller's own, even for admins.
     q.viewer.admin = false;
     q.customer = None;
-    Ok(ok(None, Some(page_json(&state, &user, &q).await?)))
+    let page = page_json(&state, &user, &q).await?;
+    Ok(Json(json!({
+        "success": true,
+        "orders": page["orders"],
+        "pagination": page["pagination"],
+        "data": page,
+    }))
+    .into_response())
 }
 
 /// The caller's own soft-deleted orders that can still be restored.

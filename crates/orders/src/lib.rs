@@ -147,7 +147,12 @@ impl CustomerOrders for OrdersCustomers {
             .collect())
     }
 
-    async fn recent_orders(&self, user_id: i64) -> Result<Vec<serde_json::Value>, PortError> {
+    async fn customer_orders(
+        &self,
+        user_id: i64,
+        page: u64,
+        limit: u64,
+    ) -> Result<(Vec<serde_json::Value>, i64), PortError> {
         // Every order of this customer, as an admin sees them.
         let q = store::OrderQuery {
             viewer: store::Actor { id: 0, admin: true },
@@ -156,11 +161,11 @@ impl CustomerOrders for OrdersCustomers {
             from: None,
             to: None,
             search: None,
-            page: 1,
-            limit: 10,
+            page,
+            limit,
             hidden: false,
         };
-        let (rows, _) = self
+        let (rows, total) = self
             .0
             .list(&q)
             .await
@@ -171,10 +176,10 @@ impl CustomerOrders for OrdersCustomers {
             .items_of(&ids)
             .await
             .map_err(|e| PortError(e.to_string()))?;
-        Ok(rows
-            .iter()
-            .map(|o| http::list_item(o, &items, None))
-            .collect())
+        Ok((
+            rows.iter().map(|o| http::details_item(o, &items)).collect(),
+            total,
+        ))
     }
 
     async fn forget_customer(&self, user_id: i64) -> Result<u64, PortError> {

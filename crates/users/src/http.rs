@@ -1069,23 +1069,62 @@ pub async fn get_user(
     Ok(ok(None, Some(json!({ "user": user_json(&row) }))))
 }
 
-/// A user with order statistics and recent orders (admin).
-#[utoipa::path(get, path = "/api/users/{id}/details", tag = TAG_ADMIN, security(("bearer" = [])), params(("id" = i64, Path)),
-    responses((status = 200, description = "`data.user`, `data.statistics`, `data.orders`"),
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DetailsParams {
+    /// 1-based page of the user's orders (default 1).
+    page: Option<u64>,
+    /// Orders per page, 1–1000 (default 100).
+    limit: Option<u64>,
+}
+
+/// Orders in one user details answer unless `limit` says otherwise: every
+/// order of nearly every customer, without an unbounded answer for the few
+/// with thousands.
+const DETAILS_ORDERS_DEFAULT: u64 = 100;
+const DETAILS_ORDERS_MAX: u64 = 1000;
+
+/// A user with order statistics (over all their orders) and their orders,
+/// newest first, a page at a time (admin).
+#[utoipa::path(get, path = "/api/users/{id}/details", tag = TAG_ADMIN, security(("bearer" = [])),
+    params(("id" = i64, Path), DetailsParams),
+    responses((status = 200, description = "`data.user`, `data.statistics`, `data.orders` (items `{product_id, product_name, quantity, price, subtotal}`), `data.pagination`"),
+        (status = 400, description = "Bad id, page or limit"),
         (status = 404, description = "User not found")))]
 pub async fn user_details(
     State(state): State<UsersState>,
     _admin: AdminUser,
     IdParam(id): IdParam,
+    ApiQuery(params): ApiQuery<DetailsParams>,
 ) -> ApiResult<Response> {
+    let mut errors = Vec::new();
+    let page = params.page.unwrap_or(1);
+    if page == 0 {
+        errors.push(ecap_core::error::FieldError::new(
+            ecap_core::error::Location::Query,
+            "page",
+            "page must be 1 or more",
+        ));
+    }
+    let limit = params.limit.unwrap_or(DETAILS_ORDERS_DEFAULT);
+    if !(1..=DETAILS_ORDERS_MAX).contains(&limit) {
+        errors.push(ecap_core::error::FieldError::new(
+            ecap_core::error::Location::Query,
+            "limit",
+            format!("limit must be between 1 and {DETAILS_ORDERS_MAX}"),
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
     let row = user_or_404(&state, id).await?;
     let s = customer_stats(&state, &[id])
         .await?
         .remove(&id)
         .unwrap_or_default();
-    let orders = state
+    let (orders, total) = state
         .orders
-        .recent_orders(id)
+        .customer_orders(id, page, limit)
         .await
         .map_err(ApiError::internal)?;
     let avg = if s.total_orders > 0 {
@@ -1105,6 +1144,12 @@ pub async fn user_details(
                 "avgOrderValue": (avg * 100.0).round() / 100.0,
             },
             "orders": orders,
+            "pagination": {
+                "page": page,
+                "limit": limit,
+                "total": total,
+                "pages": (total.max(0) as u64).div_ceil(limit),
+            },
         })),
     ))
 }
