@@ -4,8 +4,8 @@
 //! matrix of every route; the lifecycle, cancellations, refunds and deletes
 //! with their stock effects; retention, detail requests, soft delete and
 //! restoration; reviews end to end; tracking, list filters, the users
-//! service's figures and the outbox. One lifecycle story runs on every
-//! database; everything else on SQLite.
+//! service's figures and the outbox. The lifecycle and the stories behind
+//! the original's defects run on every database; the rest on SQLite.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -220,6 +220,27 @@ impl Shop {
             .await
             .unwrap_or_else(|e| panic!("{statement}: {e}"));
         db.close().await;
+    }
+
+    /// `POST /api/orders/sync-inventory` (`undo`: its undo) as the admin, asserting 200.
+    async fn sync(&self, undo: bool) -> Value {
+        let path = if undo {
+            "/api/orders/undo-sync-inventory"
+        } else {
+            "/api/orders/sync-inventory"
+        };
+        let r = self.app.post(path, Some(&self.admin), json!({})).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        r.body
+    }
+
+    /// Makes an order look imported: by the orders' books it holds no stock.
+    async fn forget_stock(&self, id: i64) {
+        self.sql(&format!(
+            "UPDATE orders SET inventory_deducted = 0, reservation_key = NULL, \
+             reservation_source = NULL WHERE id = {id}"
+        ))
+        .await;
     }
 
     /// (pending, delivered) outbox events.
@@ -457,7 +478,20 @@ async fn lifecycle_story(backend: Backend) {
     assert!(s.drained_outbox().await >= 13);
 }
 
-ecap_core::on_every_backend!(lifecycle_story);
+// The stories behind the original's defects, on every database: C5 (status
+// steps), C9 (sync/undo), C10 + C11 (retention, detail requests), C13 (the
+// users service's figures), C20 (reviews), S8 (who may file a cancellation).
+ecap_core::on_every_backend!(
+    lifecycle_story,
+    the_status_moves_one_allowed_step_at_a_time,
+    inventory_sync_reserves_for_orders_without_stock_and_undo_gives_it_back,
+    sync_and_undo_skip_deleted_cancel_requested_and_refund_processing,
+    retention_hides_old_cancellations_and_detail_requests_reveal_them,
+    user_administration_figures_come_from_the_orders,
+    reviews_need_a_delivered_order_and_count_once_per_order,
+    concurrent_reviews_count_once_per_user_product_and_order,
+    who_may_do_what,
+);
 
 // ---- placement -----------------------------------------------------------------------
 
@@ -978,9 +1012,8 @@ async fn snapshot(s: &Shop, orders: &[i64], product: &str) -> Value {
         "restorations": restorations, "events": pending + delivered})
 }
 
-#[tokio::test]
-async fn who_may_do_what() {
-    let s = Shop::open(Backend::Sqlite).await;
+async fn who_may_do_what(backend: Backend) {
+    let s = Shop::open(backend).await;
     let p = s.product("Atlas", 25.0, 100).await;
     let (owner, _) = s.app.customer("owner@example.com").await;
     let (other, _) = s.app.customer("other@example.com").await;
@@ -1249,9 +1282,8 @@ async fn who_may_do_what() {
 
 // ---- lifecycle ------------------------------------------------------------------------
 
-#[tokio::test]
-async fn the_status_moves_one_allowed_step_at_a_time() {
-    let s = Shop::open(Backend::Sqlite).await;
+async fn the_status_moves_one_allowed_step_at_a_time(backend: Backend) {
+    let s = Shop::open(backend).await;
     let p = s.product("Clock", 10.0, 100).await;
     let (ann, _) = s.app.customer("steps@example.com").await;
 
@@ -1723,102 +1755,123 @@ async fn deleting_a_delivered_order_with_an_open_return_keeps_its_stock() {
     );
 }
 
-#[tokio::test]
-async fn inventory_sync_reserves_for_orders_without_stock_and_undo_gives_it_back() {
-    let s = Shop::open(Backend::Sqlite).await;
+async fn inventory_sync_reserves_for_orders_without_stock_and_undo_gives_it_back(backend: Backend) {
+    let s = Shop::open(backend).await;
     let p = s.product("Lamp Shade", 14.0, 20).await;
     let (ann, _) = s.app.customer("sync@example.com").await;
     let held = s.order_id(&ann, &[(&p, 2)]).await;
     let imported = s.order_id(&ann, &[(&p, 3)]).await;
     assert_eq!(s.stock(&p).await, 15);
     // As if imported from an old system: an order that holds no stock.
-    s.sql(&format!(
-        "UPDATE orders SET inventory_deducted = 0, reservation_key = NULL, reservation_source = NULL WHERE id = {imported}"
-    ))
-    .await;
-    let r = s
-        .app
-        .post("/api/orders/sync-inventory", Some(&s.admin), json!({}))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert_eq!(r.body["message"], "Inventory sync completed");
-    assert_eq!(r.body["data"]["synced"], 1, "{}", r.body);
-    assert_eq!(r.body["data"]["skippedCount"], 0);
+    s.forget_stock(imported).await;
+    let r = s.sync(false).await;
+    assert_eq!(r["message"], "Inventory sync completed");
+    assert_eq!(r["data"]["synced"], 1, "{}", r);
+    assert_eq!(r["data"]["skippedCount"], 0);
     assert_eq!(s.stock(&p).await, 12);
-    let r = s
-        .app
-        .post("/api/orders/sync-inventory", Some(&s.admin), json!({}))
-        .await;
-    assert_eq!(r.body["data"]["synced"], 0, "twice changes nothing");
+    let r = s.sync(false).await;
+    assert_eq!(r["data"]["synced"], 0, "twice changes nothing");
     assert_eq!(s.stock(&p).await, 12);
     assert_eq!(s.admin_view(imported).await["inventory_deducted"], true);
 
     // Undo gives back exactly what sync took (not the placed order's stock).
-    let r = s
-        .app
-        .post("/api/orders/undo-sync-inventory", Some(&s.admin), json!({}))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert_eq!(r.body["data"]["restoredOrderCount"], 1, "{}", r.body);
+    let r = s.sync(true).await;
+    assert_eq!(r["data"]["restoredOrderCount"], 1, "{}", r);
     assert_eq!(s.stock(&p).await, 15);
     assert_eq!(s.admin_view(imported).await["inventory_deducted"], false);
     assert_eq!(s.admin_view(held).await["inventory_deducted"], true);
-    let r = s
-        .app
-        .post("/api/orders/undo-sync-inventory", Some(&s.admin), json!({}))
-        .await;
-    assert_eq!(r.body["data"]["restoredOrderCount"], 0);
+    let r = s.sync(true).await;
+    assert_eq!(r["data"]["restoredOrderCount"], 0);
     assert_eq!(s.stock(&p).await, 15);
 
     // Synced again (a new reservation), then cancelled: the sync's stock comes
     // back with the cancel, and undo has nothing left to give back.
-    let r = s
-        .app
-        .post("/api/orders/sync-inventory", Some(&s.admin), json!({}))
-        .await;
-    assert_eq!(r.body["data"]["synced"], 1, "{}", r.body);
+    let r = s.sync(false).await;
+    assert_eq!(r["data"]["synced"], 1, "{}", r);
     assert_eq!(s.stock(&p).await, 12);
     s.advance(imported, &["cancelled"]).await;
     assert_eq!(s.stock(&p).await, 15);
-    let r = s
-        .app
-        .post("/api/orders/undo-sync-inventory", Some(&s.admin), json!({}))
-        .await;
-    assert_eq!(r.body["data"]["restoredOrderCount"], 0, "{}", r.body);
+    let r = s.sync(true).await;
+    assert_eq!(r["data"]["restoredOrderCount"], 0, "{}", r);
     assert_eq!(s.stock(&p).await, 15);
-    let r = s
-        .app
-        .post("/api/orders/sync-inventory", Some(&s.admin), json!({}))
-        .await;
-    assert_eq!(r.body["data"]["synced"], 0, "cancelled orders hold nothing");
+    let r = s.sync(false).await;
+    assert_eq!(r["data"]["synced"], 0, "cancelled orders hold nothing");
     assert_eq!(s.stock(&p).await, 15);
 
     // An order that cannot be covered is skipped with its product named.
     let imported = s.order_id(&ann, &[(&p, 1)]).await;
-    s.sql(&format!(
-        "UPDATE orders SET inventory_deducted = 0, reservation_key = NULL, reservation_source = NULL WHERE id = {imported}"
-    ))
-    .await;
+    s.forget_stock(imported).await;
     s.sql(&format!(
         "UPDATE order_items SET quantity = 1000 WHERE order_id = {imported}"
     ))
     .await;
-    let r = s
-        .app
-        .post("/api/orders/sync-inventory", Some(&s.admin), json!({}))
-        .await;
-    assert_eq!(r.body["data"]["synced"], 0, "{}", r.body);
-    assert_eq!(r.body["data"]["skippedOrderIds"], json!([imported]));
-    assert_eq!(r.body["data"]["errors"][0]["productId"], p.as_str());
+    let r = s.sync(false).await;
+    assert_eq!(r["data"]["synced"], 0, "{}", r);
+    assert_eq!(r["data"]["skippedOrderIds"], json!([imported]));
+    assert_eq!(r["data"]["errors"][0]["productId"], p.as_str());
     // (The placement's own hold of 1 stays with the catalog: only the order forgot it.)
     assert_eq!(s.stock(&p).await, 14, "a skipped order takes nothing");
 }
 
+/// C9: sync gives stock only to orders on their way to the customer, and undo
+/// takes back only from those: never from deleted, cancel-requested or
+/// refund-processing orders (their stock went back, or a decision is pending).
+async fn sync_and_undo_skip_deleted_cancel_requested_and_refund_processing(backend: Backend) {
+    let s = Shop::open(backend).await;
+    let p = s.product("Sync Skip", 9.0, 20).await;
+    let (ann, _) = s.app.customer("c9@example.com").await;
+    let requested = s.order_id(&ann, &[(&p, 1)]).await;
+    let refunding = s.order_id(&ann, &[(&p, 1)]).await;
+    let deleted = s.order_id(&ann, &[(&p, 1)]).await;
+    let pending = s.order_id(&ann, &[(&p, 1)]).await;
+    assert_eq!(s.stock(&p).await, 16);
+    let r = s
+        .cancel_request(&ann, requested, json!({"reason": "Changed my mind"}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    s.advance(refunding, &["cancelled", "refund_processing"])
+        .await;
+    assert_eq!(s.admin_delete(deleted, None).await.status, StatusCode::OK);
+    assert_eq!(s.stock(&p).await, 18, "cancel and delete gave stock back");
+    // As if imported: none of them holds stock by the orders' books.
+    for id in [requested, refunding, deleted, pending] {
+        s.forget_stock(id).await;
+    }
+    let r = s.sync(false).await;
+    assert_eq!(r["data"]["synced"], 1, "only the pending order: {}", r);
+    assert_eq!(r["data"]["skippedCount"], 0, "{}", r);
+    assert_eq!(s.stock(&p).await, 17);
+    for id in [requested, refunding, deleted] {
+        let row = s.admin_view(id).await;
+        assert_eq!(row["inventory_deducted"], false, "{id}: {row}");
+    }
+    assert_eq!(s.admin_view(pending).await["inventory_deducted"], true);
+
+    // The synced order awaits a cancellation decision: undo leaves it alone.
+    let r = s
+        .cancel_request(&ann, pending, json!({"reason": "Ordered by mistake"}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = s.sync(true).await;
+    assert_eq!(r["data"]["restoredOrderCount"], 0, "{}", r);
+    assert_eq!(s.stock(&p).await, 17);
+    assert_eq!(s.admin_view(pending).await["inventory_deducted"], true);
+    // Rejected, it is pending again: undo gives back what sync took, once.
+    let r = s
+        .reject_cancel(pending, json!({"rejectionReason": "Already packed"}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    for expected in [1, 0] {
+        let r = s.sync(true).await;
+        assert_eq!(r["data"]["restoredOrderCount"], expected, "{}", r);
+        assert_eq!(s.stock(&p).await, 18);
+    }
+}
+
 // ---- retention and detail requests ----------------------------------------------------------
 
-#[tokio::test]
-async fn retention_hides_old_cancellations_and_detail_requests_reveal_them() {
-    let s = Shop::open(Backend::Sqlite).await;
+async fn retention_hides_old_cancellations_and_detail_requests_reveal_them(backend: Backend) {
+    let s = Shop::open(backend).await;
     let p = s.product("Ledger", 10.0, 100).await;
     let (ann, _) = s.app.customer("retention@example.com").await;
     let old = s.order_id(&ann, &[(&p, 1)]).await;
@@ -2352,9 +2405,94 @@ async fn customers_hide_orders_and_admins_restore_them() {
 
 // ---- reviews ------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn reviews_need_a_delivered_order_and_count_once_per_order() {
-    let s = Shop::open(Backend::Sqlite).await;
+/// C20 under concurrency: two customers reviewing the same product at once
+/// both count; one customer sending the same review many times at once, by
+/// both routes, counts once per order; the rating is the mean of what counted.
+async fn concurrent_reviews_count_once_per_user_product_and_order(backend: Backend) {
+    let s = Shop::open(backend).await;
+    let kettle = s.product("Race Kettle", 20.0, 50).await;
+    let (ann, ann_id) = s.app.customer("race-ann@example.com").await;
+    let (bob, _) = s.app.customer("race-bob@example.com").await;
+    let ann_first = s.order_id(&ann, &[(&kettle, 1)]).await;
+    let ann_second = s.order_id(&ann, &[(&kettle, 1)]).await;
+    let bob_order = s.order_id(&bob, &[(&kettle, 1)]).await;
+    for id in [ann_first, ann_second, bob_order] {
+        s.deliver(id).await;
+    }
+    let send = |token: &str, path: String, body: Value| {
+        let (base, client, token) = (s.app.base.clone(), s.app.client.clone(), token.to_owned());
+        tokio::spawn(async move {
+            let r = client
+                .post(format!("{base}{path}"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            r.status()
+        })
+    };
+    let mut ann_first_tries = Vec::new();
+    let mut others = Vec::new();
+    for i in 0..4 {
+        // Ann's first order, six times at once: four by the order, two by the product.
+        ann_first_tries.push(send(
+            &ann,
+            format!("/api/orders/{ann_first}/review"),
+            json!({"productId": kettle, "rating": 5, "comment": format!("try {i}")}),
+        ));
+        if i < 2 {
+            ann_first_tries.push(send(
+                &ann,
+                format!("/api/products/{kettle}/reviews"),
+                json!({"rating": 5, "orderId": ann_first}),
+            ));
+        }
+    }
+    // At the same moment: Bob's review, and Ann's of her second order.
+    others.push(send(
+        &bob,
+        format!("/api/orders/{bob_order}/review"),
+        json!({"productId": kettle, "rating": 2}),
+    ));
+    others.push(send(
+        &ann,
+        format!("/api/orders/{ann_second}/review"),
+        json!({"productId": kettle, "rating": 2}),
+    ));
+    let mut created = 0;
+    for t in ann_first_tries {
+        match t.await.unwrap() {
+            StatusCode::CREATED => created += 1,
+            StatusCode::BAD_REQUEST => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(created, 1, "one review for Ann's first order");
+    for t in others {
+        assert_eq!(t.await.unwrap(), StatusCode::CREATED);
+    }
+    // Three reviews: (Ann, first order), (Ann, second order), (Bob).
+    let rating = &s.product_json(&kettle).await["rating"];
+    assert_eq!(rating["count"], 3, "{rating}");
+    assert_eq!(rating["average"], json!(3.0), "{rating}");
+    let listed = s
+        .app
+        .get(&format!("/api/products/{kettle}/reviews?limit=50"), None)
+        .await;
+    let reviews = listed.body["data"]["reviews"].as_array().unwrap().clone();
+    assert_eq!(reviews.len(), 3, "{}", listed.body);
+    let ann_orders: Vec<&Value> = reviews
+        .iter()
+        .filter(|r| r["userId"] == ann_id)
+        .map(|r| &r["orderId"])
+        .collect();
+    assert_eq!(ann_orders.len(), 2, "{reviews:?}");
+    assert_ne!(ann_orders[0], ann_orders[1], "one per order: {reviews:?}");
+}
+
+async fn reviews_need_a_delivered_order_and_count_once_per_order(backend: Backend) {
+    let s = Shop::open(backend).await;
     let pan = s.product("Frying Pan", 35.0, 20).await;
     let lid = s.product("Pan Lid", 12.0, 20).await;
     let spoon = s.product("Spoon", 2.0, 20).await;
@@ -2702,9 +2840,8 @@ async fn tracking_timeline_and_list_filters() {
 
 // ---- the users service's figures ------------------------------------------------------------------
 
-#[tokio::test]
-async fn user_administration_figures_come_from_the_orders() {
-    let s = Shop::open(Backend::Sqlite).await;
+async fn user_administration_figures_come_from_the_orders(backend: Backend) {
+    let s = Shop::open(backend).await;
     let p = s.product("Rug", 80.25, 100).await;
     let (ann, ann_id) = s.app.customer("figures@example.com").await;
     let (_, idle_id) = s.app.customer("idle@example.com").await;

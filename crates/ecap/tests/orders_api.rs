@@ -399,7 +399,12 @@ async fn idempotency_and_saved_addresses(backend: Backend) {
     assert_eq!(s.stock(&p).await, 8);
 }
 
-ecap_core::on_every_backend!(lifecycle_story, idempotency_and_saved_addresses);
+ecap_core::on_every_backend!(
+    lifecycle_story,
+    idempotency_and_saved_addresses,
+    who_may_do_what,
+    retention_windows_and_detail_requests,
+);
 
 #[tokio::test]
 async fn bad_input_is_refused_and_reserves_nothing() {
@@ -566,9 +571,8 @@ async fn bad_input_is_refused_and_reserves_nothing() {
     assert_eq!(assert_error(&r, StatusCode::BAD_REQUEST), "Invalid status");
 }
 
-#[tokio::test]
-async fn who_may_do_what() {
-    let s = shop(Backend::Sqlite).await;
+async fn who_may_do_what(backend: Backend) {
+    let s = shop(backend).await;
     let p = s.product("Map", 5.0, 100).await;
     let (owner, _) = s.app.customer("owner@example.com").await;
     let (other, _) = s.app.customer("other@example.com").await;
@@ -730,9 +734,8 @@ async fn who_may_do_what() {
     );
 }
 
-#[tokio::test]
-async fn retention_windows_and_detail_requests() {
-    let s = shop(Backend::Sqlite).await;
+async fn retention_windows_and_detail_requests(backend: Backend) {
+    let s = shop(backend).await;
     let p = s.product("Compass", 20.0, 100).await;
     let (jane, _) = s.app.customer("ret@example.com").await;
     let mut ids = Vec::new();

@@ -619,6 +619,18 @@ pub struct Shipment {
     pub estimated_delivery: Option<i64>,
 }
 
+/// The statuses sync-inventory and its undo act on: orders on their way to
+/// (or with) the customer. Not `cancel_requested` (a decision is pending:
+/// approval releases the stock, rejection returns the order to one of these),
+/// nor deleted, cancelled or refund states, whose stock went back (C9).
+const SYNC_STATUSES: [&str; 5] = [
+    "pending",
+    "processing",
+    "shipped",
+    "out_for_delivery",
+    "delivered",
+];
+
 /// Filters of an order list.
 #[derive(Debug, Clone)]
 pub struct OrderQuery {
@@ -2146,14 +2158,6 @@ impl OrderStore {
     /// so a second run finds nothing to do.
     pub async fn sync_inventory(&self) -> StoreResult<SyncReport> {
         let mut report = SyncReport::default();
-        let holding = [
-            "pending",
-            "processing",
-            "shipped",
-            "out_for_delivery",
-            "delivered",
-            "cancel_requested",
-        ];
         let mut after = 0i64;
         loop {
             let batch: Vec<OrderRow> = self
@@ -2163,7 +2167,7 @@ impl OrderStore {
                     &order_select()
                         .and_where(Expr::col(Orders::InventoryDeducted).eq(0))
                         .and_where(Expr::col(Orders::InventoryPending).is_null())
-                        .and_where(Expr::col(Orders::Status).is_in(holding))
+                        .and_where(Expr::col(Orders::Status).is_in(SYNC_STATUSES))
                         .and_where(Expr::col(Orders::Id).gt(after))
                         .order_by(Orders::Id, Order::Asc)
                         .limit(200)
@@ -2216,6 +2220,8 @@ impl OrderStore {
                     .and_where(Expr::col(Orders::InventoryDeducted).eq(0))
                     .and_where(Expr::col(Orders::InventoryPending).is_null())
                     .and_where(Expr::col(Orders::SyncGeneration).eq(order.sync_generation))
+                    // The status may have moved since the batch was read.
+                    .and_where(Expr::col(Orders::Status).is_in(SYNC_STATUSES))
                     .to_owned(),
             )
             .await
@@ -2267,6 +2273,7 @@ impl OrderStore {
                     .and_where(Expr::col(Orders::InventoryDeducted).eq(1))
                     .and_where(Expr::col(Orders::ReservationSource).eq("sync"))
                     .and_where(Expr::col(Orders::InventoryPending).is_null())
+                    .and_where(Expr::col(Orders::Status).is_in(SYNC_STATUSES))
                     .order_by(Orders::Id, Order::Asc)
                     .to_owned(),
             )
@@ -2283,6 +2290,7 @@ impl OrderStore {
                         .and_where(Expr::col(Orders::Id).eq(row.id))
                         .and_where(Expr::col(Orders::InventoryDeducted).eq(1))
                         .and_where(Expr::col(Orders::InventoryPending).is_null())
+                        .and_where(Expr::col(Orders::Status).is_in(SYNC_STATUSES))
                         .to_owned(),
                 )
                 .await?;

@@ -1284,11 +1284,26 @@ async fn sync_takes_once_and_undo_gives_back_exactly(backend: Backend) {
             imported(82, &pid, 1_000, 5, Status::Cancelled),
             imported(83, &pid, 1_000, 1, Status::Refunded),
             imported(83, &scarce, 500, 3, Status::Pending),
+            // C9: the original's sync took stock for these again.
+            imported(84, &pid, 1_000, 1, Status::CancelRequested),
+            imported(84, &pid, 1_000, 1, Status::RefundProcessing),
+            imported(84, &pid, 1_000, 1, Status::Deleted),
         ])
         .await
         .unwrap();
-    let [pending, processing, delivered, cancelled, refunded, short] = ids[..] else {
-        panic!("six ids: {ids:?}")
+    let [
+        pending,
+        processing,
+        delivered,
+        cancelled,
+        refunded,
+        short,
+        cancel_requested,
+        refund_processing,
+        deleted,
+    ] = ids[..]
+    else {
+        panic!("nine ids: {ids:?}")
     };
     let holding = [pending, processing, delivered];
     assert_eq!(
@@ -1327,7 +1342,13 @@ async fn sync_takes_once_and_undo_gives_back_exactly(backend: Backend) {
         assert_eq!(state(&e, &key).await.as_deref(), Some("held"));
         first_keys.push(key);
     }
-    for id in [cancelled, refunded] {
+    for id in [
+        cancelled,
+        refunded,
+        cancel_requested,
+        refund_processing,
+        deleted,
+    ] {
         let o = e.orders.order(id).await.unwrap();
         assert_eq!((o.inventory_deducted, o.reservation_key), (0, None));
     }
