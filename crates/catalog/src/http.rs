@@ -2,6 +2,8 @@
 //! contract's response. Product reads go through the response cache and carry
 //! an `ETag`; every write bumps the cache generation before it answers.
 
+use std::collections::HashSet;
+
 use axum::{
     extract::{Multipart, Path, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
@@ -258,7 +260,6 @@ async fn images_of_one(state: &CatalogState, p: &ProductRow) -> ApiResult<Vec<Im
     image_views(state, images).await
 }
 
-/// One product with its images, as JSON `Value` for write answers.
 /// The product as write routes answer it: the detail's shape, newest reviews included.
 async fn product_json(state: &CatalogState, p: &ProductRow) -> ApiResult<Value> {
     let images = images_of_one(state, p).await?;
@@ -759,9 +760,9 @@ pub async fn update_product(
     ApiJson(body): ApiJson<Map<String, Value>>,
 ) -> ApiResult<Response> {
     let id = product_id(&raw_id)?;
-    managed_product(&state, &user, &id).await?;
-    let input = domain::product_input(&body, false).map_err(validation_failed)?;
-    let changes = input;
+    let current = managed_product(&state, &user, &id).await?;
+    let body = without_uploaded_urls(&state, &current, body).await?;
+    let changes = domain::product_input(&body, false).map_err(validation_failed)?;
     if changes.is_empty() {
         return Err(ApiError::bad_request("No product fields to update"));
     }
@@ -776,6 +777,31 @@ pub async fn update_product(
         Some("Product updated successfully"),
         Some(json!({ "product": product })),
     ))
+}
+
+/// The original's admin page sends the whole product back on update, `images`
+/// included: the URLs of the product's uploaded files are the files
+/// themselves (kept as they are), not links to add. Compared without the
+/// query string, which a presigned S3 URL changes on every read.
+async fn without_uploaded_urls(
+    state: &CatalogState,
+    product: &ProductRow,
+    mut body: Map<String, Value>,
+) -> ApiResult<Map<String, Value>> {
+    let Some(Value::Array(urls)) = body.get_mut("images") else {
+        return Ok(body);
+    };
+    let base = |u: &str| u.split('?').next().unwrap_or(u).to_owned();
+    let uploaded: HashSet<String> = images_of_one(state, product)
+        .await?
+        .into_iter()
+        .filter(|i| i.uploaded)
+        .map(|i| base(&i.url))
+        .collect();
+    if !uploaded.is_empty() {
+        urls.retain(|u| !u.as_str().is_some_and(|u| uploaded.contains(&base(u))));
+    }
+    Ok(body)
 }
 
 /// Archive a product (the contract's soft delete): no longer listed or sold.

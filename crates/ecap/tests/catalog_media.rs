@@ -85,6 +85,54 @@ async fn fetch_file(app: &TestApp, url: &str) -> (StatusCode, Option<String>, Ve
     (res.status(), ct, res.bytes().await.unwrap().to_vec())
 }
 
+/// What the original's admin page does on save: the whole product as read,
+/// edited, sent back. Uploaded files' URLs in `images` are kept as the files
+/// (not linked again, not refused); a new link beside them is added.
+async fn whole_product_round_trip(app: &TestApp, id: &str, token: &str) {
+    let before = product(app, id).await;
+    let mut edited = before.clone();
+    edited["price"] = json!(31.5);
+    edited["images"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("https://cdn.example.com/side.jpg"));
+    let r = app
+        .put(&format!("/api/products/{id}"), Some(token), edited)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let after = &r.body["data"]["product"];
+    assert_eq!(after["price"], 31.5);
+    let files = after["imageFiles"].as_array().unwrap();
+    assert_eq!(
+        files.len(),
+        before["imageFiles"].as_array().unwrap().len() + 1
+    );
+    assert_eq!(
+        files.iter().filter(|f| f["uploaded"] == true).count(),
+        before["imageFiles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["uploaded"] == true)
+            .count(),
+        "{after}"
+    );
+    let last = after["images"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last, "https://cdn.example.com/side.jpg", "{after}");
+    // Sent back as first read: the link goes, the files stay.
+    let r = app
+        .put(&format!("/api/products/{id}"), Some(token), before.clone())
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        r.body["data"]["product"]["imageFiles"]
+            .as_array()
+            .unwrap()
+            .len(),
+        before["imageFiles"].as_array().unwrap().len()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_images_are_checked_stored_served_and_deleted() {
     let app = spawn_app_with(Backend::Sqlite, |c| c.ecap_max_image_bytes = 2048).await;
@@ -121,6 +169,7 @@ async fn local_images_are_checked_stored_served_and_deleted() {
     assert_eq!(image["id"], body["data"]["imageIds"][0]);
     let image_id = image["id"].as_str().unwrap().to_owned();
     assert_eq!(product(&app, &id).await["images"], json!([url]));
+    whole_product_round_trip(&app, &id, &mia).await;
 
     // Served to anyone, byte for byte, with its type and a long cache life.
     let res = app
@@ -369,6 +418,7 @@ async fn s3_images_are_served_through_presigned_urls() {
         .unwrap()
         .to_owned();
     assert!(listed.contains("X-Amz-Signature="), "{listed}");
+    whole_product_round_trip(&app, &id, &admin).await;
 
     let (status, ct, got) = fetch_file(&app, &url).await;
     assert_eq!(status, StatusCode::OK);
