@@ -137,6 +137,25 @@ pub struct Config {
     pub ecap_cleanup_interval_secs: u64,
     /// IANA time zone analytics count days in when a request names none.
     pub ecap_timezone: String,
+
+    /// Gateway (`serve --only gateway`): each service's replicas, comma-separated
+    /// `http://host:port` (defaults `http://127.0.0.1:8001`…`8004`).
+    pub user_service_url: Option<String>,
+    pub product_service_url: Option<String>,
+    pub order_service_url: Option<String>,
+    pub analytics_service_url: Option<String>,
+    /// Gateway → upstream TCP connect timeout.
+    pub gateway_connect_timeout_ms: u64,
+    /// Gateway → upstream: from the request sent to the response head.
+    pub gateway_read_timeout_ms: u64,
+    /// How often the gateway checks each replica's `/ready`.
+    pub gateway_health_interval_ms: u64,
+    /// How long a replica that refused a connection (or timed out three times
+    /// in a row) is left out.
+    pub gateway_eject_ms: u64,
+    /// With Redis unreachable the shared rate limiter lets requests through
+    /// (true) or refuses them with 503 (false, the default).
+    pub rate_limit_fail_open: bool,
 }
 
 impl Default for Config {
@@ -193,6 +212,15 @@ impl Default for Config {
             ecap_idempotency_ttl_secs: 86_400,
             ecap_cleanup_interval_secs: 3_600,
             ecap_timezone: "UTC".into(),
+            user_service_url: None,
+            product_service_url: None,
+            order_service_url: None,
+            analytics_service_url: None,
+            gateway_connect_timeout_ms: 2_000,
+            gateway_read_timeout_ms: 30_000,
+            gateway_health_interval_ms: 2_000,
+            gateway_eject_ms: 10_000,
+            rate_limit_fail_open: false,
         }
     }
 }
@@ -248,6 +276,15 @@ pub const ENV_KEYS: &[&str] = &[
     "ECAP_IDEMPOTENCY_TTL_SECS",
     "ECAP_CLEANUP_INTERVAL_SECS",
     "ECAP_TIMEZONE",
+    "USER_SERVICE_URL",
+    "PRODUCT_SERVICE_URL",
+    "ORDER_SERVICE_URL",
+    "ANALYTICS_SERVICE_URL",
+    "GATEWAY_CONNECT_TIMEOUT_MS",
+    "GATEWAY_READ_TIMEOUT_MS",
+    "GATEWAY_HEALTH_INTERVAL_MS",
+    "GATEWAY_EJECT_MS",
+    "RATE_LIMIT_FAIL_OPEN",
 ];
 
 fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
@@ -279,6 +316,8 @@ pub enum Shape {
     AllInOne,
     Users,
     Catalog,
+    /// The reverse proxy in front of the services.
+    Gateway,
 }
 
 impl Config {
@@ -309,6 +348,7 @@ impl Config {
             Shape::AllInOne => 8000,
             Shape::Users => 8001,
             Shape::Catalog => 8002,
+            Shape::Gateway => 8000,
         })
     }
 
@@ -414,6 +454,16 @@ impl Config {
             return Err(ConfigError(
                 "S3_URL_EXPIRY_SECS must be at least twice ECAP_CACHE_TTL_SECS: cached product \
                  pages carry presigned image URLs"
+                    .into(),
+            ));
+        }
+        if self.gateway_connect_timeout_ms == 0
+            || self.gateway_read_timeout_ms == 0
+            || self.gateway_health_interval_ms == 0
+        {
+            return Err(ConfigError(
+                "GATEWAY_CONNECT_TIMEOUT_MS, GATEWAY_READ_TIMEOUT_MS and \
+                 GATEWAY_HEALTH_INTERVAL_MS must be above 0"
                     .into(),
             ));
         }

@@ -31,7 +31,8 @@ enum Command {
     /// Run the platform: every service in one process on port 8000 (default),
     /// or one service of the split shape with --only.
     Serve {
-        /// Listen port (default 8000; 8001 with --only users, 8002 with --only catalog).
+        /// Listen port (default 8000; 8001 with --only users, 8002 with --only
+        /// catalog, 8000 with --only gateway).
         #[arg(long, short)]
         port: Option<u16>,
         /// Address to bind (default 0.0.0.0).
@@ -81,6 +82,9 @@ enum Only {
     Users,
     /// The catalog (products, categories, inventory, reviews, images) on port 8002.
     Catalog,
+    /// The gateway on port 8000: routes /api/… to the services' replicas
+    /// (USER_SERVICE_URL, PRODUCT_SERVICE_URL, ORDER_SERVICE_URL, ANALYTICS_SERVICE_URL).
+    Gateway,
 }
 
 #[derive(Subcommand)]
@@ -169,6 +173,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 None => Shape::AllInOne,
                 Some(Only::Users) => Shape::Users,
                 Some(Only::Catalog) => Shape::Catalog,
+                Some(Only::Gateway) => Shape::Gateway,
             };
             if demo {
                 ecap::seed::demo(&config, shape).await?;
