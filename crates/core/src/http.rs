@@ -5,7 +5,7 @@
 use std::{
     convert::Infallible,
     net::SocketAddr,
-    sync::OnceLock,
+    sync::{Arc, OnceLock},
     time::{Duration, Instant},
 };
 
@@ -275,12 +275,36 @@ async fn record_metrics(req: Request, next: Next) -> Response {
     res
 }
 
+/// Whether a dependency answers (for `/ready`).
+pub type ReadyCheck =
+    Arc<dyn Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync + 'static>;
+
+/// Something a process needs besides its databases: another service, Redis.
+#[derive(Clone)]
+pub struct Dependency {
+    pub name: String,
+    /// Down makes `/ready` answer 503; else it reports `degraded` with 200
+    /// (the process still serves what does not need it).
+    pub required: bool,
+    pub check: ReadyCheck,
+}
+
+impl std::fmt::Debug for Dependency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dependency")
+            .field("name", &self.name)
+            .field("required", &self.required)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What `/health`, `/ready` and `/metrics` report on.
 #[derive(Clone, Debug)]
 pub struct Probe {
     pub service: &'static str,
     pub started: Instant,
     pub databases: Vec<(&'static str, Db)>,
+    pub dependencies: Vec<Dependency>,
 }
 
 /// `/health`, `/ready` and `/metrics` for one process.
@@ -305,24 +329,51 @@ async fn health(State(p): State<Probe>) -> Json<serde_json::Value> {
 async fn ready(State(p): State<Probe>) -> Response {
     let mut checks = serde_json::Map::new();
     let mut all_ok = true;
+    let mut missing: Vec<String> = Vec::new();
     for (name, db) in &p.databases {
         let ok = tokio::time::timeout(Duration::from_secs(2), db.ping())
             .await
             .is_ok_and(|r| r.is_ok());
         all_ok &= ok;
         checks.insert((*name).to_owned(), json!(if ok { "up" } else { "down" }));
+        if !ok {
+            missing.push((*name).to_owned());
+        }
+    }
+    let mut degraded = false;
+    let results = futures::future::join_all(p.dependencies.iter().map(|d| async move {
+        let ok = tokio::time::timeout(Duration::from_secs(2), (d.check)())
+            .await
+            .unwrap_or(false);
+        (d, ok)
+    }))
+    .await;
+    for (d, ok) in results {
+        checks.insert(d.name.clone(), json!(if ok { "up" } else { "down" }));
+        if !ok {
+            missing.push(d.name.clone());
+            if d.required {
+                all_ok = false;
+            } else {
+                degraded = true;
+            }
+        }
     }
     let status = if all_ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = json!({
+    let mut body = json!({
         "success": all_ok,
-        "status": if all_ok { "ready" } else { "unavailable" },
+        "status": if !all_ok { "unavailable" } else if degraded { "degraded" } else { "ready" },
         "service": p.service,
         "checks": checks,
     });
+    if !missing.is_empty() {
+        body["missing"] = json!(missing);
+        body["message"] = json!(format!("not answering: {}", missing.join(", ")));
+    }
     (status, Json(body)).into_response()
 }
 

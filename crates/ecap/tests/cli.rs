@@ -321,11 +321,21 @@ fn the_split_users_service_needs_a_secret_and_has_its_own_name() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("JWT_SECRET"));
+    // The service credential of /internal is required too.
+    let out = ecap(dir.path())
+        .args(["serve", "--data-dir", "d"])
+        .env("ECAP_ONLY", "users")
+        .env("JWT_SECRET", SECRET)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("INTERNAL_TOKEN"));
 
     let port = free_port();
     let mut c = ecap(dir.path());
     c.args(["serve", "--only", "users", "--data-dir", "d"])
         .env("JWT_SECRET", SECRET)
+        .env("INTERNAL_TOKEN", "cli-test-internal-token")
         .env("PORT", port.to_string());
     let server = Server::start(c, port);
     let (status, head, body) = http1::request("GET", &server.url("/health"), None, None).unwrap();
@@ -734,6 +744,7 @@ fn seed_is_deterministic_and_the_catalog_serves_alone() {
         let mut c = ecap(dir.path());
         c.args(["serve", "--only", "catalog", "--data-dir", data])
             .env("JWT_SECRET", SECRET)
+            .env("INTERNAL_TOKEN", "cli-test-internal-token")
             .env("PORT", port.to_string());
         let server = Server::start(c, port);
         let (status, _, body) = http1::request(
