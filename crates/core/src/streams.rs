@@ -390,8 +390,140 @@ fn parse_id(id: &str) -> Option<(u64, u64)> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
+    use std::sync::Mutex;
+
     use super::*;
+    use crate::events::OrderEventKind;
+
+    fn redis_url() -> String {
+        std::env::var("ECAP_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+    }
+
+    fn event(order_id: i64, seq: i64) -> OrderEvent {
+        OrderEvent {
+            event_id: format!("e{order_id}-{seq}"),
+            order_id,
+            user_id: 7,
+            seq,
+            kind: OrderEventKind::Created,
+            from_status: None,
+            to_status: "pending".into(),
+            lines: vec![],
+            total_cents: 100,
+            payment_method: "cod".into(),
+            placed_at: 0,
+            at: clock::now_ms(),
+        }
+    }
+
+    struct Recorder(Mutex<Vec<i64>>, bool);
+
+    #[async_trait]
+    impl EventHandler for Recorder {
+        async fn handle(&self, events: &[OrderEvent]) -> Result<(), PortError> {
+            if self.1 {
+                return Err(PortError("handler down".into()));
+            }
+            self.0
+                .lock()
+                .unwrap()
+                .extend(events.iter().map(|e| e.order_id));
+            Ok(())
+        }
+    }
+
+    fn consumer(prefix: &str, name: &str, handler: Arc<Recorder>) -> StreamConsumer {
+        StreamConsumer::new(
+            &redis_url(),
+            prefix,
+            ConsumerSettings {
+                group: "analytics".into(),
+                consumer: name.into(),
+                claim_idle: Duration::from_millis(200),
+                batch: 100,
+            },
+            handler,
+        )
+        .unwrap()
+    }
+
+    /// Against the local Redis, under a key prefix of its own (deleted after).
+    #[tokio::test]
+    async fn unacknowledged_events_are_claimed_and_trimming_waits_for_every_group() {
+        let prefix = format!("ecap_t_{}:", uuid::Uuid::new_v4().simple());
+        let bus = StreamBus::new(&redis_url(), &prefix).unwrap();
+        let mut conn = redis::Client::open(redis_url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .expect("Redis at ECAP_TEST_REDIS_URL (default 127.0.0.1:6379) must answer");
+        let len = |mut c: redis::aio::MultiplexedConnection, key: String| async move {
+            redis::cmd("XLEN")
+                .arg(key)
+                .query_async::<u64>(&mut c)
+                .await
+                .unwrap()
+        };
+
+        // A consumer whose handler fails acknowledges nothing.
+        let dead = consumer(
+            &prefix,
+            "dead",
+            Arc::new(Recorder(Mutex::new(vec![]), true)),
+        );
+        dead.ensure_group().await.unwrap();
+        bus.publish(&[event(1, 1), event(2, 1), event(3, 1)])
+            .await
+            .unwrap();
+        assert!(dead.poll(10, false).await.is_err());
+
+        // Another consumer claims them once they have been idle long enough.
+        let rec = Arc::new(Recorder(Mutex::new(vec![]), false));
+        let live = consumer(&prefix, "live", rec.clone());
+        assert_eq!(live.poll(10, true).await.unwrap(), 0, "not idle yet");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(live.poll(10, true).await.unwrap(), 3);
+        bus.publish(&[event(4, 1), event(5, 1)]).await.unwrap();
+        assert_eq!(live.poll(10, true).await.unwrap(), 2);
+        assert_eq!(*rec.0.lock().unwrap(), vec![1, 2, 3, 4, 5]);
+        assert_eq!(live.poll(10, true).await.unwrap(), 0, "all acknowledged");
+
+        // Everything is acknowledged: trimmed down to the last delivered entry.
+        assert_eq!(len(conn.clone(), bus.key().to_owned()).await, 5);
+        live.trim().await.unwrap();
+        assert_eq!(len(conn.clone(), bus.key().to_owned()).await, 1);
+
+        // A second group that has read nothing holds the trim back.
+        redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(bus.key())
+            .arg("audit")
+            .arg("0")
+            .query_async::<()>(&mut conn)
+            .await
+            .unwrap();
+        bus.publish(&[event(6, 1)]).await.unwrap();
+        assert_eq!(live.poll(10, true).await.unwrap(), 1);
+        live.trim().await.unwrap();
+        assert_eq!(len(conn.clone(), bus.key().to_owned()).await, 2);
+
+        redis::cmd("DEL")
+            .arg(bus.key())
+            .query_async::<()>(&mut conn)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn publishing_while_redis_is_down_fails_so_the_outbox_keeps_the_events() {
+        // Nothing listens on port 1: the relay must see an error, not a success.
+        let bus = StreamBus::new("redis://127.0.0.1:1", "ecap_t_down:").unwrap();
+        let e = bus.publish(&[event(1, 1)]).await.unwrap_err();
+        assert!(e.is_unavailable(), "{e}");
+        assert!(!bus.ping().await);
+    }
 
     #[test]
     fn stream_ids_parse() {
