@@ -5,7 +5,7 @@
 use std::{
     convert::Infallible,
     net::SocketAddr,
-    sync::{Arc, OnceLock},
+    sync::OnceLock,
     time::{Duration, Instant},
 };
 
@@ -275,36 +275,42 @@ async fn record_metrics(req: Request, next: Next) -> Response {
     res
 }
 
-/// Whether a dependency answers (for `/ready`).
-pub type ReadyCheck =
-    Arc<dyn Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync + 'static>;
+/// Something besides a database that `/ready` checks (Redis for revocations,
+/// an upstream, the event bus…).
+#[async_trait::async_trait]
+pub trait Dependency: Send + Sync + 'static {
+    /// True when the dependency answers now.
+    async fn is_up(&self) -> bool;
 
-/// Something a process needs besides its databases: another service, Redis.
-#[derive(Clone)]
-pub struct Dependency {
-    pub name: String,
-    /// Down makes `/ready` answer 503; else it reports `degraded` with 200
-    /// (the process still serves what does not need it).
-    pub required: bool,
-    pub check: ReadyCheck,
-}
-
-impl std::fmt::Debug for Dependency {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Dependency")
-            .field("name", &self.name)
-            .field("required", &self.required)
-            .finish_non_exhaustive()
+    /// Down makes `/ready` answer 503; when `false`, `/ready` reports
+    /// `degraded` with 200 (the process still serves what does not need it:
+    /// another service, the event stream).
+    fn required(&self) -> bool {
+        true
     }
 }
 
 /// What `/health`, `/ready` and `/metrics` report on.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Probe {
     pub service: &'static str,
     pub started: Instant,
     pub databases: Vec<(&'static str, Db)>,
-    pub dependencies: Vec<Dependency>,
+    /// Named checks `/ready` runs beside the databases; any down → 503.
+    pub dependencies: Vec<(&'static str, std::sync::Arc<dyn Dependency>)>,
+}
+
+impl std::fmt::Debug for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Probe")
+            .field("service", &self.service)
+            .field("databases", &self.databases)
+            .field(
+                "dependencies",
+                &self.dependencies.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 /// `/health`, `/ready` and `/metrics` for one process.
@@ -329,7 +335,8 @@ async fn health(State(p): State<Probe>) -> Json<serde_json::Value> {
 async fn ready(State(p): State<Probe>) -> Response {
     let mut checks = serde_json::Map::new();
     let mut all_ok = true;
-    let mut missing: Vec<String> = Vec::new();
+    let mut degraded = false;
+    let mut missing: Vec<&str> = Vec::new();
     for (name, db) in &p.databases {
         let ok = tokio::time::timeout(Duration::from_secs(2), db.ping())
             .await
@@ -337,22 +344,21 @@ async fn ready(State(p): State<Probe>) -> Response {
         all_ok &= ok;
         checks.insert((*name).to_owned(), json!(if ok { "up" } else { "down" }));
         if !ok {
-            missing.push((*name).to_owned());
+            missing.push(name);
         }
     }
-    let mut degraded = false;
-    let results = futures::future::join_all(p.dependencies.iter().map(|d| async move {
-        let ok = tokio::time::timeout(Duration::from_secs(2), (d.check)())
+    let results = futures::future::join_all(p.dependencies.iter().map(|(name, dep)| async move {
+        let ok = tokio::time::timeout(Duration::from_secs(2), dep.is_up())
             .await
             .unwrap_or(false);
-        (d, ok)
+        (*name, dep.required(), ok)
     }))
     .await;
-    for (d, ok) in results {
-        checks.insert(d.name.clone(), json!(if ok { "up" } else { "down" }));
+    for (name, required, ok) in results {
+        checks.insert(name.to_owned(), json!(if ok { "up" } else { "down" }));
         if !ok {
-            missing.push(d.name.clone());
-            if d.required {
+            missing.push(name);
+            if required {
                 all_ok = false;
             } else {
                 degraded = true;

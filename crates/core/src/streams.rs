@@ -32,7 +32,7 @@ use crate::{
 
 /// The stream key of order events under a deployment's key prefix.
 pub fn orders_stream_key(prefix: &str) -> String {
-    format!("{prefix}events:orders")
+    crate::config::redis_key(prefix, "events:orders")
 }
 
 /// A connection that is made on first use and re-made after failures, so a

@@ -273,14 +273,23 @@ pub async fn users_database(config: &Config) -> anyhow::Result<Db> {
     Ok(db)
 }
 
-async fn revocations(config: &Config) -> anyhow::Result<Arc<dyn Revocations>> {
+/// Where logouts, role changes and deleted users are recorded. All-in-one keeps
+/// them in the process (the users service reloads them from its database);
+/// a service of the split shape must see the users service's revocations, so
+/// it needs Redis and refuses to start without it (issue 16 #2).
+async fn revocations(config: &Config, shape: Shape) -> anyhow::Result<Arc<dyn Revocations>> {
     Ok(match config.redis() {
         Some(url) => Arc::new(
-            RedisRevocations::connect(&url)
+            RedisRevocations::connect(&url, &config.redis_key_prefix)
                 .await
                 .context("connecting to Redis for token revocations")?,
         ),
-        None => Arc::new(MemoryRevocations::new()),
+        None if shape == Shape::AllInOne => Arc::new(MemoryRevocations::new()),
+        None => anyhow::bail!(
+            "a service started with --only needs a revocation source shared with the users \
+             service: set REDIS_URL (or REDIS_HOST), or logouts, role changes and deleted \
+             users would not reach this process"
+        ),
     })
 }
 
@@ -388,7 +397,7 @@ struct Needs {
     /// For the start-up line.
     text: Vec<String>,
     /// For `/ready`.
-    checks: Vec<Dependency>,
+    checks: Vec<(&'static str, Arc<dyn Dependency>)>,
 }
 
 impl Remotes {
@@ -422,7 +431,7 @@ impl Remotes {
         let urls = Config::service_urls(list, default);
         let client =
             remote::ServiceClient::new(name, urls.clone(), self.token.clone(), self.timeout)?;
-        if !needs.checks.iter().any(|d| d.name == key) {
+        if !needs.checks.iter().any(|(name, _)| *name == key) {
             needs.text.push(format!("{key} {}", urls.join(",")));
             needs.checks.push(service_dependency(&client, key));
         }
@@ -430,28 +439,43 @@ impl Remotes {
     }
 }
 
-fn service_dependency(client: &Arc<remote::ServiceClient>, key: &str) -> Dependency {
-    let c = client.clone();
-    Dependency {
-        name: key.to_owned(),
-        required: false,
-        check: Arc::new(move || {
-            let c = c.clone();
-            Box::pin(async move { c.healthy().await })
-        }),
+fn service_dependency(
+    client: &Arc<remote::ServiceClient>,
+    key: &'static str,
+) -> (&'static str, Arc<dyn Dependency>) {
+    (key, Arc::new(PeerCheck(client.clone())))
+}
+
+/// Another service answers `/health` (not required: the process serves
+/// what does not need it, and answers 503 JSON for what does).
+struct PeerCheck(Arc<remote::ServiceClient>);
+
+#[async_trait::async_trait]
+impl Dependency for PeerCheck {
+    async fn is_up(&self) -> bool {
+        self.0.healthy().await
+    }
+    fn required(&self) -> bool {
+        false
     }
 }
 
-fn redis_dependency(bus: &StreamBus) -> Dependency {
-    let b = bus.clone();
-    Dependency {
-        name: "redis".into(),
-        required: false,
-        check: Arc::new(move || {
-            let b = b.clone();
-            Box::pin(async move { b.ping().await })
-        }),
+/// Redis answers for the event stream (not required: events wait in the
+/// outbox, or in the stream, until it returns).
+struct StreamCheck(StreamBus);
+
+#[async_trait::async_trait]
+impl Dependency for StreamCheck {
+    async fn is_up(&self) -> bool {
+        self.0.ping().await
     }
+    fn required(&self) -> bool {
+        false
+    }
+}
+
+fn redis_dependency(bus: &StreamBus) -> (&'static str, Arc<dyn Dependency>) {
+    ("events", Arc::new(StreamCheck(bus.clone())))
 }
 
 /// The leases of the orders service's background jobs: kept in its database
@@ -501,7 +525,14 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
         _ => None,
     };
     let keys = Arc::new(JwtKeys::new(&secret, config.jwt_lifetime()?));
-    let revocations = revocations(config).await?;
+    let revocations = revocations(config, shape).await?;
+    let mut dependencies: Vec<(&'static str, Arc<dyn ecap_core::http::Dependency>)> = Vec::new();
+    if config.redis().is_some() {
+        dependencies.push((
+            "revocations",
+            Arc::new(ecap_core::revocation::RevocationCheck(revocations.clone())),
+        ));
+    }
     let auth = AuthState { keys, revocations };
     let mut router = Router::new();
     let mut internal = Router::new();
@@ -690,6 +721,8 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
         let settings = Arc::new(OrdersSettings {
             reservation_grace: std::time::Duration::from_secs(config.ecap_reservation_grace_secs),
             idempotency_ttl: std::time::Duration::from_secs(config.ecap_idempotency_ttl_secs),
+            cleanup_every: (config.ecap_cleanup_interval_secs > 0)
+                .then(|| std::time::Duration::from_secs(config.ecap_cleanup_interval_secs)),
         });
         let state = OrdersState {
             store: store.clone(),
@@ -811,32 +844,34 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
             router = router.merge(internal::protect(internal, r.token.clone()));
         }
     }
+    dependencies.extend(needs.checks);
     let probe = Probe {
         service,
         started,
         databases,
-        dependencies: needs.checks,
+        dependencies,
     };
     router = router
         .merge(probe_routes(probe))
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi.clone()));
-    let limits = if shape == Shape::AllInOne {
+    if shape == Shape::AllInOne {
         router = router.route("/", get(index));
-        Some(Arc::new(Limits {
-            general: GcraLimiter::new(
-                config.rate_limit_max_requests,
-                std::time::Duration::from_millis(config.rate_limit_window_ms),
-            )?,
-            auth: GcraLimiter::new(
-                config.auth_rate_limit_max_requests,
-                std::time::Duration::from_millis(config.auth_rate_limit_window_ms),
-            )?,
-            trusted_proxies: config.trusted_proxies.clone(),
-        }))
-    } else {
-        // In the split shape the gateway is the edge that limits.
-        None
-    };
+    }
+    // Every process limits (issue 16 #4): the login/register budget always; the
+    // general budget too, except for requests a trusted proxy (the gateway,
+    // `TRUSTED_PROXIES`) forwards in the split shape, which it already counted.
+    let limits = Arc::new(Limits {
+        general: GcraLimiter::new(
+            config.rate_limit_max_requests,
+            std::time::Duration::from_millis(config.rate_limit_window_ms),
+        )?,
+        auth: GcraLimiter::new(
+            config.auth_rate_limit_max_requests,
+            std::time::Duration::from_millis(config.auth_rate_limit_window_ms),
+        )?,
+        trusted_proxies: config.trusted_proxies.clone(),
+        trusted_proxies_limit: shape == Shape::AllInOne,
+    });
     let router = foundation(
         router,
         &HttpOptions {
@@ -844,7 +879,10 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
             body_limit_bytes: config.body_limit_bytes,
             upload_limit_bytes: upload_limit,
         },
-        limits.map(|l| middleware::from_fn_with_state(l, ecap_gateway::rate_limit)),
+        Some(middleware::from_fn_with_state(
+            limits,
+            ecap_gateway::rate_limit,
+        )),
     );
     Ok(Platform {
         router,
