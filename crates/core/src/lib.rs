@@ -13,6 +13,7 @@ pub mod http;
 pub mod migrate;
 pub mod ports;
 pub mod revocation;
+pub mod session;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -2,6 +2,7 @@
 //! and the split-shape services. `main.rs` parses the command line and calls in.
 
 pub mod seed;
+pub mod web;
 
 use std::{path::Path, sync::Arc, time::Instant};
 
@@ -10,7 +11,8 @@ use axum::{Json, Router, middleware, routing::get};
 use ecap_analytics::{AnalyticsConsumer, AnalyticsSettings, AnalyticsState, AnalyticsStore};
 use ecap_catalog::{
     CatalogInventory, CatalogSettings, CatalogState, CatalogStore, MediaStore, ResponseCache,
-    http::CatalogReviews, media::S3Settings,
+    http::{CatalogDirectory, CatalogReviews},
+    media::S3Settings,
 };
 use ecap_core::{
     auth::{AuthState, JwtKeys, Role},
@@ -32,7 +34,7 @@ use ecap_users::{UserStore, UsersAddressBook, UsersSettings, UsersState};
 use serde_json::json;
 use utoipa::openapi::{
     OpenApi,
-    security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -481,7 +483,7 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
             store: store.clone(),
             auth: auth.clone(),
             addresses,
-            reviews: Arc::new(CatalogReviews(catalog_state)),
+            reviews: Arc::new(CatalogReviews(catalog_state.clone())),
             settings: settings.clone(),
         };
         let (r, api) = ecap_orders::router(state);
@@ -511,6 +513,7 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
             settings: Arc::new(AnalyticsSettings {
                 timezone: config.ecap_timezone.clone(),
             }),
+            products: Arc::new(CatalogDirectory(catalog_state)),
         });
         router = router.merge(r);
         merge_api(api);
@@ -538,7 +541,8 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
         .merge(probe_routes(probe))
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi.clone()));
     let limits = if shape == Shape::AllInOne {
-        router = router.route("/", get(index));
+        // The JSON index lives at /api; / and every client route is the app.
+        router = router.route("/api", get(index)).merge(web::router());
         Some(Arc::new(Limits {
             general: GcraLimiter::new(
                 config.rate_limit_max_requests,
@@ -581,6 +585,7 @@ async fn index() -> Json<serde_json::Value> {
         "name": "ecap",
         "version": env!("CARGO_PKG_VERSION"),
         "docs": "/api/docs",
+        "app": "/",
         "openapi": "/api/openapi.json",
         "health": "/health",
     }))
@@ -630,6 +635,47 @@ fn describe(api: &mut OpenApi) {
                 .build(),
         ),
     );
+    // The browser's alternative to the bearer header (writes also need
+    // X-CSRF-Token; see crates/core/src/session.rs).
+    components.add_security_scheme(
+        "cookie",
+        SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+            ecap_core::session::SESSION_COOKIE,
+            "HttpOnly session cookie set by login/register/refresh when the request carries \
+             `X-Auth-Session: cookie`; cookie-authenticated writes need `X-CSRF-Token` (the \
+             `ecap_csrf` cookie's value)",
+        ))),
+    );
+}
+
+/// The all-in-one API's OpenAPI document as pretty JSON, assembled on a
+/// throw-away SQLite database with default settings (the configured databases
+/// are never touched).
+pub async fn openapi_document() -> anyhow::Result<String> {
+    let dir = std::env::temp_dir().join(format!("ecap-openapi-{}", uuid_like()));
+    let config = Config {
+        ecap_data_dir: dir.clone(),
+        jwt_secret: Some(Secret::new(uuid_like() + &uuid_like())),
+        ecap_cache_ttl_secs: 0,
+        ecap_admin_bootstrap: false,
+        ..Config::default()
+    };
+    let result = assemble(&config, Shape::AllInOne).await;
+    let text = match &result {
+        Ok(platform) => {
+            platform.close().await;
+            serde_json::to_string_pretty(&platform.openapi).context("serialising the document")
+        }
+        Err(_) => Ok(String::new()),
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    result?;
+    text
+}
+
+fn uuid_like() -> String {
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The orders store on the configured databases, for offline commands
