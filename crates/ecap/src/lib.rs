@@ -625,6 +625,28 @@ fn describe(api: &mut OpenApi) {
             }
         }
     }
+    // One handler on two methods (PUT and PATCH /api/users/{id}) would give two
+    // operations one id; generators (openapi-typescript) refuse that.
+    let mut seen = std::collections::HashSet::new();
+    for item in api.paths.paths.values_mut() {
+        let operations = [
+            ("get", &mut item.get),
+            ("post", &mut item.post),
+            ("put", &mut item.put),
+            ("patch", &mut item.patch),
+            ("delete", &mut item.delete),
+        ];
+        for (method, op) in operations {
+            if let Some(op) = op.as_mut()
+                && let Some(id) = op.operation_id.as_mut()
+                && !seen.insert(id.clone())
+            {
+                id.push('_');
+                id.push_str(method);
+                seen.insert(id.clone());
+            }
+        }
+    }
     let components = api.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",

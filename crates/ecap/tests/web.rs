@@ -497,3 +497,41 @@ async fn top_products_carry_names_categories_and_images() {
         r.body
     );
 }
+
+/// `ecap openapi` prints what `/api/openapi.json` serves, in a shape client
+/// generators accept: unique operation ids, path parameters only where the
+/// path has them, and the browser's cookie scheme beside the bearer one.
+#[tokio::test]
+async fn the_openapi_document_generates_clients() {
+    let text = ecap::openapi_document().await.unwrap();
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    let app = spawn_app(Backend::Sqlite).await;
+    let served = app.get("/api/openapi.json", None).await.body;
+    assert_eq!(doc["paths"], served["paths"]);
+    let mut ids = std::collections::HashSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let Some(id) = op.get("operationId").and_then(Value::as_str) else {
+                continue;
+            };
+            assert!(ids.insert(id.to_owned()), "{method} {path}: duplicate {id}");
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                if p["in"] == "path" {
+                    let name = p["name"].as_str().unwrap();
+                    assert!(
+                        path.contains(&format!("{{{name}}}")),
+                        "{method} {path}: {name}"
+                    );
+                }
+            }
+        }
+    }
+    let list = &doc["paths"]["/api/orders"]["get"]["parameters"];
+    assert!(
+        list.as_array().unwrap().iter().all(|p| p["in"] == "query"),
+        "{list}"
+    );
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["cookie"]["in"], "cookie");
+    assert_eq!(schemes["cookie"]["name"], "ecap_session");
+}
