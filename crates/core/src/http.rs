@@ -275,12 +275,35 @@ async fn record_metrics(req: Request, next: Next) -> Response {
     res
 }
 
+/// Something besides a database that `/ready` checks (Redis for revocations,
+/// an upstream, the event bus…).
+#[async_trait::async_trait]
+pub trait Dependency: Send + Sync + 'static {
+    /// True when the dependency answers now.
+    async fn is_up(&self) -> bool;
+}
+
 /// What `/health`, `/ready` and `/metrics` report on.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Probe {
     pub service: &'static str,
     pub started: Instant,
     pub databases: Vec<(&'static str, Db)>,
+    /// Named checks `/ready` runs beside the databases; any down → 503.
+    pub dependencies: Vec<(&'static str, std::sync::Arc<dyn Dependency>)>,
+}
+
+impl std::fmt::Debug for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Probe")
+            .field("service", &self.service)
+            .field("databases", &self.databases)
+            .field(
+                "dependencies",
+                &self.dependencies.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 /// `/health`, `/ready` and `/metrics` for one process.
@@ -309,6 +332,13 @@ async fn ready(State(p): State<Probe>) -> Response {
         let ok = tokio::time::timeout(Duration::from_secs(2), db.ping())
             .await
             .is_ok_and(|r| r.is_ok());
+        all_ok &= ok;
+        checks.insert((*name).to_owned(), json!(if ok { "up" } else { "down" }));
+    }
+    for (name, dep) in &p.dependencies {
+        let ok = tokio::time::timeout(Duration::from_secs(2), dep.is_up())
+            .await
+            .unwrap_or(false);
         all_ok &= ok;
         checks.insert((*name).to_owned(), json!(if ok { "up" } else { "down" }));
     }
