@@ -15,7 +15,8 @@ export default defineConfig({
     },
   },
   test: {
-    environment: "jsdom",
+    // DOM only where a test renders (// @vitest-environment jsdom): faster.
+    environment: "node",
     include: ["src/**/*.test.{ts,tsx}"],
   },
 });

@@ -54,7 +54,9 @@ export function openStream<T>(opts: StreamOptions<T>): () => void {
       es?.close();
       if (closed) return;
       attempt += 1;
-      opts.onState(navigator.onLine === false ? "offline" : "reconnecting");
+      opts.onState(
+        typeof navigator !== "undefined" && navigator.onLine === false ? "offline" : "reconnecting",
+      );
       timer = setTimeout(connect, backoff(attempt, opts.maxDelayMs));
     };
   };

@@ -69,7 +69,7 @@ function Sparkline({ values }: { values: number[] }) {
 function value(kind: string, v: number | undefined) {
   if (v == null) return "—";
   if (kind === "money") return formatMoney(v);
-  if (kind === "percent") return `${(v * (v <= 1 ? 100 : 1)).toFixed(1)}%`;
+  if (kind === "percent") return `${(v * 100).toFixed(1)}%`;
   return formatNumber(v);
 }
 
