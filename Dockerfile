@@ -69,7 +69,8 @@ ARG ECAP_UID=10001
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
-    && rm -rf /var/lib/apt/lists/* \
+    && apt-get clean \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
     && groupadd --system --gid "${ECAP_UID}" ecap \
     && useradd --system --uid "${ECAP_UID}" --gid ecap --home-dir /var/lib/ecap --shell /usr/sbin/nologin ecap \
     && install -d -o ecap -g ecap -m 0750 /var/lib/ecap
