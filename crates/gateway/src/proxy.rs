@@ -792,6 +792,17 @@ async fn forward(gw: &Gateway, service: Service, mut parts: Parts, body: Body) -
                 u.m.requests[class].increment(1);
                 let (mut head, incoming) = res.into_parts();
                 strip_hop_by_hop(&mut head.headers);
+                // An event stream must not wait in a proxy's buffer (nginx reads this).
+                if head
+                    .headers
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.starts_with("text/event-stream"))
+                {
+                    head.headers
+                        .entry(HeaderName::from_static("x-accel-buffering"))
+                        .or_insert(HeaderValue::from_static("no"));
+                }
                 return Response::from_parts(head, Body::new(incoming));
             }
             Ok(Err(e)) if e.is_connect() => {
