@@ -122,7 +122,7 @@ impl ResponseCache {
         Ok(Self {
             store: Arc::new(Store::Redis {
                 conn,
-                generation_key: format!("{prefix}catalog:gen"),
+                generation_key: ecap_core::config::redis_key(prefix, "catalog:gen"),
                 ttl,
             }),
         })

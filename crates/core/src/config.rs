@@ -132,6 +132,9 @@ pub struct Config {
     pub ecap_reservation_grace_secs: u64,
     /// How long an `Idempotency-Key` is remembered.
     pub ecap_idempotency_ttl_secs: u64,
+    /// How often the orders service erases the personal data of deleted orders
+    /// past their 30 days (the original's daily cron); 0 turns it off.
+    pub ecap_cleanup_interval_secs: u64,
     /// IANA time zone analytics count days in when a request names none.
     pub ecap_timezone: String,
 
@@ -207,6 +210,7 @@ impl Default for Config {
             redis_key_prefix: "ecap:".into(),
             ecap_reservation_grace_secs: 60,
             ecap_idempotency_ttl_secs: 86_400,
+            ecap_cleanup_interval_secs: 3_600,
             ecap_timezone: "UTC".into(),
             user_service_url: None,
             product_service_url: None,
@@ -270,6 +274,7 @@ pub const ENV_KEYS: &[&str] = &[
     "REDIS_KEY_PREFIX",
     "ECAP_RESERVATION_GRACE_SECS",
     "ECAP_IDEMPOTENCY_TTL_SECS",
+    "ECAP_CLEANUP_INTERVAL_SECS",
     "ECAP_TIMEZONE",
     "USER_SERVICE_URL",
     "PRODUCT_SERVICE_URL",
@@ -513,6 +518,15 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
 pub struct ConfigError(pub String);
+
+/// A key in this deployment's Redis namespace: `REDIS_KEY_PREFIX` (default
+/// `ecap:`) followed by `rest`. Every key ecap writes to Redis goes through here.
+pub fn redis_key(prefix: &str, rest: &str) -> String {
+    let mut key = String::with_capacity(prefix.len() + rest.len());
+    key.push_str(prefix);
+    key.push_str(rest);
+    key
+}
 
 #[cfg(test)]
 mod tests {

@@ -22,6 +22,20 @@ pub trait Revocations: Send + Sync + 'static {
     /// Refuses every token of `user_id` whose generation is below `min_version`.
     async fn revoke_user(&self, user_id: i64, min_version: i64) -> Result<(), RevocationError>;
     async fn is_revoked(&self, claims: &Claims) -> Result<bool, RevocationError>;
+    /// Whether the store answers (`/ready`); in-process stores always do.
+    async fn ping(&self) -> Result<(), RevocationError> {
+        Ok(())
+    }
+}
+
+/// `/ready`'s view of a revocation store.
+pub struct RevocationCheck(pub std::sync::Arc<dyn Revocations>);
+
+#[async_trait]
+impl crate::http::Dependency for RevocationCheck {
+    async fn is_up(&self) -> bool {
+        self.0.ping().await.is_ok()
+    }
 }
 
 /// Revocations kept in this process.
@@ -75,23 +89,32 @@ impl Revocations for MemoryRevocations {
 #[derive(Clone)]
 pub struct RedisRevocations {
     conn: redis::aio::ConnectionManager,
+    prefix: String,
 }
 
 impl RedisRevocations {
-    pub async fn connect(url: &crate::config::Secret) -> Result<Self, RevocationError> {
+    /// Keys live under `prefix` (`REDIS_KEY_PREFIX`), so deployments sharing one
+    /// Redis never revoke each other's users.
+    pub async fn connect(
+        url: &crate::config::Secret,
+        prefix: &str,
+    ) -> Result<Self, RevocationError> {
         let client =
             redis::Client::open(url.expose()).map_err(|e| RevocationError(e.to_string()))?;
         let conn = redis::aio::ConnectionManager::new(client)
             .await
             .map_err(|e| RevocationError(e.to_string()))?;
-        Ok(Self { conn })
+        Ok(Self {
+            conn,
+            prefix: prefix.to_owned(),
+        })
     }
 
-    fn token_key(jti: &str) -> String {
-        format!("ecap:revoked:jti:{jti}")
+    fn token_key(&self, jti: &str) -> String {
+        crate::config::redis_key(&self.prefix, &format!("revoked:jti:{jti}"))
     }
-    fn user_key(user_id: i64) -> String {
-        format!("ecap:revoked:user:{user_id}")
+    fn user_key(&self, user_id: i64) -> String {
+        crate::config::redis_key(&self.prefix, &format!("revoked:user:{user_id}"))
     }
 }
 
@@ -108,7 +131,7 @@ impl Revocations for RedisRevocations {
             .saturating_sub(jsonwebtoken::get_current_timestamp())
             .max(1);
         let mut conn = self.conn.clone();
-        conn.set_ex::<_, _, ()>(Self::token_key(jti), 1, ttl)
+        conn.set_ex::<_, _, ()>(self.token_key(jti), 1, ttl)
             .await
             .map_err(|e| RevocationError(e.to_string()))
     }
@@ -116,7 +139,7 @@ impl Revocations for RedisRevocations {
     async fn revoke_user(&self, user_id: i64, min_version: i64) -> Result<(), RevocationError> {
         let mut conn = self.conn.clone();
         redis::Script::new(MAX_SCRIPT)
-            .key(Self::user_key(user_id))
+            .key(self.user_key(user_id))
             .arg(min_version)
             .invoke_async::<i64>(&mut conn)
             .await
@@ -127,12 +150,21 @@ impl Revocations for RedisRevocations {
     async fn is_revoked(&self, claims: &Claims) -> Result<bool, RevocationError> {
         let mut conn = self.conn.clone();
         let (token, min): (Option<i64>, Option<i64>) = redis::pipe()
-            .get(Self::token_key(&claims.jti))
-            .get(Self::user_key(claims.user_id))
+            .get(self.token_key(&claims.jti))
+            .get(self.user_key(claims.user_id))
             .query_async(&mut conn)
             .await
             .map_err(|e| RevocationError(e.to_string()))?;
         Ok(token.is_some() || min.is_some_and(|m| claims.ver < m))
+    }
+
+    async fn ping(&self) -> Result<(), RevocationError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| RevocationError(e.to_string()))
     }
 }
 
@@ -177,10 +209,55 @@ mod tests {
     async fn redis_story() {
         let url = std::env::var("ECAP_TEST_REDIS_URL")
             .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-        let r = RedisRevocations::connect(&crate::config::Secret::new(url))
+        let prefix = format!("test-{}:", rand::random::<u64>());
+        let r = RedisRevocations::connect(&crate::config::Secret::new(url), &prefix)
             .await
             .expect("Redis must answer for this test (set ECAP_TEST_REDIS_URL)");
         let user = i64::from(rand::random::<u32>()) + 1_000_000;
         story(&r, user).await;
+    }
+
+    /// Two shops on one Redis with two prefixes: a logout or a role change in one
+    /// never refuses the other's tokens, even for the same user id and jti.
+    #[tokio::test]
+    async fn prefixes_keep_deployments_apart() {
+        let url = crate::config::Secret::new(
+            std::env::var("ECAP_TEST_REDIS_URL")
+                .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+        );
+        let run = rand::random::<u64>();
+        let a = RedisRevocations::connect(&url, &format!("shop-a-{run}:"))
+            .await
+            .expect("Redis must answer for this test (set ECAP_TEST_REDIS_URL)");
+        let b = RedisRevocations::connect(&url, &format!("shop-b-{run}:"))
+            .await
+            .expect("Redis must answer for this test");
+        let user = 42;
+        let token = claims(user, 0, &format!("same-jti-{run}"));
+        a.revoke_token(&token.jti, jsonwebtoken::get_current_timestamp() + 60)
+            .await
+            .unwrap();
+        a.revoke_user(user, 5).await.unwrap();
+        assert!(a.is_revoked(&token).await.unwrap());
+        assert!(!b.is_revoked(&token).await.unwrap());
+        assert!(!b.is_revoked(&claims(user, 1, "other")).await.unwrap());
+        // The keys written are the prefixed ones, and only those.
+        let mut conn = a.conn.clone();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("*{run}*"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(keys.len(), 2, "{keys:?}");
+        assert!(
+            keys.iter()
+                .all(|k| k.starts_with(&format!("shop-a-{run}:revoked:"))),
+            "{keys:?}"
+        );
+        let _: () = redis::cmd("DEL")
+            .arg(&keys)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
     }
 }

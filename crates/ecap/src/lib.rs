@@ -264,14 +264,23 @@ pub async fn users_database(config: &Config) -> anyhow::Result<Db> {
     Ok(db)
 }
 
-async fn revocations(config: &Config) -> anyhow::Result<Arc<dyn Revocations>> {
+/// Where logouts, role changes and deleted users are recorded. All-in-one keeps
+/// them in the process (the users service reloads them from its database);
+/// a service of the split shape must see the users service's revocations, so
+/// it needs Redis and refuses to start without it (issue 16 #2).
+async fn revocations(config: &Config, shape: Shape) -> anyhow::Result<Arc<dyn Revocations>> {
     Ok(match config.redis() {
         Some(url) => Arc::new(
-            RedisRevocations::connect(&url)
+            RedisRevocations::connect(&url, &config.redis_key_prefix)
                 .await
                 .context("connecting to Redis for token revocations")?,
         ),
-        None => Arc::new(MemoryRevocations::new()),
+        None if shape == Shape::AllInOne => Arc::new(MemoryRevocations::new()),
+        None => anyhow::bail!(
+            "a service started with --only needs a revocation source shared with the users \
+             service: set REDIS_URL (or REDIS_HOST), or logouts, role changes and deleted \
+             users would not reach this process"
+        ),
     })
 }
 
@@ -345,7 +354,14 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
     config.validate()?;
     let secret = jwt_secret(config, shape)?;
     let keys = Arc::new(JwtKeys::new(&secret, config.jwt_lifetime()?));
-    let revocations = revocations(config).await?;
+    let revocations = revocations(config, shape).await?;
+    let mut dependencies: Vec<(&'static str, Arc<dyn ecap_core::http::Dependency>)> = Vec::new();
+    if config.redis().is_some() {
+        dependencies.push((
+            "revocations",
+            Arc::new(ecap_core::revocation::RevocationCheck(revocations.clone())),
+        ));
+    }
     let auth = AuthState { keys, revocations };
     let mut router = Router::new();
     let mut openapi: Option<OpenApi> = None;
@@ -482,6 +498,8 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
         let settings = Arc::new(OrdersSettings {
             reservation_grace: std::time::Duration::from_secs(config.ecap_reservation_grace_secs),
             idempotency_ttl: std::time::Duration::from_secs(config.ecap_idempotency_ttl_secs),
+            cleanup_every: (config.ecap_cleanup_interval_secs > 0)
+                .then(|| std::time::Duration::from_secs(config.ecap_cleanup_interval_secs)),
         });
         let state = OrdersState {
             store: store.clone(),
@@ -540,27 +558,29 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
         service,
         started,
         databases,
+        dependencies,
     };
     router = router
         .merge(probe_routes(probe))
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi.clone()));
-    let limits = if shape == Shape::AllInOne {
+    if shape == Shape::AllInOne {
         router = router.route("/", get(index));
-        Some(Arc::new(Limits {
-            general: GcraLimiter::new(
-                config.rate_limit_max_requests,
-                std::time::Duration::from_millis(config.rate_limit_window_ms),
-            )?,
-            auth: GcraLimiter::new(
-                config.auth_rate_limit_max_requests,
-                std::time::Duration::from_millis(config.auth_rate_limit_window_ms),
-            )?,
-            trusted_proxies: config.trusted_proxies.clone(),
-        }))
-    } else {
-        // In the split shape the gateway is the edge that limits.
-        None
-    };
+    }
+    // Every process limits (issue 16 #4): the login/register budget always; the
+    // general budget too, except for requests a trusted proxy (the gateway,
+    // `TRUSTED_PROXIES`) forwards in the split shape, which it already counted.
+    let limits = Arc::new(Limits {
+        general: GcraLimiter::new(
+            config.rate_limit_max_requests,
+            std::time::Duration::from_millis(config.rate_limit_window_ms),
+        )?,
+        auth: GcraLimiter::new(
+            config.auth_rate_limit_max_requests,
+            std::time::Duration::from_millis(config.auth_rate_limit_window_ms),
+        )?,
+        trusted_proxies: config.trusted_proxies.clone(),
+        trusted_proxies_limit: shape == Shape::AllInOne,
+    });
     let router = foundation(
         router,
         &HttpOptions {
@@ -568,7 +588,10 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
             body_limit_bytes: config.body_limit_bytes,
             upload_limit_bytes: upload_limit,
         },
-        limits.map(|l| middleware::from_fn_with_state(l, ecap_gateway::rate_limit)),
+        Some(middleware::from_fn_with_state(
+            limits,
+            ecap_gateway::rate_limit,
+        )),
     );
     Ok(Platform {
         router,

@@ -106,6 +106,10 @@ pub async fn catalog(config: &Config, count: u64, seed: u64, progress: bool) -> 
     let began = Instant::now();
     let n = insert(&store, seed, start, count, owner, progress).await?;
     db.close().await;
+    // Catalog processes sharing a Redis cache serve the new products at once.
+    if config.redis().is_some() {
+        crate::response_cache(config).await?.invalidate().await?;
+    }
     let secs = began.elapsed().as_secs_f64();
     println!(
         "seeded {n} products (seed {seed}) in {secs:.1} s ({:.0}/s); {accounts} demo accounts created",

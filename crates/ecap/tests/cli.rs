@@ -312,8 +312,24 @@ fn shutdown_lets_in_flight_requests_finish() {
     assert!(exit.success(), "{log}");
 }
 
+fn redis_url() -> String {
+    std::env::var("ECAP_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// `serve --only <service>` with the secret and the shared Redis every split
+/// process needs, under a key prefix of its own.
+fn split_service(dir: &Path, only: &str, data: &str, prefix: &str, port: u16) -> Command {
+    let mut c = ecap(dir);
+    c.args(["serve", "--only", only, "--data-dir", data])
+        .env("JWT_SECRET", SECRET)
+        .env("REDIS_URL", redis_url())
+        .env("REDIS_KEY_PREFIX", prefix)
+        .env("PORT", port.to_string());
+    c
+}
+
 #[test]
-fn the_split_users_service_needs_a_secret_and_has_its_own_name() {
+fn the_split_users_service_needs_a_secret_and_a_revocation_source() {
     let dir = tempfile::tempdir().unwrap();
     let out = ecap(dir.path())
         .args(["serve", "--only", "users", "--data-dir", "d"])
@@ -322,23 +338,125 @@ fn the_split_users_service_needs_a_secret_and_has_its_own_name() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("JWT_SECRET"));
 
+    // Without Redis a split service would never hear of logouts: it refuses to start.
+    for only in ["users", "catalog"] {
+        let out = ecap(dir.path())
+            .args(["serve", "--only", only, "--data-dir", "d"])
+            .env("JWT_SECRET", SECRET)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "--only {only} started without Redis");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("REDIS_URL") && err.contains("revocation"),
+            "{err}"
+        );
+    }
+
     let port = free_port();
-    let mut c = ecap(dir.path());
-    c.args(["serve", "--only", "users", "--data-dir", "d"])
-        .env("JWT_SECRET", SECRET)
-        .env("PORT", port.to_string());
-    let server = Server::start(c, port);
+    let prefix = format!("cli-{}:", uuid::Uuid::new_v4().simple());
+    let server = Server::start(split_service(dir.path(), "users", "d", &prefix, port), port);
     let (status, head, body) = http1::request("GET", &server.url("/health"), None, None).unwrap();
     assert_eq!(status, 200);
     assert_eq!(json_of(&body)["service"], "user-service");
+    let (status, _, body) = http1::request("GET", &server.url("/ready"), None, None).unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json_of(&body)["checks"]["revocations"], "up", "{body}");
     register(&server, "split@example.com");
     let (_, head2, _) = http1::request("GET", &server.url("/api/auth/me"), None, None).unwrap();
     assert!(
-        !head.contains("\r\nx-ratelimit-limit:") && !head2.contains("\r\nx-ratelimit-limit:"),
-        "the gateway limits, not the service"
+        !head.contains("\r\nx-ratelimit-limit:"),
+        "probes are not limited"
+    );
+    assert!(
+        head2.contains("\r\nx-ratelimit-limit:"),
+        "a service reachable on its own port limits its callers: {head2}"
     );
     assert!(!dir.path().join("d/jwt_secret").exists());
     server.stop();
+}
+
+/// Issue 16 #2 and #4 across two split processes on one Redis: a logout at
+/// the users service is refused by the catalog service at once; a caller on
+/// the catalog's own port spends a budget; requests a trusted gateway forwards
+/// are not counted twice, but login attempts are, whoever forwards them.
+#[test]
+fn split_services_share_revocations_and_limit_their_own_callers() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("cli-{}:", uuid::Uuid::new_v4().simple());
+    let users_port = free_port();
+    let mut users = split_service(dir.path(), "users", "u", &prefix, users_port);
+    users
+        .env("TRUSTED_PROXIES", "127.0.0.1/32")
+        .env("RATE_LIMIT_MAX_REQUESTS", "3")
+        .env("AUTH_RATE_LIMIT_MAX_REQUESTS", "3");
+    let users = Server::start(users, users_port);
+    let catalog_port = free_port();
+    let mut catalog = split_service(dir.path(), "catalog", "c", &prefix, catalog_port);
+    catalog.env("RATE_LIMIT_MAX_REQUESTS", "6");
+    let catalog = Server::start(catalog, catalog_port);
+
+    let token = register(&users, "shared@example.com");
+    let product = json!({"name": "Lamp", "price": 10, "category": "Home", "stock": 1});
+    let create = || {
+        http1::request(
+            "POST",
+            &catalog.url("/api/products"),
+            Some(&token),
+            Some(&product),
+        )
+        .unwrap()
+    };
+    let (status, _, body) = create();
+    assert_eq!(status, 403, "a customer's valid token, wrong role: {body}");
+    let (status, _, body) =
+        http1::request("POST", &users.url("/api/auth/logout"), Some(&token), None).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = create();
+    assert_eq!(status, 401, "the catalog heard of the logout: {body}");
+
+    // The catalog's direct callers: 2 spent above, 4 left, then 429.
+    let mut codes = Vec::new();
+    for _ in 0..6 {
+        let (status, _, _) =
+            http1::request("GET", &catalog.url("/api/products"), None, None).unwrap();
+        codes.push(status);
+    }
+    assert_eq!(codes, [200, 200, 200, 200, 429, 429]);
+
+    // The users service trusts 127.0.0.1 as its gateway: its general budget of
+    // 3 is not spent by what the gateway forwards…
+    let fresh = {
+        let (status, _, body) = http1::request(
+            "POST",
+            &users.url("/api/auth/login"),
+            None,
+            Some(&json!({"email": "shared@example.com", "password": "Secret1!"})),
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{body}");
+        json_of(&body)["data"]["token"].as_str().unwrap().to_owned()
+    };
+    for _ in 0..8 {
+        let (status, _, body) =
+            http1::request("GET", &users.url("/api/auth/me"), Some(&fresh), None).unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
+    // …but login attempts spend the login budget (register + login above + 1 = 3).
+    let attempt = || {
+        http1::request(
+            "POST",
+            &users.url("/api/auth/login"),
+            None,
+            Some(&json!({"email": "shared@example.com", "password": "Wrong1!x"})),
+        )
+        .unwrap()
+        .0
+    };
+    assert_eq!(attempt(), 401);
+    assert_eq!(attempt(), 429);
+    catalog.stop();
+    users.stop();
 }
 
 #[test]
@@ -729,12 +847,12 @@ fn the_readme_curl_examples_work_as_written() {
 #[test]
 fn seed_is_deterministic_and_the_catalog_serves_alone() {
     let dir = tempfile::tempdir().unwrap();
+    // One shared cache namespace per data directory, as two shops would have.
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let prefix = |data: &str| format!("cli-{run}-{data}:");
     let names = |data: &str| -> (Vec<String>, i64) {
         let port = free_port();
-        let mut c = ecap(dir.path());
-        c.args(["serve", "--only", "catalog", "--data-dir", data])
-            .env("JWT_SECRET", SECRET)
-            .env("PORT", port.to_string());
+        let c = split_service(dir.path(), "catalog", data, &prefix(data), port);
         let server = Server::start(c, port);
         let (status, _, body) = http1::request(
             "GET",
@@ -776,8 +894,11 @@ fn seed_is_deterministic_and_the_catalog_serves_alone() {
     let (b, _) = names("b");
     assert_eq!(total_a, 40);
     assert_eq!(a, b, "same seed, same catalog");
+    // Seeding while the catalog's shared cache holds the list: served at once.
     let out = ecap(dir.path())
         .args(["seed", "--products", "5", "--seed", "3", "--data-dir", "a"])
+        .env("REDIS_URL", redis_url())
+        .env("REDIS_KEY_PREFIX", prefix("a"))
         .output()
         .unwrap();
     assert!(out.status.success());

@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{Resp, TestApp, assert_error, spawn_app, with, without};
+use common::{Resp, TestApp, assert_error, spawn_app_with, with, without};
 use ecap_core::db::{Backend, Db};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -28,7 +28,14 @@ struct Shop {
 
 impl Shop {
     async fn open(backend: Backend) -> Self {
-        let app = spawn_app(backend).await;
+        Self::open_with(backend, |_| {}).await
+    }
+
+    async fn open_with(
+        backend: Backend,
+        tweak: impl FnOnce(&mut ecap_core::config::Config),
+    ) -> Self {
+        let app = spawn_app_with(backend, tweak).await;
         let (admin, admin_id) = app.admin().await;
         Self {
             app,
@@ -490,6 +497,7 @@ ecap_core::on_every_backend!(
     user_administration_figures_come_from_the_orders,
     reviews_need_a_delivered_order_and_count_once_per_order,
     concurrent_reviews_count_once_per_user_product_and_order,
+    scheduled_clean_up_erases_expired_deleted_orders,
     who_may_do_what,
 );
 
@@ -2401,6 +2409,44 @@ async fn customers_hide_orders_and_admins_restore_them() {
         .await;
     assert_eq!(r.body["data"]["deletedCount"], 0);
     assert_eq!(s.admin_view(a).await["shippingAddress"]["city"], "Mumbai");
+}
+
+/// Issue 16 #6: nobody calls `POST /api/orders/cleanup/expired`, yet a deleted
+/// order past its 30 days loses its address on the schedule
+/// (`ECAP_CLEANUP_INTERVAL_SECS`), and one within them keeps it.
+async fn scheduled_clean_up_erases_expired_deleted_orders(backend: Backend) {
+    let s = Shop::open_with(backend, |c| c.ecap_cleanup_interval_secs = 1).await;
+    let p = s.product("Sched Teapot", 18.0, 10).await;
+    let (ann, _) = s.app.customer("sched-clean@example.com").await;
+    let old = s.order_id(&ann, &[(&p, 1)]).await;
+    let recent = s.order_id(&ann, &[(&p, 1)]).await;
+    for id in [old, recent] {
+        let r = s
+            .app
+            .delete(&format!("/api/orders/{id}/soft"), Some(&ann))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    s.sql(&format!(
+        "UPDATE orders SET hidden_expires_at = hidden_expires_at - {} WHERE id = {old}",
+        31 * DAY_MS
+    ))
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while s.admin_view(old).await["shippingAddress"] != Value::Null {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the scheduled clean-up did not run within 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(s.admin_view(recent).await["shippingAddress"]["city"].is_string());
+    // What the schedule did, the route finds done.
+    let r = s
+        .app
+        .post("/api/orders/cleanup/expired", Some(&s.admin), json!({}))
+        .await;
+    assert_eq!(r.body["data"]["deletedCount"], 0, "{}", r.body);
 }
 
 // ---- reviews ------------------------------------------------------------------------------------

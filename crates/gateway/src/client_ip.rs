@@ -16,6 +16,13 @@ pub fn client_ip<B>(req: &Request<B>, trusted: &[IpNet]) -> IpAddr {
     resolve(peer, forwarded_for(req), trusted)
 }
 
+/// Whether the direct peer of this request is one of the trusted proxies.
+pub fn peer_is_trusted<B>(req: &Request<B>, trusted: &[IpNet]) -> bool {
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|c| is_trusted(c.0.ip(), trusted))
+}
+
 fn forwarded_for<B>(req: &Request<B>) -> Vec<IpAddr> {
     req.headers()
         .get_all("x-forwarded-for")

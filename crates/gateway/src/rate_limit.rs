@@ -143,6 +143,12 @@ pub struct Limits {
     pub general: Arc<dyn RateLimiter>,
     pub auth: Arc<dyn RateLimiter>,
     pub trusted_proxies: Vec<IpNet>,
+    /// Whether requests that arrive from a trusted proxy spend the general
+    /// budget here. An edge (all-in-one, the gateway) counts them; a service of
+    /// the split shape does not, since the gateway in front already did — but
+    /// it still counts everyone who reaches its port directly, and keeps the
+    /// login/register budget for all.
+    pub trusted_proxies_limit: bool,
 }
 
 /// Operational endpoints that probes and scrapers hit; never limited.
@@ -170,6 +176,11 @@ pub async fn rate_limit(State(limits): State<Arc<Limits>>, req: Request, next: N
             Ok(_) => {}
             Err(e) => return unavailable(&e),
         }
+    }
+    if !limits.trusted_proxies_limit
+        && crate::client_ip::peer_is_trusted(&req, &limits.trusted_proxies)
+    {
+        return next.run(req).await;
     }
     let decision = match limits.general.check(ip).await {
         Ok(d) => d,

@@ -33,6 +33,9 @@ pub struct OrdersSettings {
     pub reservation_grace: Duration,
     /// How long an Idempotency-Key answers with its first order.
     pub idempotency_ttl: Duration,
+    /// How often expired deleted orders lose their personal data; `None`: never
+    /// on a schedule (`POST /api/orders/cleanup/expired` still does it).
+    pub cleanup_every: Option<Duration>,
 }
 
 impl Default for OrdersSettings {
@@ -40,6 +43,7 @@ impl Default for OrdersSettings {
         Self {
             reservation_grace: Duration::from_secs(60),
             idempotency_ttl: Duration::from_secs(86_400),
+            cleanup_every: Some(Duration::from_secs(3_600)),
         }
     }
 }
@@ -197,6 +201,9 @@ pub fn spawn_background(
     settings: Arc<OrdersSettings>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let relay = outbox::Relay::new(store.clone(), bus);
+    let cleanup_task = settings
+        .cleanup_every
+        .map(|every| tokio::spawn(cleanup(store.clone(), every)));
     let sweeper = tokio::spawn(async move {
         let every = (settings.reservation_grace / 4)
             .clamp(Duration::from_millis(200), Duration::from_secs(30));
@@ -212,5 +219,27 @@ pub fn spawn_background(
             tokio::time::sleep(every).await;
         }
     });
-    vec![tokio::spawn(relay.run()), sweeper]
+    let mut tasks = vec![tokio::spawn(relay.run()), sweeper];
+    tasks.extend(cleanup_task);
+    tasks
+}
+
+/// The scheduled retention clean-up (the original's 02:00 cron, issue 16 #6):
+/// the first run at start, then every `every`. The erasure is one idempotent
+/// UPDATE, so replicas running it at the same moment erase each order once
+/// and agree on the count of what is left (nothing).
+async fn cleanup(store: OrderStore, every: Duration) {
+    loop {
+        match store.purge_expired_hidden().await {
+            Ok(n) => tracing::info!(
+                erased = n,
+                next_in_secs = every.as_secs(),
+                "scheduled clean-up: personal data of expired deleted orders erased"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "scheduled clean-up failed; retrying at the next run")
+            }
+        }
+        tokio::time::sleep(every).await;
+    }
 }
