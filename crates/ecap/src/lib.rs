@@ -617,7 +617,10 @@ pub fn edge_limiter(
     let window = std::time::Duration::from_millis(window_ms);
     Ok(match config.redis() {
         Some(url) => {
-            let prefix = format!("{}ratelimit:{budget}:", config.redis_key_prefix);
+            let prefix = ecap_core::config::redis_key(
+                &config.redis_key_prefix,
+                &format!("ratelimit:{budget}:"),
+            );
             let redis = RedisGcraLimiter::new(url.expose(), prefix, max, window)
                 .context("configuring the Redis rate limiter")?;
             let policy = if config.rate_limit_fail_open {
@@ -686,6 +689,9 @@ pub async fn assemble_gateway(config: &Config) -> anyhow::Result<Platform> {
             config.auth_rate_limit_window_ms,
         )?,
         trusted_proxies: config.trusted_proxies.clone(),
+        // The gateway is the edge: it counts everyone, nginx's clients by the
+        // address nginx forwards.
+        trusted_proxies_limit: true,
     });
     match config.redis() {
         Some(_) => tracing::info!(

@@ -32,6 +32,10 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, oneshot};
 
+fn redis_url() -> String {
+    std::env::var("ECAP_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
 /// A fake service: echoes what it received, and a few special routes.
 #[derive(Clone)]
 struct Fake {
@@ -624,7 +628,7 @@ async fn a_shared_redis_budget_and_its_fail_policy() {
     let prefix = format!("ecap-test-{}:", uuid::Uuid::new_v4().simple());
     let mut config = gateway_config(&[&u], &[&u], &[&u], &[&u]);
     config.rate_limit_max_requests = 4;
-    config.redis_url = Some(Secret::new("redis://127.0.0.1:6379"));
+    config.redis_url = Some(Secret::new(redis_url()));
     config.redis_key_prefix = prefix.clone();
     // Two gateway replicas, one budget.
     let one = start_gateway(config.clone()).await;
@@ -652,7 +656,7 @@ async fn a_shared_redis_budget_and_its_fail_policy() {
     assert!(r.headers.get("x-ratelimit-limit").is_none());
 
     // Clean up this test's keys only.
-    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let client = redis::Client::open(redis_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}*"))
@@ -685,6 +689,9 @@ impl Split {
         base.database_url = None;
         base.users_database_url = Some(users_db.url.clone());
         base.catalog_database_url = Some(catalog_db.url.clone());
+        // Services apart share revocations through Redis (this test's own prefix).
+        base.redis_url = Some(Secret::new(redis_url()));
+        base.redis_key_prefix = format!("ecap-test-{}:", uuid::Uuid::new_v4().simple());
         let users = ecap::assemble(&base, Shape::Users).await.unwrap();
         let (users_addr, s1) = serve(users.router.clone()).await;
         let catalog = ecap::assemble(&base, Shape::Catalog).await.unwrap();
