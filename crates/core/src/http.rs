@@ -317,6 +317,13 @@ async fn record_metrics(req: Request, next: Next) -> Response {
 pub trait Dependency: Send + Sync + 'static {
     /// True when the dependency answers now.
     async fn is_up(&self) -> bool;
+
+    /// Down makes `/ready` answer 503; when `false`, `/ready` reports
+    /// `degraded` with 200 (the process still serves what does not need it:
+    /// another service, the event stream).
+    fn required(&self) -> bool {
+        true
+    }
 }
 
 /// What `/health`, `/ready` and `/metrics` report on.
@@ -364,31 +371,51 @@ async fn health(State(p): State<Probe>) -> Json<serde_json::Value> {
 async fn ready(State(p): State<Probe>) -> Response {
     let mut checks = serde_json::Map::new();
     let mut all_ok = true;
+    let mut degraded = false;
+    let mut missing: Vec<&str> = Vec::new();
     for (name, db) in &p.databases {
         let ok = tokio::time::timeout(Duration::from_secs(2), db.ping())
             .await
             .is_ok_and(|r| r.is_ok());
         all_ok &= ok;
         checks.insert((*name).to_owned(), json!(if ok { "up" } else { "down" }));
+        if !ok {
+            missing.push(name);
+        }
     }
-    for (name, dep) in &p.dependencies {
+    let results = futures::future::join_all(p.dependencies.iter().map(|(name, dep)| async move {
         let ok = tokio::time::timeout(Duration::from_secs(2), dep.is_up())
             .await
             .unwrap_or(false);
-        all_ok &= ok;
-        checks.insert((*name).to_owned(), json!(if ok { "up" } else { "down" }));
+        (*name, dep.required(), ok)
+    }))
+    .await;
+    for (name, required, ok) in results {
+        checks.insert(name.to_owned(), json!(if ok { "up" } else { "down" }));
+        if !ok {
+            missing.push(name);
+            if required {
+                all_ok = false;
+            } else {
+                degraded = true;
+            }
+        }
     }
     let status = if all_ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = json!({
+    let mut body = json!({
         "success": all_ok,
-        "status": if all_ok { "ready" } else { "unavailable" },
+        "status": if !all_ok { "unavailable" } else if degraded { "degraded" } else { "ready" },
         "service": p.service,
         "checks": checks,
     });
+    if !missing.is_empty() {
+        body["missing"] = json!(missing);
+        body["message"] = json!(format!("not answering: {}", missing.join(", ")));
+    }
     (status, Json(body)).into_response()
 }
 

@@ -31,15 +31,16 @@ enum Command {
     /// Run the platform: every service in one process on port 8000 (default),
     /// or one service of the split shape with --only.
     Serve {
-        /// Listen port (default 8000; 8001 with --only users, 8002 with --only
-        /// catalog, 8000 with --only gateway).
+        /// Listen port (default 8000; with --only: users 8001, catalog 8002,
+        /// orders 8003, analytics 8004, gateway 8000).
         #[arg(long, short)]
         port: Option<u16>,
         /// Address to bind (default 0.0.0.0).
         #[arg(long)]
         host: Option<std::net::IpAddr>,
-        /// Run a single service, for the split shape behind a gateway.
-        #[arg(long, value_enum)]
+        /// Run a single service, for the split shape behind a gateway (needs
+        /// JWT_SECRET and INTERNAL_TOKEN; orders and analytics also REDIS_URL).
+        #[arg(long, value_enum, env = "ECAP_ONLY")]
         only: Option<Only>,
         /// On an empty database, create demo accounts (see README) and a demo
         /// catalog first.
@@ -85,6 +86,10 @@ enum Only {
     /// The gateway on port 8000: routes /api/… to the services' replicas
     /// (USER_SERVICE_URL, PRODUCT_SERVICE_URL, ORDER_SERVICE_URL, ANALYTICS_SERVICE_URL).
     Gateway,
+    /// The orders service (placement, lifecycle, outbox relay, sweeper) on port 8003.
+    Orders,
+    /// Analytics (event consumer, dashboard, live stream) on port 8004.
+    Analytics,
 }
 
 #[derive(Subcommand)]
@@ -174,6 +179,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 Some(Only::Users) => Shape::Users,
                 Some(Only::Catalog) => Shape::Catalog,
                 Some(Only::Gateway) => Shape::Gateway,
+                Some(Only::Orders) => Shape::Orders,
+                Some(Only::Analytics) => Shape::Analytics,
             };
             if demo {
                 ecap::seed::demo(&config, shape).await?;

@@ -322,6 +322,7 @@ fn split_service(dir: &Path, only: &str, data: &str, prefix: &str, port: u16) ->
     let mut c = ecap(dir);
     c.args(["serve", "--only", only, "--data-dir", data])
         .env("JWT_SECRET", SECRET)
+        .env("INTERNAL_TOKEN", "cli-test-internal-token")
         .env("REDIS_URL", redis_url())
         .env("REDIS_KEY_PREFIX", prefix)
         .env("PORT", port.to_string());
@@ -337,12 +338,22 @@ fn the_split_users_service_needs_a_secret_and_a_revocation_source() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("JWT_SECRET"));
+    // The service credential of /internal is required too.
+    let out = ecap(dir.path())
+        .args(["serve", "--data-dir", "d"])
+        .env("ECAP_ONLY", "users")
+        .env("JWT_SECRET", SECRET)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("INTERNAL_TOKEN"));
 
     // Without Redis a split service would never hear of logouts: it refuses to start.
     for only in ["users", "catalog"] {
         let out = ecap(dir.path())
             .args(["serve", "--only", only, "--data-dir", "d"])
             .env("JWT_SECRET", SECRET)
+            .env("INTERNAL_TOKEN", "cli-test-internal-token")
             .output()
             .unwrap();
         assert!(!out.status.success(), "--only {only} started without Redis");
