@@ -692,6 +692,7 @@ impl Split {
         // Services apart share revocations through Redis (this test's own prefix).
         base.redis_url = Some(Secret::new(redis_url()));
         base.redis_key_prefix = format!("ecap-test-{}:", uuid::Uuid::new_v4().simple());
+        base.internal_token = Some(Secret::new("gateway-test-internal-token"));
         let users = ecap::assemble(&base, Shape::Users).await.unwrap();
         let (users_addr, s1) = serve(users.router.clone()).await;
         let catalog = ecap::assemble(&base, Shape::Catalog).await.unwrap();
@@ -1014,4 +1015,81 @@ async fn nginx_in_front_of_two_gateways() {
     }
     drop(two);
     split.close().await;
+}
+
+/// The binary: `ecap serve --only gateway` on its own, configured by the
+/// environment, says what it routes where and answers for missing services.
+#[tokio::test]
+async fn the_binary_serves_the_gateway() {
+    let u = Upstream::start("users").await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ecap"))
+        .args(["serve", "--only", "gateway", "--port", &port.to_string()])
+        .env_clear()
+        .env("HOST", "127.0.0.1")
+        .env("JWT_SECRET", JWT_SECRET)
+        .env("USER_SERVICE_URL", u.url())
+        .env("PRODUCT_SERVICE_URL", "http://127.0.0.1:1")
+        .env("ORDER_SERVICE_URL", "http://127.0.0.1:1")
+        .env("ANALYTICS_SERVICE_URL", "http://127.0.0.1:1")
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client.get(format!("{base}/health")).send().await.is_err() {
+        assert!(child.try_wait().unwrap().is_none(), "the gateway exited");
+        assert!(Instant::now() < deadline, "the gateway did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let r = Resp::of(
+        client
+            .get(format!("{base}/api/users/1"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.body["who"], "users");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = Resp::of(
+        client
+            .get(format!("{base}/api/orders"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        r.status == StatusCode::SERVICE_UNAVAILABLE || r.status == StatusCode::BAD_GATEWAY,
+        "{:?}",
+        r.body
+    );
+    assert_eq!(r.body["success"], false);
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("ORDER_SERVICE_URL"), "{log}");
+    assert!(log.contains(&u.url()), "{log}");
+
+    // Without JWT_SECRET it refuses to start, saying why.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecap"))
+        .args(["serve", "--only", "gateway", "--port", "0"])
+        .env_clear()
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("JWT_SECRET"));
 }
