@@ -618,19 +618,11 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap) {
     h.remove(header::UPGRADE);
 }
 
-fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    };
-    trusted.iter().any(|net| net.contains(&ip))
-}
-
 /// `X-Forwarded-For` gets the peer appended; `-Proto` and `-Host` are kept
 /// from a trusted proxy, else set from this hop. `Host` becomes the upstream's.
 fn forwarded_headers(h: &mut HeaderMap, peer: Option<IpAddr>, trusted: &[IpNet]) {
     let host = h.remove(header::HOST);
-    let from_proxy = peer.is_some_and(|p| is_trusted(p, trusted));
+    let from_proxy = peer.is_some_and(|p| crate::client_ip::is_trusted(p, trusted));
     if let Some(peer) = peer {
         let before: Vec<&str> = h
             .get_all("x-forwarded-for")
