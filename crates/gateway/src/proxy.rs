@@ -243,6 +243,8 @@ struct Pool {
     service: Service,
     upstreams: Vec<Arc<Upstream>>,
     next: AtomicUsize,
+    /// Request sent to response head, per service.
+    duration: metrics::Histogram,
 }
 
 /// The gateway's state: upstream pools, the HTTP client, the edge token check.
@@ -308,6 +310,10 @@ impl Gateway {
                     })
                     .collect(),
                 next: AtomicUsize::new(0),
+                duration: metrics::histogram!(
+                    "gateway_upstream_duration_seconds",
+                    "service" => service.name()
+                ),
             })
             .collect();
         let gateway = Arc::new(Self {
@@ -768,15 +774,19 @@ async fn forward(gw: &Gateway, service: Service, mut parts: Parts, body: Body) -
         *outgoing.method_mut() = parts.method.clone();
         *outgoing.uri_mut() = uri;
         *outgoing.version_mut() = Version::HTTP_11;
-        *outgoing.headers_mut() = parts.headers.clone();
+        // Headers are copied only when another attempt may need them.
+        *outgoing.headers_mut() = if retry {
+            parts.headers.clone()
+        } else {
+            std::mem::take(&mut parts.headers)
+        };
         u.in_flight.fetch_add(1, Ordering::Relaxed);
         let guard = InFlight(u);
         let started = Instant::now();
         let result =
             tokio::time::timeout(gw.settings.read_timeout, gw.client.request(outgoing)).await;
         drop(guard);
-        metrics::histogram!("gateway_upstream_duration_seconds", "service" => service.name())
-            .record(started.elapsed().as_secs_f64());
+        pool.duration.record(started.elapsed().as_secs_f64());
         match result {
             Ok(Ok(res)) => {
                 u.failures.store(0, Ordering::Relaxed);
