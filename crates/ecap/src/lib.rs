@@ -1018,7 +1018,8 @@ pub async fn assemble_gateway(config: &Config) -> anyhow::Result<Platform> {
         ),
         None => tracing::info!("rate limits kept in this process (no REDIS_URL)"),
     }
-    let (gateway, checks) = Gateway::new(settings, auth, None);
+    // The browser app answers every path no service owns (as all-in-one).
+    let (gateway, checks) = Gateway::new(settings, auth, Some(web::router()));
     let router = foundation(
         ecap_gateway::proxy::router(gateway),
         &HttpOptions {

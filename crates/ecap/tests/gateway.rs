@@ -281,12 +281,24 @@ async fn routes_by_prefix_keeping_status_headers_and_query() {
         "/internal",
         "/api/orders/../../internal/x",
         "/api/health",
-        "/nowhere",
+        "/api/nowhere",
     ] {
         let r = gw.get(path).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(r.body["success"], false, "{path}");
         assert_eq!(r.body["message"], "Route not found");
+    }
+    // Every other path is the browser app's (as in the all-in-one process).
+    for path in ["/", "/admin/products"] {
+        let r = gw.get(path).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        assert!(
+            r.headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{path}"
+        );
     }
     assert_eq!(u.hits() + c.hits() + o.hits() + a.hits(), before);
 
@@ -600,6 +612,41 @@ async fn forged_tokens_stop_at_the_edge() {
     // No token: the service decides.
     let r = gw.get("/api/users/profile").await;
     assert_eq!(r.status, StatusCode::OK);
+    // The browser's session cookie gets the same check.
+    let before = u.hits();
+    let r = Resp::of(
+        gw.client
+            .get(gw.url("/api/users/profile"))
+            .header(
+                "cookie",
+                format!(
+                    "ecap_session={}",
+                    token("another-secret-of-sixteen-chars", 3600)
+                ),
+            )
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(u.hits(), before);
+    let r = Resp::of(
+        gw.client
+            .get(gw.url("/api/users/profile"))
+            .header("cookie", format!("theme=dark; ecap_session={good}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.body["headers"]["cookie"]
+            .as_str()
+            .unwrap()
+            .contains(&good)
+    );
 }
 
 #[tokio::test]

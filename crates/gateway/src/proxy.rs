@@ -581,11 +581,14 @@ pub async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
         };
     };
     let (parts, body) = req.into_parts();
-    // A forged or malformed token never reaches a service. Expired and revoked
-    // tokens go on: the service answers exactly as the all-in-one process does
+    // A forged or malformed token (bearer or session cookie) never reaches a
+    // service: the check is core's, the one every service's extractor runs.
+    // Expired and revoked tokens, and a cookie write without its CSRF token,
+    // go on: the service answers exactly as the all-in-one process does
     // (public pages read them as anonymous, protected ones say why).
-    if let Some(token) = ecap_core::auth::bearer(&parts)
-        && let Err(e) = gw.auth.keys.verify(token)
+    if ecap_core::session::has_credential(&parts.headers)
+        && let Err(e) =
+            ecap_core::session::request_claims(&gw.auth, &parts.method, &parts.headers).await
         && e.code == ErrorCode::InvalidToken
     {
         return e.into_response();
