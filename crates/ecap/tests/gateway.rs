@@ -42,6 +42,19 @@ struct Fake {
     name: &'static str,
     hits: Arc<AtomicUsize>,
     first_bytes: Arc<Notify>,
+    ready: Arc<std::sync::atomic::AtomicBool>,
+}
+
+async fn ready(State(f): State<Fake>) -> Response {
+    if f.ready.load(Ordering::SeqCst) {
+        Json(json!({"status": "ready"})).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable"})),
+        )
+            .into_response()
+    }
 }
 
 async fn echo(State(f): State<Fake>, req: Request) -> Response {
@@ -131,9 +144,10 @@ impl Upstream {
             name,
             hits: Arc::new(AtomicUsize::new(0)),
             first_bytes: Arc::new(Notify::new()),
+            ready: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         };
         let app = Router::new()
-            .route("/ready", get(|| async { Json(json!({"status": "ready"})) }))
+            .route("/ready", get(ready))
             .route("/api/analytics/stream", get(stream))
             .route("/api/orders/upload", post(upload))
             .route("/api/orders/slow", get(slow))
@@ -415,6 +429,39 @@ async fn round_robin_ejection_and_recovery() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(b.hits() >= 1);
+}
+
+#[tokio::test]
+async fn replicas_that_are_not_ready_are_avoided_but_not_abandoned() {
+    let a = Upstream::start("a").await;
+    let b = Upstream::start("b").await;
+    let o = Upstream::start("others").await;
+    let gw = start_gateway(gateway_config(&[&a, &b], &[&o], &[&o], &[&o])).await;
+    // b's /ready fails (say its database is down): traffic goes to a.
+    b.fake.ready.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    for _ in 0..6 {
+        assert_eq!(gw.get("/api/users/1").await.body["who"], "a");
+    }
+    // Neither is ready, both answer (a shared dependency is down): they still
+    // get the requests, to serve what they can; the gateway says it is not ready.
+    a.fake.ready.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..6 {
+        let r = gw.get("/api/users/1").await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        seen.insert(r.body["who"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    let ready = gw.get("/ready").await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready.body["missing"], json!(["users"]));
+    // Ready again: back in.
+    a.fake.ready.store(true, Ordering::SeqCst);
+    b.fake.ready.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(gw.get("/ready").await.status, StatusCode::OK);
 }
 
 #[tokio::test]

@@ -179,6 +179,8 @@ pub struct Upstream {
     authority: String,
     /// The last active check passed.
     healthy: AtomicBool,
+    /// The last active check got an HTTP answer (ready or not).
+    answers: AtomicBool,
     check_failures: AtomicU32,
     /// Left out until this time (ms since the gateway started); 0 = not ejected.
     ejected_until: AtomicU64,
@@ -301,6 +303,7 @@ impl Gateway {
                             url: url.clone(),
                             authority,
                             healthy: AtomicBool::new(true),
+                            answers: AtomicBool::new(true),
                             check_failures: AtomicU32::new(0),
                             ejected_until: AtomicU64::new(0),
                             failures: AtomicU32::new(0),
@@ -338,23 +341,39 @@ impl Gateway {
 
     /// Least outstanding requests among available replicas, starting the scan
     /// at a rotating index so equals take turns.
+    ///
+    /// When no replica is available but some answer their `/ready` with an
+    /// error (a dependency of theirs is down, Redis for instance), those that
+    /// answer and are not ejected still get the requests: they can serve what
+    /// does not need the missing dependency, and say 503 for the rest.
     fn pick(&self, pool: &Pool, tried: &[usize]) -> Option<usize> {
         let now = self.now_ms();
         let n = pool.upstreams.len();
         let start = pool.next.fetch_add(1, Ordering::Relaxed);
-        let mut best: Option<(usize, usize)> = None;
-        for i in 0..n {
-            let idx = (start + i) % n;
-            let u = &pool.upstreams[idx];
-            if tried.contains(&idx) || !self.available(u, now) {
-                continue;
+        for degraded in [false, true] {
+            let mut best: Option<(usize, usize)> = None;
+            for i in 0..n {
+                let idx = (start + i) % n;
+                let u = &pool.upstreams[idx];
+                let usable = if degraded {
+                    u.answers.load(Ordering::Relaxed)
+                        && u.ejected_until.load(Ordering::Relaxed) <= now
+                } else {
+                    self.available(u, now)
+                };
+                if tried.contains(&idx) || !usable {
+                    continue;
+                }
+                let load = u.in_flight.load(Ordering::Relaxed);
+                if best.is_none_or(|(_, b)| load < b) {
+                    best = Some((idx, load));
+                }
             }
-            let load = u.in_flight.load(Ordering::Relaxed);
-            if best.is_none_or(|(_, b)| load < b) {
-                best = Some((idx, load));
+            if best.is_some() {
+                return best.map(|(i, _)| i);
             }
         }
-        best.map(|(i, _)| i)
+        None
     }
 
     fn eject(&self, service: Service, u: &Upstream, why: &str) {
@@ -425,6 +444,8 @@ async fn health_checks(gateway: Weak<Gateway>) {
 enum Check {
     Ready,
     Refused,
+    /// `/ready` answered, not 2xx.
+    NotReady(String),
     Failed(String),
 }
 
@@ -443,7 +464,7 @@ async fn probe(client: &Client<HttpConnector, Body>, u: &Upstream, timeout: Dura
     };
     match tokio::time::timeout(timeout, call).await {
         Ok(Ok(s)) if s.is_success() => Check::Ready,
-        Ok(Ok(s)) => Check::Failed(format!("/ready answered {s}")),
+        Ok(Ok(s)) => Check::NotReady(format!("/ready answered {s}")),
         Ok(Err(e)) if e.is_connect() => Check::Refused,
         Ok(Err(e)) => Check::Failed(e.to_string()),
         Err(_) => Check::Failed("/ready timed out".into()),
@@ -460,8 +481,14 @@ fn record_check(gw: &Gateway, service: Service, u: &Upstream, outcome: Check) {
             true
         }
         Check::Refused => false,
-        Check::Failed(_) => u.check_failures.fetch_add(1, Ordering::Relaxed) + 1 < 2 && was,
+        Check::NotReady(_) | Check::Failed(_) => {
+            u.check_failures.fetch_add(1, Ordering::Relaxed) + 1 < 2 && was
+        }
     };
+    u.answers.store(
+        matches!(outcome, Check::Ready | Check::NotReady(_)),
+        Ordering::Relaxed,
+    );
     u.healthy.store(now_healthy, Ordering::Relaxed);
     let available = gw.available(u, gw.now_ms());
     u.m.available.set(if available { 1.0 } else { 0.0 });
@@ -470,7 +497,7 @@ fn record_check(gw: &Gateway, service: Service, u: &Upstream, outcome: Check) {
             tracing::info!(service = service.name(), upstream = %u.url, "upstream ready");
         } else {
             let reason = match outcome {
-                Check::Failed(why) => why,
+                Check::Failed(why) | Check::NotReady(why) => why,
                 _ => "connection refused".into(),
             };
             tracing::warn!(service = service.name(), upstream = %u.url, %reason, "upstream not ready");
@@ -512,6 +539,7 @@ async fn ready(State(gw): State<Arc<Gateway>>) -> Response {
                 json!({
                     "url": u.url,
                     "ready": u.healthy.load(Ordering::Relaxed),
+                    "answers": u.answers.load(Ordering::Relaxed),
                     "ejected": u.ejected_until.load(Ordering::Relaxed) > now,
                     "in_flight": u.in_flight.load(Ordering::Relaxed),
                 })
