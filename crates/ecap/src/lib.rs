@@ -1007,7 +1007,8 @@ pub async fn assemble_gateway(config: &Config) -> anyhow::Result<Platform> {
             config.auth_rate_limit_window_ms,
         )?,
         trusted_proxies: config.trusted_proxies.clone(),
-        // The gateway is the edge: it counts what trusted proxies (nginx) forward.
+        // The gateway is the edge: it counts everyone, nginx's clients by the
+        // address nginx forwards.
         trusted_proxies_limit: true,
     });
     match config.redis() {
@@ -1017,7 +1018,8 @@ pub async fn assemble_gateway(config: &Config) -> anyhow::Result<Platform> {
         ),
         None => tracing::info!("rate limits kept in this process (no REDIS_URL)"),
     }
-    let (gateway, checks) = Gateway::new(settings, auth, None);
+    // The browser app answers every path no service owns (as all-in-one).
+    let (gateway, checks) = Gateway::new(settings, auth, Some(web::router()));
     let router = foundation(
         ecap_gateway::proxy::router(gateway),
         &HttpOptions {
