@@ -367,7 +367,7 @@ fn internal_token(config: &Config) -> anyhow::Result<Secret> {
 
 /// `REDIS_URL`, required by the split orders and analytics services (the event bus).
 fn events_redis(config: &Config, service: &str) -> anyhow::Result<Secret> {
-    match config.redis() {
+    match config.events_redis() {
         Some(url) => Ok(url),
         None => bail!(
             "REDIS_URL must be set for --only {service}: order events travel on Redis Streams \
@@ -837,8 +837,13 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
             format!("its database, {}", needs.text.join(", "))
         };
         tracing::info!(
-            "{service}: serves {} and /internal; depends on {deps}",
-            serves.join(", ")
+            "{service}: serves {}{}; depends on {deps}",
+            serves.join(", "),
+            if shape == Shape::Analytics {
+                ""
+            } else {
+                " and /internal"
+            }
         );
         if let Some(r) = &remotes {
             router = router.merge(internal::protect(internal, r.token.clone()));
