@@ -143,6 +143,8 @@ pub struct Config {
     pub internal_token: Option<Secret>,
     /// Where the split services reach each other (comma-separated lists for
     /// replicas; defaults `http://127.0.0.1:8001`…`8004`).
+    /// Gateway (`serve --only gateway`): each service's replicas, comma-separated
+    /// `http://host:port` (defaults `http://127.0.0.1:8001`…`8004`).
     pub user_service_url: Option<String>,
     pub product_service_url: Option<String>,
     pub order_service_url: Option<String>,
@@ -154,6 +156,18 @@ pub struct Config {
     pub ecap_lease_secs: u64,
     /// Redis for the order event stream only, when it differs from `REDIS_URL`.
     pub events_redis_url: Option<Secret>,
+    /// Gateway → upstream TCP connect timeout.
+    pub gateway_connect_timeout_ms: u64,
+    /// Gateway → upstream: from the request sent to the response head.
+    pub gateway_read_timeout_ms: u64,
+    /// How often the gateway checks each replica's `/ready`.
+    pub gateway_health_interval_ms: u64,
+    /// How long a replica that refused a connection (or timed out three times
+    /// in a row) is left out.
+    pub gateway_eject_ms: u64,
+    /// With Redis unreachable the shared rate limiter lets requests through
+    /// (true) or refuses them with 503 (false, the default).
+    pub rate_limit_fail_open: bool,
 }
 
 impl Default for Config {
@@ -218,6 +232,11 @@ impl Default for Config {
             internal_timeout_ms: 5000,
             ecap_lease_secs: 5,
             events_redis_url: None,
+            gateway_connect_timeout_ms: 2_000,
+            gateway_read_timeout_ms: 30_000,
+            gateway_health_interval_ms: 2_000,
+            gateway_eject_ms: 10_000,
+            rate_limit_fail_open: false,
         }
     }
 }
@@ -281,6 +300,11 @@ pub const ENV_KEYS: &[&str] = &[
     "INTERNAL_TIMEOUT_MS",
     "ECAP_LEASE_SECS",
     "EVENTS_REDIS_URL",
+    "GATEWAY_CONNECT_TIMEOUT_MS",
+    "GATEWAY_READ_TIMEOUT_MS",
+    "GATEWAY_HEALTH_INTERVAL_MS",
+    "GATEWAY_EJECT_MS",
+    "RATE_LIMIT_FAIL_OPEN",
 ];
 
 fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
@@ -314,6 +338,8 @@ pub enum Shape {
     Catalog,
     Orders,
     Analytics,
+    /// The reverse proxy in front of the services.
+    Gateway,
 }
 
 impl Shape {
@@ -325,6 +351,7 @@ impl Shape {
             Shape::Catalog => "product-service",
             Shape::Orders => "order-service",
             Shape::Analytics => "analytics-service",
+            Shape::Gateway => "api-gateway",
         }
     }
 }
@@ -359,6 +386,7 @@ impl Config {
             Shape::Catalog => 8002,
             Shape::Orders => 8003,
             Shape::Analytics => 8004,
+            Shape::Gateway => 8000,
         })
     }
 
@@ -488,6 +516,16 @@ impl Config {
             return Err(ConfigError(
                 "S3_URL_EXPIRY_SECS must be at least twice ECAP_CACHE_TTL_SECS: cached product \
                  pages carry presigned image URLs"
+                    .into(),
+            ));
+        }
+        if self.gateway_connect_timeout_ms == 0
+            || self.gateway_read_timeout_ms == 0
+            || self.gateway_health_interval_ms == 0
+        {
+            return Err(ConfigError(
+                "GATEWAY_CONNECT_TIMEOUT_MS, GATEWAY_READ_TIMEOUT_MS and \
+                 GATEWAY_HEALTH_INTERVAL_MS must be above 0"
                     .into(),
             ));
         }

@@ -55,6 +55,7 @@ pub enum ErrorCode {
     MalformedForm,
     UnsupportedMediaType,
     PayloadTooLarge,
+    HeadersTooLarge,
     Unauthenticated,
     TokenExpired,
     InvalidToken,

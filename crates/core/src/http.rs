@@ -211,12 +211,48 @@ fn cors(origin: &str) -> CorsLayer {
 }
 
 /// A declared body over the limit is refused before it is read.
+/// Request headers beyond this many bytes in all are refused with a JSON 431
+/// (nginx's default buffers hold 32 KiB; hyper's own, far larger, limit
+/// answers without a body).
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// True when a percent-encoded path or query carries a control character
+/// (`%00`–`%1F` or `%7F`; tab, newline and carriage return included: none
+/// belongs in a URL).
+fn encodes_control_character(raw: &str) -> bool {
+    let b = raw.as_bytes();
+    b.windows(3).any(|w| {
+        w[0] == b'%'
+            && matches!((w[1], w[2].to_ascii_uppercase()),
+                (b'0' | b'1', b'0'..=b'9' | b'A'..=b'F') | (b'7', b'F'))
+    })
+}
+
 async fn reject_large_bodies(
     limit: usize,
     upload_limit: usize,
     req: Request,
     next: Next,
 ) -> Response {
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ErrorCode::HeadersTooLarge,
+            format!("Request headers are too large (limit {MAX_HEADER_BYTES} bytes)"),
+        )
+        .into_response();
+    }
+    if encodes_control_character(req.uri().path())
+        || req.uri().query().is_some_and(encodes_control_character)
+    {
+        return ApiError::bad_request("The URL must not contain control characters (such as %00)")
+            .into_response();
+    }
     let multipart = req
         .headers()
         .get(header::CONTENT_TYPE)

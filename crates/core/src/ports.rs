@@ -37,6 +37,14 @@ impl PortError {
     }
 }
 
+/// A product id from a path or a body: 24 hex digits (the original's Mongo
+/// ObjectIds), lower-cased. The one rule every service checks ids with.
+pub fn parse_product_id(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    (raw.len() == 24 && raw.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| raw.to_ascii_lowercase())
+}
+
 /// What the users service asks the orders service.
 #[async_trait]
 pub trait CustomerOrders: Send + Sync + 'static {

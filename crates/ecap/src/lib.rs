@@ -28,7 +28,10 @@ use ecap_core::{
     revocation::{MemoryRevocations, RedisRevocations, Revocations},
     streams::{ConsumerSettings, StreamBus, StreamConsumer},
 };
-use ecap_gateway::{GcraLimiter, Limits};
+use ecap_gateway::{
+    FailPolicy, FailPolicyLimiter, Gateway, GatewaySettings, GcraLimiter, Limits, RateLimiter,
+    RedisGcraLimiter, Service,
+};
 use ecap_orders::{
     OrderStore, OrdersCustomers, OrdersPurchases, OrdersSettings, OrdersState,
     snapshot::OrdersSnapshot,
@@ -507,6 +510,9 @@ fn order_leases(
 
 /// Builds a process: `Shape::AllInOne` (every service, rate limits, docs) or one service.
 pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform> {
+    if shape == Shape::Gateway {
+        return assemble_gateway(config).await;
+    }
     let started = Instant::now();
     config.validate()?;
     let secret = jwt_secret(config, shape)?;
@@ -927,6 +933,123 @@ async fn analytics_service(
         }),
     });
     Ok((r, api, astore))
+}
+
+/// The edge's rate limiter for one budget: in Redis (shared by every gateway
+/// replica, with the configured fail policy) when `REDIS_URL` is set, else in
+/// this process.
+pub fn edge_limiter(
+    config: &Config,
+    budget: &str,
+    max: u32,
+    window_ms: u64,
+) -> anyhow::Result<Arc<dyn RateLimiter>> {
+    let window = std::time::Duration::from_millis(window_ms);
+    Ok(match config.redis() {
+        Some(url) => {
+            let prefix = format!("{}ratelimit:{budget}:", config.redis_key_prefix);
+            let redis = RedisGcraLimiter::new(url.expose(), prefix, max, window)
+                .context("configuring the Redis rate limiter")?;
+            let policy = if config.rate_limit_fail_open {
+                FailPolicy::Open
+            } else {
+                FailPolicy::Closed
+            };
+            FailPolicyLimiter::new(redis, policy)
+        }
+        None => GcraLimiter::new(max, window)?,
+    })
+}
+
+/// `serve --only gateway`: the reverse proxy in front of the services, with
+/// the edge rate limits, body limit and token check.
+pub async fn assemble_gateway(config: &Config) -> anyhow::Result<Platform> {
+    config.validate()?;
+    let secret = jwt_secret(config, Shape::Gateway)?;
+    let keys = Arc::new(JwtKeys::new(&secret, config.jwt_lifetime()?));
+    // The edge checks signatures only; revocation is each service's business.
+    let auth = AuthState {
+        keys,
+        revocations: Arc::new(MemoryRevocations::new()),
+    };
+    let list = |service: Service, value: &Option<String>| {
+        GatewaySettings::parse_list(service, value.as_deref()).map_err(anyhow::Error::msg)
+    };
+    let upload_limit = CatalogSettings {
+        max_image_bytes: config.ecap_max_image_bytes,
+    }
+    .upload_limit_bytes();
+    let settings = GatewaySettings {
+        upstreams: [
+            list(Service::Users, &config.user_service_url)?,
+            list(Service::Catalog, &config.product_service_url)?,
+            list(Service::Orders, &config.order_service_url)?,
+            list(Service::Analytics, &config.analytics_service_url)?,
+        ],
+        connect_timeout: std::time::Duration::from_millis(config.gateway_connect_timeout_ms),
+        read_timeout: std::time::Duration::from_millis(config.gateway_read_timeout_ms),
+        health_interval: std::time::Duration::from_millis(config.gateway_health_interval_ms),
+        eject_for: std::time::Duration::from_millis(config.gateway_eject_ms),
+        body_limit: config.body_limit_bytes,
+        upload_limit,
+        trusted_proxies: config.trusted_proxies.clone(),
+    };
+    for (service, replicas) in Service::ALL.iter().zip(&settings.upstreams) {
+        tracing::info!(
+            service = service.name(),
+            replicas = replicas.join(","),
+            "gateway upstream ({})",
+            service.env()
+        );
+    }
+    let limits = Arc::new(Limits {
+        general: edge_limiter(
+            config,
+            "general",
+            config.rate_limit_max_requests,
+            config.rate_limit_window_ms,
+        )?,
+        auth: edge_limiter(
+            config,
+            "auth",
+            config.auth_rate_limit_max_requests,
+            config.auth_rate_limit_window_ms,
+        )?,
+        trusted_proxies: config.trusted_proxies.clone(),
+        // The gateway is the edge: it counts what nginx forwards.
+        trusted_proxies_limit: true,
+    });
+    match config.redis() {
+        Some(_) => tracing::info!(
+            fail_open = config.rate_limit_fail_open,
+            "rate limits shared through Redis (RATE_LIMIT_FAIL_OPEN decides when it is down)"
+        ),
+        None => tracing::info!("rate limits kept in this process (no REDIS_URL)"),
+    }
+    let (gateway, checks) = Gateway::new(settings, auth, None);
+    let router = foundation(
+        ecap_gateway::proxy::router(gateway),
+        &HttpOptions {
+            cors_origin: config.cors_origin.clone(),
+            body_limit_bytes: config.body_limit_bytes,
+            upload_limit_bytes: upload_limit,
+        },
+        Some(middleware::from_fn_with_state(
+            limits,
+            ecap_gateway::rate_limit,
+        )),
+    );
+    Ok(Platform {
+        router,
+        databases: Vec::new(),
+        inventory: None,
+        orders: None,
+        analytics: None,
+        bus: Arc::new(InProcessBus::new()),
+        background: vec![checks],
+        leases: Vec::new(),
+        openapi: OpenApi::default(),
+    })
 }
 
 async fn index() -> Json<serde_json::Value> {

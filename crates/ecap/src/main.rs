@@ -32,7 +32,7 @@ enum Command {
     /// or one service of the split shape with --only.
     Serve {
         /// Listen port (default 8000; with --only: users 8001, catalog 8002,
-        /// orders 8003, analytics 8004).
+        /// orders 8003, analytics 8004, gateway 8000).
         #[arg(long, short)]
         port: Option<u16>,
         /// Address to bind (default 0.0.0.0).
@@ -87,6 +87,9 @@ enum Only {
     Orders,
     /// Analytics (event consumer, dashboard, live stream) on port 8004.
     Analytics,
+    /// The gateway on port 8000: routes /api/… to the services' replicas
+    /// (USER_SERVICE_URL, PRODUCT_SERVICE_URL, ORDER_SERVICE_URL, ANALYTICS_SERVICE_URL).
+    Gateway,
 }
 
 #[derive(Subcommand)]
@@ -177,6 +180,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 Some(Only::Catalog) => Shape::Catalog,
                 Some(Only::Orders) => Shape::Orders,
                 Some(Only::Analytics) => Shape::Analytics,
+                Some(Only::Gateway) => Shape::Gateway,
             };
             if demo {
                 ecap::seed::demo(&config, shape).await?;
