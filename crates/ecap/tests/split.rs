@@ -17,7 +17,12 @@
 //!    restored, while orders flow: everything arrives, `ecap analytics
 //!    verify` finds no difference;
 //! 5. the catalog stopped: placing an order answers 503 JSON naming it,
-//!    `/ready` of orders names it, and all recovers when it returns.
+//!    `/ready` of orders names it, both gateways answer 503 JSON for its
+//!    prefix (and keep routing the others), and all recovers when it returns.
+//!
+//! Two gateways (`--only gateway`) stand in front: the story's order and its
+//! live SSE dashboard go through them. (nginx in front of the gateways comes
+//! with `deploy/nginx/`.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
@@ -209,6 +214,8 @@ struct Topo {
     catalog: Svc,
     orders: [Svc; 2],
     analytics: Svc,
+    /// Two gateways in front of everything (`--only gateway`).
+    gateways: [Svc; 2],
     proxy: Proxy,
     prefix: String,
     db_env: Vec<(String, String)>,
@@ -275,13 +282,7 @@ async fn topology() -> Topo {
         conns: Arc::default(),
     };
     proxy.start().await;
-    let ports = [
-        free_port(),
-        free_port(),
-        free_port(),
-        free_port(),
-        free_port(),
-    ];
+    let ports: Vec<u16> = (0..7).map(|_| free_port()).collect();
     let url = |p: u16| format!("http://127.0.0.1:{p}");
     let db_env = vec![
         (
@@ -320,6 +321,9 @@ async fn topology() -> Topo {
             "ORDER_SERVICE_URL",
             format!("{},{}", url(ports[2]), url(ports[3])),
         ),
+        ("ANALYTICS_SERVICE_URL", url(ports[4])),
+        ("GATEWAY_HEALTH_INTERVAL_MS", "500".to_owned()),
+        ("GATEWAY_EJECT_MS", "1000".to_owned()),
         ("ECAP_LEASE_SECS", "2".to_owned()),
         ("ECAP_RESERVATION_GRACE_SECS", "3".to_owned()),
         ("ECAP_HASH_CONCURRENCY", "2".to_owned()),
@@ -352,6 +356,10 @@ async fn topology() -> Topo {
             svc("orders-2", "orders", ports[3]),
         ],
         analytics: svc("analytics", "analytics", ports[4]),
+        gateways: [
+            svc("gateway-1", "gateway", ports[5]),
+            svc("gateway-2", "gateway", ports[6]),
+        ],
         proxy,
         prefix,
         db_env,
@@ -378,6 +386,20 @@ async fn topology() -> Topo {
     t.analytics.start();
     wait_health(&api, &t.orders[1]).await;
     wait_health(&api, &t.analytics).await;
+    for g in &mut t.gateways {
+        g.start();
+    }
+    for g in &t.gateways {
+        wait_health(&api, g).await;
+    }
+    eventually("the gateways see every service", Duration::from_secs(20), || async {
+        let mut all = true;
+        for g in &t.gateways {
+            all &= matches!(api.0.get(g.url("/ready")).send().await, Ok(r) if r.status() == StatusCode::OK);
+        }
+        all.then_some(())
+    })
+    .await;
     t
 }
 
@@ -553,10 +575,10 @@ async fn story(t: &Topo, admin: &str) {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(b["data"]["pagination"]["total"], 1);
 
-    // The live dashboard through analytics: a first event, then one per change.
+    // The live dashboard through a gateway: a first event, then one per change.
     let mut sse = api
         .0
-        .get(t.analytics.url("/api/analytics/stream?period=today"))
+        .get(t.gateways[1].url("/api/analytics/stream?period=today"))
         .bearer_auth(admin)
         .send()
         .await
@@ -565,11 +587,11 @@ async fn story(t: &Topo, admin: &str) {
     let first = next_event(&mut sse).await;
     assert_eq!(first["ordersToday"], 0);
 
-    // Placed at replica 1 with a saved address (orders → users), stock
-    // reserved over HTTP (orders → catalog).
+    // Placed through the other gateway with a saved address (orders →
+    // users), stock reserved over HTTP (orders → catalog); 201 stays 201.
     let (s, b) = api
         .post(
-            &t.orders[0].url("/api/orders"),
+            &t.gateways[0].url("/api/orders"),
             Some(&customer),
             json!({"items": [{"productId": tent, "quantity": 2}], "paymentMethod": "cod",
                 "addressId": address}),
@@ -672,7 +694,16 @@ async fn story(t: &Topo, admin: &str) {
     )
     .await;
     assert_eq!(b["data"]["totalOrders"], 1, "{b}");
-    // /internal needs the credential.
+    // /internal is not reachable through the gateway, and needs the credential.
+    let (s, _) = api
+        .call(
+            Method::GET,
+            &t.gateways[0].url("/internal/orders/count"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, _) = api
         .call(
             Method::GET,
@@ -960,8 +991,41 @@ async fn catalog_stopped(t: &mut Topo, admin: &str) {
     // Reads that need no catalog still work.
     let (s, _) = t.api.get(&t.orders[0].url("/api/orders"), &buyer).await;
     assert_eq!(s, StatusCode::OK);
+    // The gateways answer 503 JSON for the catalog's prefix, and still route the rest.
+    for g in &t.gateways {
+        let (s, b) = eventually(
+            "the gateway gives up on the catalog",
+            Duration::from_secs(10),
+            || async {
+                let (s, b) = t
+                    .api
+                    .call(Method::GET, &g.url("/api/products"), None, None)
+                    .await;
+                (s == StatusCode::SERVICE_UNAVAILABLE).then_some((s, b))
+            },
+        )
+        .await;
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(b["success"], false, "{b}");
+        let (s, _) = t.api.get(&g.url("/api/orders"), &buyer).await;
+        assert_eq!(s, StatusCode::OK, "other prefixes still routed");
+    }
     t.catalog.start();
     wait_health(&t.api, &t.catalog).await;
+    for g in &t.gateways {
+        eventually(
+            "the gateway routes to the catalog again",
+            Duration::from_secs(10),
+            || async {
+                let (s, _) = t
+                    .api
+                    .call(Method::GET, &g.url("/api/products"), None, None)
+                    .await;
+                (s == StatusCode::OK).then_some(())
+            },
+        )
+        .await;
+    }
     let (s, b) = t.place(0, &buyer, &item, 1).await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     let (_, ready) = t.api.get(&t.orders[0].url("/ready"), admin).await;
@@ -988,6 +1052,9 @@ async fn the_split_shape_live() {
             .await;
     }
     for s in [&mut t.users, &mut t.catalog, &mut t.analytics] {
+        s.stop();
+    }
+    for s in &mut t.gateways {
         s.stop();
     }
     for s in &mut t.orders {
