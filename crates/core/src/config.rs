@@ -138,24 +138,17 @@ pub struct Config {
     /// IANA time zone analytics count days in when a request names none.
     pub ecap_timezone: String,
 
+    /// Gateway (`serve --only gateway`): each service's replicas, comma-separated
+    /// `http://host:port` (defaults `http://127.0.0.1:8001`…`8004`).
     /// The service credential of the split shape: every `/internal/...` call
     /// carries it in `X-Internal-Token` (required by `serve --only …`).
     pub internal_token: Option<Secret>,
     /// Where the split services reach each other (comma-separated lists for
     /// replicas; defaults `http://127.0.0.1:8001`…`8004`).
-    /// Gateway (`serve --only gateway`): each service's replicas, comma-separated
-    /// `http://host:port` (defaults `http://127.0.0.1:8001`…`8004`).
     pub user_service_url: Option<String>,
     pub product_service_url: Option<String>,
     pub order_service_url: Option<String>,
     pub analytics_service_url: Option<String>,
-    /// Per-attempt timeout of a call between services.
-    pub internal_timeout_ms: u64,
-    /// How long a replica holds a background job's lease (outbox relay,
-    /// sweeper) without renewing it; a dead replica's job is taken over after this.
-    pub ecap_lease_secs: u64,
-    /// Redis for the order event stream only, when it differs from `REDIS_URL`.
-    pub events_redis_url: Option<Secret>,
     /// Gateway → upstream TCP connect timeout.
     pub gateway_connect_timeout_ms: u64,
     /// Gateway → upstream: from the request sent to the response head.
@@ -168,6 +161,13 @@ pub struct Config {
     /// With Redis unreachable the shared rate limiter lets requests through
     /// (true) or refuses them with 503 (false, the default).
     pub rate_limit_fail_open: bool,
+    /// Per-attempt timeout of a call between services.
+    pub internal_timeout_ms: u64,
+    /// How long a replica holds a background job's lease (outbox relay,
+    /// sweeper) without renewing it; a dead replica's job is taken over after this.
+    pub ecap_lease_secs: u64,
+    /// Redis for the order event stream only, when it differs from `REDIS_URL`.
+    pub events_redis_url: Option<Secret>,
 }
 
 impl Default for Config {
@@ -229,14 +229,14 @@ impl Default for Config {
             product_service_url: None,
             order_service_url: None,
             analytics_service_url: None,
-            internal_timeout_ms: 5000,
-            ecap_lease_secs: 5,
-            events_redis_url: None,
             gateway_connect_timeout_ms: 2_000,
             gateway_read_timeout_ms: 30_000,
             gateway_health_interval_ms: 2_000,
             gateway_eject_ms: 10_000,
             rate_limit_fail_open: false,
+            internal_timeout_ms: 5000,
+            ecap_lease_secs: 5,
+            events_redis_url: None,
         }
     }
 }
@@ -297,14 +297,14 @@ pub const ENV_KEYS: &[&str] = &[
     "PRODUCT_SERVICE_URL",
     "ORDER_SERVICE_URL",
     "ANALYTICS_SERVICE_URL",
-    "INTERNAL_TIMEOUT_MS",
-    "ECAP_LEASE_SECS",
-    "EVENTS_REDIS_URL",
     "GATEWAY_CONNECT_TIMEOUT_MS",
     "GATEWAY_READ_TIMEOUT_MS",
     "GATEWAY_HEALTH_INTERVAL_MS",
     "GATEWAY_EJECT_MS",
     "RATE_LIMIT_FAIL_OPEN",
+    "INTERNAL_TIMEOUT_MS",
+    "ECAP_LEASE_SECS",
+    "EVENTS_REDIS_URL",
 ];
 
 fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
@@ -336,10 +336,10 @@ pub enum Shape {
     AllInOne,
     Users,
     Catalog,
-    Orders,
-    Analytics,
     /// The reverse proxy in front of the services.
     Gateway,
+    Orders,
+    Analytics,
 }
 
 impl Shape {
@@ -349,9 +349,9 @@ impl Shape {
             Shape::AllInOne => "ecap",
             Shape::Users => "user-service",
             Shape::Catalog => "product-service",
+            Shape::Gateway => "api-gateway",
             Shape::Orders => "order-service",
             Shape::Analytics => "analytics-service",
-            Shape::Gateway => "api-gateway",
         }
     }
 }
@@ -384,9 +384,9 @@ impl Config {
             Shape::AllInOne => 8000,
             Shape::Users => 8001,
             Shape::Catalog => 8002,
+            Shape::Gateway => 8000,
             Shape::Orders => 8003,
             Shape::Analytics => 8004,
-            Shape::Gateway => 8000,
         })
     }
 

@@ -21,6 +21,14 @@ pub struct CustomerStats {
 #[error("port: {0}")]
 pub struct PortError(pub String);
 
+/// A product id from a path or a body: 24 hex digits (the original's Mongo
+/// ObjectIds), lower-cased. The one rule every service checks ids with.
+pub fn parse_product_id(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    (raw.len() == 24 && raw.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| raw.to_ascii_lowercase())
+}
+
 /// Marks an error as "another service did not answer": a request that hits
 /// it is answered 503 (see `ApiError::internal`), not 500.
 pub const UNAVAILABLE: &str = "dependency unavailable: ";
@@ -35,14 +43,6 @@ impl PortError {
     pub fn is_unavailable(&self) -> bool {
         self.0.contains(UNAVAILABLE)
     }
-}
-
-/// A product id from a path or a body: 24 hex digits (the original's Mongo
-/// ObjectIds), lower-cased. The one rule every service checks ids with.
-pub fn parse_product_id(raw: &str) -> Option<String> {
-    let raw = raw.trim();
-    (raw.len() == 24 && raw.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| raw.to_ascii_lowercase())
 }
 
 /// What the users service asks the orders service.
@@ -261,4 +261,38 @@ pub enum ReviewError {
 pub trait ProductReviews: Send + Sync + 'static {
     /// Stores the review; answers the product as the catalog shows it.
     async fn add_review(&self, review: NewReview) -> Result<serde_json::Value, ReviewError>;
+}
+
+/// What a page shows of a product next to figures (analytics' top products):
+/// its name, category and first image, as the catalog has them now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductSummary {
+    pub id: String,
+    pub name: String,
+    pub category: String,
+    /// The first image's URL, when the product has one.
+    pub image: Option<String>,
+}
+
+/// What analytics asks the catalog about products it has figures for.
+#[async_trait]
+pub trait ProductDirectory: Send + Sync + 'static {
+    /// Summaries per product id; unknown ids (deleted products) are missing.
+    async fn summaries(&self, ids: &[String])
+    -> Result<HashMap<String, ProductSummary>, PortError>;
+}
+
+/// The answer while no catalog is reachable: no names (figures keep their ids).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoProductDirectory;
+
+#[async_trait]
+impl ProductDirectory for NoProductDirectory {
+    async fn summaries(
+        &self,
+        _ids: &[String],
+    ) -> Result<HashMap<String, ProductSummary>, PortError> {
+        Ok(HashMap::new())
+    }
 }

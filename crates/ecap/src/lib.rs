@@ -4,6 +4,7 @@
 pub mod internal;
 pub mod remote;
 pub mod seed;
+pub mod web;
 
 use std::{path::Path, sync::Arc, time::Instant};
 
@@ -12,7 +13,8 @@ use axum::{Json, Router, middleware, routing::get};
 use ecap_analytics::{AnalyticsConsumer, AnalyticsSettings, AnalyticsState, AnalyticsStore};
 use ecap_catalog::{
     CatalogInventory, CatalogSettings, CatalogState, CatalogStore, MediaStore, ResponseCache,
-    http::CatalogReviews, media::S3Settings,
+    http::{CatalogDirectory, CatalogReviews},
+    media::S3Settings,
 };
 use ecap_core::{
     auth::{AuthState, JwtKeys, Role},
@@ -22,8 +24,8 @@ use ecap_core::{
     http::{Dependency, HttpOptions, HttpService, Probe, foundation, probe_routes},
     lease::{Lease, LeaseHandle},
     ports::{
-        AddressBook, CustomerOrders, Inventory, NoAddresses, NoOrders, NoPurchases, ProductReviews,
-        PurchaseCheck,
+        AddressBook, CustomerOrders, Inventory, NoAddresses, NoOrders, NoProductDirectory,
+        NoPurchases, ProductDirectory, ProductReviews, PurchaseCheck,
     },
     revocation::{MemoryRevocations, RedisRevocations, Revocations},
     streams::{ConsumerSettings, StreamBus, StreamConsumer},
@@ -40,7 +42,7 @@ use ecap_users::{UserStore, UsersAddressBook, UsersSettings, UsersState};
 use serde_json::json;
 use utoipa::openapi::{
     OpenApi,
-    security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -687,6 +689,7 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
             internal = internal.merge(internal::catalog_routes(
                 port.clone(),
                 Arc::new(CatalogReviews(state.clone())),
+                Arc::new(CatalogDirectory(state.clone())),
             ));
         }
         inventory = Some(port);
@@ -769,9 +772,18 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
         }
         if shape == Shape::AllInOne {
             // Analytics consumes the outbox: registered before the relay starts.
-            let (r, api, astore) =
-                analytics_service(config, &auth, &opened_pools, &OrdersSnapshot(store.clone()))
-                    .await?;
+            let products: Arc<dyn ProductDirectory> = match &catalog_state {
+                Some(state) => Arc::new(CatalogDirectory(state.clone())),
+                None => Arc::new(NoProductDirectory),
+            };
+            let (r, api, astore) = analytics_service(
+                config,
+                &auth,
+                &opened_pools,
+                &OrdersSnapshot(store.clone()),
+                products,
+            )
+            .await?;
             router = router.merge(r);
             merge_api(api);
             bus.register(Arc::new(AnalyticsConsumer(astore.clone())));
@@ -798,9 +810,17 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
     }
     if let (Shape::Analytics, Some(r), Some(url)) = (shape, &remotes, &events_url) {
         let client = r.reach(config, Peer::Orders, &mut needs)?;
-
         let source = remote::HttpOrderSource(client);
-        let (r, api, astore) = analytics_service(config, &auth, &opened_pools, &source).await?;
+        // Product names for the figures come from the catalog.
+        let catalog = r.reach(config, Peer::Catalog, &mut needs)?;
+        let (r, api, astore) = analytics_service(
+            config,
+            &auth,
+            &opened_pools,
+            &source,
+            Arc::new(remote::HttpProductDirectory(catalog)),
+        )
+        .await?;
         router = router.merge(r);
         merge_api(api);
         let adb = astore.db().clone();
@@ -866,7 +886,8 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
         .merge(probe_routes(probe))
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi.clone()));
     if shape == Shape::AllInOne {
-        router = router.route("/", get(index));
+        // The JSON index lives at /api; / and every client route is the app.
+        router = router.route("/api", get(index)).merge(web::router());
     }
     // Every process limits (issue 16 #4): the login/register budget always; the
     // general budget too, except for requests a trusted proxy (the gateway,
@@ -908,33 +929,6 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
     })
 }
 
-/// The analytics service on its database: tables (built from `source` when
-/// new), routes and API description.
-async fn analytics_service(
-    config: &Config,
-    auth: &AuthState,
-    opened: &[(Secret, Db)],
-    source: &dyn OrderSource,
-) -> anyhow::Result<(Router, OpenApi, AnalyticsStore)> {
-    // A bad zone stops start-up before the analytics tables are touched.
-    jiff::tz::TimeZone::get(&config.ecap_timezone).with_context(|| {
-        format!(
-            "ECAP_TIMEZONE={:?} is not a known IANA time zone",
-            config.ecap_timezone
-        )
-    })?;
-    let adb = analytics_database(config, opened).await?;
-    let astore = analytics_store(adb, source).await?;
-    let (r, api) = ecap_analytics::router(AnalyticsState {
-        store: astore.clone(),
-        auth: auth.clone(),
-        settings: Arc::new(AnalyticsSettings {
-            timezone: config.ecap_timezone.clone(),
-        }),
-    });
-    Ok((r, api, astore))
-}
-
 /// The edge's rate limiter for one budget: in Redis (shared by every gateway
 /// replica, with the configured fail policy) when `REDIS_URL` is set, else in
 /// this process.
@@ -947,7 +941,10 @@ pub fn edge_limiter(
     let window = std::time::Duration::from_millis(window_ms);
     Ok(match config.redis() {
         Some(url) => {
-            let prefix = format!("{}ratelimit:{budget}:", config.redis_key_prefix);
+            let prefix = ecap_core::config::redis_key(
+                &config.redis_key_prefix,
+                &format!("ratelimit:{budget}:"),
+            );
             let redis = RedisGcraLimiter::new(url.expose(), prefix, max, window)
                 .context("configuring the Redis rate limiter")?;
             let policy = if config.rate_limit_fail_open {
@@ -1016,7 +1013,7 @@ pub async fn assemble_gateway(config: &Config) -> anyhow::Result<Platform> {
             config.auth_rate_limit_window_ms,
         )?,
         trusted_proxies: config.trusted_proxies.clone(),
-        // The gateway is the edge: it counts what nginx forwards.
+        // The gateway is the edge: it counts what trusted proxies (nginx) forward.
         trusted_proxies_limit: true,
     });
     match config.redis() {
@@ -1052,12 +1049,42 @@ pub async fn assemble_gateway(config: &Config) -> anyhow::Result<Platform> {
     })
 }
 
+/// The analytics service on its database: tables (built from `source` when
+/// new), routes and API description.
+async fn analytics_service(
+    config: &Config,
+    auth: &AuthState,
+    opened: &[(Secret, Db)],
+    source: &dyn OrderSource,
+    products: Arc<dyn ProductDirectory>,
+) -> anyhow::Result<(Router, OpenApi, AnalyticsStore)> {
+    // A bad zone stops start-up before the analytics tables are touched.
+    jiff::tz::TimeZone::get(&config.ecap_timezone).with_context(|| {
+        format!(
+            "ECAP_TIMEZONE={:?} is not a known IANA time zone",
+            config.ecap_timezone
+        )
+    })?;
+    let adb = analytics_database(config, opened).await?;
+    let astore = analytics_store(adb, source).await?;
+    let (r, api) = ecap_analytics::router(AnalyticsState {
+        store: astore.clone(),
+        auth: auth.clone(),
+        settings: Arc::new(AnalyticsSettings {
+            timezone: config.ecap_timezone.clone(),
+        }),
+        products,
+    });
+    Ok((r, api, astore))
+}
+
 async fn index() -> Json<serde_json::Value> {
     Json(json!({
         "success": true,
         "name": "ecap",
         "version": env!("CARGO_PKG_VERSION"),
         "docs": "/api/docs",
+        "app": "/",
         "openapi": "/api/openapi.json",
         "health": "/health",
     }))
@@ -1097,6 +1124,28 @@ fn describe(api: &mut OpenApi) {
             }
         }
     }
+    // One handler on two methods (PUT and PATCH /api/users/{id}) would give two
+    // operations one id; generators (openapi-typescript) refuse that.
+    let mut seen = std::collections::HashSet::new();
+    for item in api.paths.paths.values_mut() {
+        let operations = [
+            ("get", &mut item.get),
+            ("post", &mut item.post),
+            ("put", &mut item.put),
+            ("patch", &mut item.patch),
+            ("delete", &mut item.delete),
+        ];
+        for (method, op) in operations {
+            if let Some(op) = op.as_mut()
+                && let Some(id) = op.operation_id.as_mut()
+                && !seen.insert(id.clone())
+            {
+                id.push('_');
+                id.push_str(method);
+                seen.insert(id.clone());
+            }
+        }
+    }
     let components = api.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",
@@ -1107,6 +1156,47 @@ fn describe(api: &mut OpenApi) {
                 .build(),
         ),
     );
+    // The browser's alternative to the bearer header (writes also need
+    // X-CSRF-Token; see crates/core/src/session.rs).
+    components.add_security_scheme(
+        "cookie",
+        SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+            ecap_core::session::SESSION_COOKIE,
+            "HttpOnly session cookie set by login/register/refresh when the request carries \
+             `X-Auth-Session: cookie`; cookie-authenticated writes need `X-CSRF-Token` (the \
+             `ecap_csrf` cookie's value)",
+        ))),
+    );
+}
+
+/// The all-in-one API's OpenAPI document as pretty JSON, assembled on a
+/// throw-away SQLite database with default settings (the configured databases
+/// are never touched).
+pub async fn openapi_document() -> anyhow::Result<String> {
+    let dir = std::env::temp_dir().join(format!("ecap-openapi-{}", uuid_like()));
+    let config = Config {
+        ecap_data_dir: dir.clone(),
+        jwt_secret: Some(Secret::new(uuid_like() + &uuid_like())),
+        ecap_cache_ttl_secs: 0,
+        ecap_admin_bootstrap: false,
+        ..Config::default()
+    };
+    let result = assemble(&config, Shape::AllInOne).await;
+    let text = match &result {
+        Ok(platform) => {
+            platform.close().await;
+            serde_json::to_string_pretty(&platform.openapi).context("serialising the document")
+        }
+        Err(_) => Ok(String::new()),
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    result?;
+    text
+}
+
+fn uuid_like() -> String {
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The orders store on the configured databases, for offline commands

@@ -601,7 +601,7 @@ async fn story(t: &Topo, admin: &str) {
     let order = b["data"]["order"]["id"].as_i64().unwrap();
     assert_eq!(b["data"]["order"]["totalAmount"], 259.98, "{b}");
     assert_eq!(t.stock(admin, &tent).await, 18);
-    let update = tokio::time::timeout(Duration::from_secs(10), next_event(&mut sse))
+    let update = tokio::time::timeout(Duration::from_secs(20), next_event(&mut sse))
         .await
         .expect("the SSE dashboard moves within 10 s");
     assert_eq!(update["ordersToday"], 1, "{update}");
@@ -694,6 +694,8 @@ async fn story(t: &Topo, admin: &str) {
     )
     .await;
     assert_eq!(b["data"]["totalOrders"], 1, "{b}");
+    // Product names come from the catalog (analytics → catalog).
+    assert_eq!(b["data"]["topProducts"][0]["name"], "Split Tent", "{b}");
     // /internal is not reachable through the gateway, and needs the credential.
     let (s, _) = api
         .call(
