@@ -372,7 +372,7 @@ fn internal_token(config: &Config) -> anyhow::Result<Secret> {
 
 /// `REDIS_URL`, required by the split orders and analytics services (the event bus).
 fn events_redis(config: &Config, service: &str) -> anyhow::Result<Secret> {
-    match config.redis() {
+    match config.events_redis() {
         Some(url) => Ok(url),
         None => bail!(
             "REDIS_URL must be set for --only {service}: order events travel on Redis Streams \
@@ -689,6 +689,7 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
             internal = internal.merge(internal::catalog_routes(
                 port.clone(),
                 Arc::new(CatalogReviews(state.clone())),
+                Arc::new(CatalogDirectory(state.clone())),
             ));
         }
         inventory = Some(port);
@@ -809,15 +810,15 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
     }
     if let (Shape::Analytics, Some(r), Some(url)) = (shape, &remotes, &events_url) {
         let client = r.reach(config, Peer::Orders, &mut needs)?;
-
         let source = remote::HttpOrderSource(client);
-        // Product names for the figures: not reachable over HTTP yet (ids only).
+        // Product names for the figures come from the catalog.
+        let catalog = r.reach(config, Peer::Catalog, &mut needs)?;
         let (r, api, astore) = analytics_service(
             config,
             &auth,
             &opened_pools,
             &source,
-            Arc::new(NoProductDirectory),
+            Arc::new(remote::HttpProductDirectory(catalog)),
         )
         .await?;
         router = router.merge(r);
@@ -862,8 +863,13 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
             format!("its database, {}", needs.text.join(", "))
         };
         tracing::info!(
-            "{service}: serves {} and /internal; depends on {deps}",
-            serves.join(", ")
+            "{service}: serves {}{}; depends on {deps}",
+            serves.join(", "),
+            if shape == Shape::Analytics {
+                ""
+            } else {
+                " and /internal"
+            }
         );
         if let Some(r) = &remotes {
             router = router.merge(internal::protect(internal, r.token.clone()));
