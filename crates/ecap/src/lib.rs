@@ -502,6 +502,7 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
             auth: auth.clone(),
             addresses,
             reviews: Arc::new(CatalogReviews(catalog_state.clone())),
+            products: Arc::new(CatalogDirectory(catalog_state.clone())),
             settings: settings.clone(),
         };
         let (r, api) = ecap_orders::router(state);
