@@ -1,5 +1,5 @@
 # ecap — the two commands a newcomer needs are `make run` and `make test`.
-.PHONY: run test lint bench services build clean
+.PHONY: run test test-deploy lint bench services build clean
 
 # Build the browser app (when Node/npm are here), then build (release) and start
 # the whole platform on SQLite under ./data, with demo accounts.
@@ -15,6 +15,13 @@ run:
 # tests on SQLite, PostgreSQL and MariaDB (those servers must answer; `make services`).
 test:
 	bash scripts/test.sh
+
+# Deployment files run for real or scanned (docs/deploy.md): checkov, hadolint,
+# actionlint, the image (build, health, stop) and the Compose topology on this
+# machine's Docker engine. deploy/test/prepare.sh installs what it needs.
+test-deploy:
+	bash deploy/test/prepare.sh
+	python3 deploy/test/run.py
 
 lint:
 	cargo fmt --all -- --check

@@ -44,12 +44,7 @@ pub fn new_product_id() -> String {
     format!("{secs:08x}{:016x}", rand::random::<u64>())
 }
 
-/// A product id from a path or a body: 24 hex digits, lower-cased.
-pub fn parse_product_id(raw: &str) -> Option<String> {
-    let raw = raw.trim();
-    (raw.len() == 24 && raw.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| raw.to_ascii_lowercase())
-}
+pub use ecap_core::ports::parse_product_id;
 
 /// InnoDB's default full-text stopwords: MySQL/MariaDB do not index them, so
 /// requiring one would match nothing. Dropped on every database, so a query

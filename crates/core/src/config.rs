@@ -137,6 +137,35 @@ pub struct Config {
     pub ecap_cleanup_interval_secs: u64,
     /// IANA time zone analytics count days in when a request names none.
     pub ecap_timezone: String,
+
+    /// Gateway (`serve --only gateway`): each service's replicas, comma-separated
+    /// `http://host:port` (defaults `http://127.0.0.1:8001`…`8004`).
+    /// The service credential of the split shape: every `/internal/...` call
+    /// carries it in `X-Internal-Token` (required by `serve --only …`).
+    pub internal_token: Option<Secret>,
+    /// Where the split services reach each other (comma-separated lists for
+    /// replicas; defaults `http://127.0.0.1:8001`…`8004`).
+    pub user_service_url: Option<String>,
+    pub product_service_url: Option<String>,
+    pub order_service_url: Option<String>,
+    pub analytics_service_url: Option<String>,
+    /// Gateway → upstream TCP connect timeout.
+    pub gateway_connect_timeout_ms: u64,
+    /// Gateway → upstream: from the request sent to the response head.
+    pub gateway_read_timeout_ms: u64,
+    /// How often the gateway checks each replica's `/ready`.
+    pub gateway_health_interval_ms: u64,
+    /// How long a replica that refused a connection (or timed out three times
+    /// in a row) is left out.
+    pub gateway_eject_ms: u64,
+    /// With Redis unreachable the shared rate limiter lets requests through
+    /// (true) or refuses them with 503 (false, the default).
+    pub rate_limit_fail_open: bool,
+    /// Per-attempt timeout of a call between services.
+    pub internal_timeout_ms: u64,
+    /// How long a replica holds a background job's lease (outbox relay,
+    /// sweeper) without renewing it; a dead replica's job is taken over after this.
+    pub ecap_lease_secs: u64,
 }
 
 impl Default for Config {
@@ -193,6 +222,18 @@ impl Default for Config {
             ecap_idempotency_ttl_secs: 86_400,
             ecap_cleanup_interval_secs: 3_600,
             ecap_timezone: "UTC".into(),
+            internal_token: None,
+            user_service_url: None,
+            product_service_url: None,
+            order_service_url: None,
+            analytics_service_url: None,
+            gateway_connect_timeout_ms: 2_000,
+            gateway_read_timeout_ms: 30_000,
+            gateway_health_interval_ms: 2_000,
+            gateway_eject_ms: 10_000,
+            rate_limit_fail_open: false,
+            internal_timeout_ms: 5000,
+            ecap_lease_secs: 5,
         }
     }
 }
@@ -248,6 +289,18 @@ pub const ENV_KEYS: &[&str] = &[
     "ECAP_IDEMPOTENCY_TTL_SECS",
     "ECAP_CLEANUP_INTERVAL_SECS",
     "ECAP_TIMEZONE",
+    "INTERNAL_TOKEN",
+    "USER_SERVICE_URL",
+    "PRODUCT_SERVICE_URL",
+    "ORDER_SERVICE_URL",
+    "ANALYTICS_SERVICE_URL",
+    "GATEWAY_CONNECT_TIMEOUT_MS",
+    "GATEWAY_READ_TIMEOUT_MS",
+    "GATEWAY_HEALTH_INTERVAL_MS",
+    "GATEWAY_EJECT_MS",
+    "RATE_LIMIT_FAIL_OPEN",
+    "INTERNAL_TIMEOUT_MS",
+    "ECAP_LEASE_SECS",
 ];
 
 fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
@@ -279,6 +332,24 @@ pub enum Shape {
     AllInOne,
     Users,
     Catalog,
+    /// The reverse proxy in front of the services.
+    Gateway,
+    Orders,
+    Analytics,
+}
+
+impl Shape {
+    /// The service's name in logs, `/health` and the contract.
+    pub fn service_name(self) -> &'static str {
+        match self {
+            Shape::AllInOne => "ecap",
+            Shape::Users => "user-service",
+            Shape::Catalog => "product-service",
+            Shape::Gateway => "api-gateway",
+            Shape::Orders => "order-service",
+            Shape::Analytics => "analytics-service",
+        }
+    }
 }
 
 impl Config {
@@ -309,6 +380,9 @@ impl Config {
             Shape::AllInOne => 8000,
             Shape::Users => 8001,
             Shape::Catalog => 8002,
+            Shape::Gateway => 8000,
+            Shape::Orders => 8003,
+            Shape::Analytics => 8004,
         })
     }
 
@@ -383,6 +457,22 @@ impl Config {
         )))
     }
 
+    /// The base URLs of one service for the split shape's internal calls:
+    /// the configured comma-separated list, else `default`.
+    pub fn service_urls(list: Option<&str>, default: &str) -> Vec<String> {
+        let urls: Vec<String> = list
+            .unwrap_or_default()
+            .split(',')
+            .map(|u| u.trim().trim_end_matches('/').to_owned())
+            .filter(|u| !u.is_empty())
+            .collect();
+        if urls.is_empty() {
+            vec![default.to_owned()]
+        } else {
+            urls
+        }
+    }
+
     pub fn jwt_lifetime(&self) -> Result<Duration, ConfigError> {
         parse_duration(&self.jwt_expiry)
             .ok_or_else(|| ConfigError(format!("JWT_EXPIRY: cannot read {:?}", self.jwt_expiry)))
@@ -417,6 +507,16 @@ impl Config {
                     .into(),
             ));
         }
+        if self.gateway_connect_timeout_ms == 0
+            || self.gateway_read_timeout_ms == 0
+            || self.gateway_health_interval_ms == 0
+        {
+            return Err(ConfigError(
+                "GATEWAY_CONNECT_TIMEOUT_MS, GATEWAY_READ_TIMEOUT_MS and \
+                 GATEWAY_HEALTH_INTERVAL_MS must be above 0"
+                    .into(),
+            ));
+        }
         if self.body_limit_bytes < 1024 {
             return Err(ConfigError("BODY_LIMIT_BYTES must be at least 1024".into()));
         }
@@ -432,6 +532,33 @@ impl Config {
                 return Err(ConfigError(
                     "ECAP_SETUP_TOKEN must be at least 16 characters".into(),
                 ));
+            }
+        }
+        if let Some(t) = &self.internal_token
+            && !t.is_empty()
+            && t.expose().len() < 16
+        {
+            return Err(ConfigError(
+                "INTERNAL_TOKEN must be at least 16 characters".into(),
+            ));
+        }
+        if self.internal_timeout_ms == 0 || self.ecap_lease_secs == 0 {
+            return Err(ConfigError(
+                "INTERNAL_TIMEOUT_MS and ECAP_LEASE_SECS must be above 0".into(),
+            ));
+        }
+        for (name, list) in [
+            ("USER_SERVICE_URL", &self.user_service_url),
+            ("PRODUCT_SERVICE_URL", &self.product_service_url),
+            ("ORDER_SERVICE_URL", &self.order_service_url),
+            ("ANALYTICS_SERVICE_URL", &self.analytics_service_url),
+        ] {
+            for url in Self::service_urls(list.as_deref(), "http://127.0.0.1") {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(ConfigError(format!(
+                        "{name}: {url:?} is not an http:// or https:// URL"
+                    )));
+                }
             }
         }
         if let Some(s) = &self.jwt_secret

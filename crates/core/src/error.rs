@@ -55,6 +55,7 @@ pub enum ErrorCode {
     MalformedForm,
     UnsupportedMediaType,
     PayloadTooLarge,
+    HeadersTooLarge,
     Unauthenticated,
     TokenExpired,
     InvalidToken,
@@ -132,7 +133,20 @@ impl ApiError {
 
     /// Logs the cause with the request's span and answers a generic 500.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
+        let text = cause.to_string();
+        // Another service did not answer (split shape): say so, 503, retry soon.
+        if let Some(at) = text.find(crate::ports::UNAVAILABLE) {
+            let what = &text[at + crate::ports::UNAVAILABLE.len()..];
+            tracing::warn!(error = %text, "a dependency is unavailable");
+            let mut e = Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable,
+                format!("Service temporarily unavailable: {what}"),
+            );
+            e.retry_after_secs = Some(5);
+            return e;
+        }
+        tracing::error!(error = %text, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::Internal,

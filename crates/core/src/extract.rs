@@ -79,6 +79,7 @@ where
 }
 
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    inspect_json(bytes)?;
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|err| {
         let path = err.path().to_string();
@@ -95,10 +96,112 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+/// Refuses, before any field is read, what no handler should see: a key twice
+/// in one object (which value counts would depend on the parser: the
+/// original's took the last) and control characters in any string or key
+/// (PostgreSQL refuses NUL in text, the other databases store it: the answer
+/// must not depend on the database). Tab, newline and carriage return are
+/// text. Syntax errors are left to the typed parse, which names them.
+fn inspect_json(bytes: &[u8]) -> Result<(), ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    match serde::de::DeserializeSeed::deserialize(Inspect, &mut de) {
+        Err(e) if e.is_data() => {
+            let msg = e.to_string();
+            Err(ApiError::bad_request(
+                msg.split(" at line ").next().unwrap_or(&msg).to_owned(),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn is_forbidden_char(c: char) -> bool {
+    c.is_control() && !matches!(c, '\t' | '\n' | '\r')
+}
+
+fn check_text<E: serde::de::Error>(v: &str) -> Result<(), E> {
+    match v.chars().find(|c| is_forbidden_char(*c)) {
+        Some(c) => Err(E::custom(format!(
+            "Text must not contain control characters (found U+{:04X})",
+            u32::from(c)
+        ))),
+        None => Ok(()),
+    }
+}
+
+struct Inspect;
+
+impl<'de> serde::de::DeserializeSeed<'de> for Inspect {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Inspect {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
+        check_text(v)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Inspect)?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen: Vec<String> = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            check_text(&key)?;
+            if seen.contains(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "The key `{key}` appears more than once in one object"
+                )));
+            }
+            seen.push(key);
+            map.next_value_seed(Inspect)?;
+        }
+        Ok(())
+    }
+}
+
+/// A form value (or key) carrying a control character, raw or percent-encoded.
+fn form_has_control_character(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .any(|b| b.is_ascii_control() && !matches!(b, b'\t' | b'\n' | b'\r'))
+        || bytes.windows(3).any(|w| {
+            w[0] == b'%'
+                && matches!((w[1], w[2].to_ascii_uppercase()),
+                    (b'0', b'0'..=b'8' | b'B' | b'C' | b'E' | b'F') | (b'1', b'0'..=b'9' | b'A'..=b'F') | (b'7', b'F'))
+        })
+}
+
 /// Nesting deeper than this is refused rather than read (Express's `qs` also stopped at 5).
 const FORM_MAX_DEPTH: usize = 5;
 
 fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if form_has_control_character(bytes) {
+        return Err(ApiError::bad_request(
+            "Text must not contain control characters",
+        ));
+    }
     let malformed = |e: serde_qs::Error| {
         let mut err = ApiError::bad_request(format!("Malformed form body: {e}"));
         err.code = ErrorCode::MalformedForm;

@@ -211,12 +211,48 @@ fn cors(origin: &str) -> CorsLayer {
 }
 
 /// A declared body over the limit is refused before it is read.
+/// Request headers beyond this many bytes in all are refused with a JSON 431
+/// (nginx's default buffers hold 32 KiB; hyper's own, far larger, limit
+/// answers without a body).
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// True when a percent-encoded path or query carries a control character
+/// (`%00`–`%1F` or `%7F`; tab, newline and carriage return included: none
+/// belongs in a URL).
+fn encodes_control_character(raw: &str) -> bool {
+    let b = raw.as_bytes();
+    b.windows(3).any(|w| {
+        w[0] == b'%'
+            && matches!((w[1], w[2].to_ascii_uppercase()),
+                (b'0' | b'1', b'0'..=b'9' | b'A'..=b'F') | (b'7', b'F'))
+    })
+}
+
 async fn reject_large_bodies(
     limit: usize,
     upload_limit: usize,
     req: Request,
     next: Next,
 ) -> Response {
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ErrorCode::HeadersTooLarge,
+            format!("Request headers are too large (limit {MAX_HEADER_BYTES} bytes)"),
+        )
+        .into_response();
+    }
+    if encodes_control_character(req.uri().path())
+        || req.uri().query().is_some_and(encodes_control_character)
+    {
+        return ApiError::bad_request("The URL must not contain control characters (such as %00)")
+            .into_response();
+    }
     let multipart = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -281,6 +317,13 @@ async fn record_metrics(req: Request, next: Next) -> Response {
 pub trait Dependency: Send + Sync + 'static {
     /// True when the dependency answers now.
     async fn is_up(&self) -> bool;
+
+    /// Down makes `/ready` answer 503; when `false`, `/ready` reports
+    /// `degraded` with 200 (the process still serves what does not need it:
+    /// another service, the event stream).
+    fn required(&self) -> bool {
+        true
+    }
 }
 
 /// What `/health`, `/ready` and `/metrics` report on.
@@ -328,31 +371,51 @@ async fn health(State(p): State<Probe>) -> Json<serde_json::Value> {
 async fn ready(State(p): State<Probe>) -> Response {
     let mut checks = serde_json::Map::new();
     let mut all_ok = true;
+    let mut degraded = false;
+    let mut missing: Vec<&str> = Vec::new();
     for (name, db) in &p.databases {
         let ok = tokio::time::timeout(Duration::from_secs(2), db.ping())
             .await
             .is_ok_and(|r| r.is_ok());
         all_ok &= ok;
         checks.insert((*name).to_owned(), json!(if ok { "up" } else { "down" }));
+        if !ok {
+            missing.push(name);
+        }
     }
-    for (name, dep) in &p.dependencies {
+    let results = futures::future::join_all(p.dependencies.iter().map(|(name, dep)| async move {
         let ok = tokio::time::timeout(Duration::from_secs(2), dep.is_up())
             .await
             .unwrap_or(false);
-        all_ok &= ok;
-        checks.insert((*name).to_owned(), json!(if ok { "up" } else { "down" }));
+        (*name, dep.required(), ok)
+    }))
+    .await;
+    for (name, required, ok) in results {
+        checks.insert(name.to_owned(), json!(if ok { "up" } else { "down" }));
+        if !ok {
+            missing.push(name);
+            if required {
+                all_ok = false;
+            } else {
+                degraded = true;
+            }
+        }
     }
     let status = if all_ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = json!({
+    let mut body = json!({
         "success": all_ok,
-        "status": if all_ok { "ready" } else { "unavailable" },
+        "status": if !all_ok { "unavailable" } else if degraded { "degraded" } else { "ready" },
         "service": p.service,
         "checks": checks,
     });
+    if !missing.is_empty() {
+        body["missing"] = json!(missing);
+        body["message"] = json!(format!("not answering: {}", missing.join(", ")));
+    }
     (status, Json(body)).into_response()
 }
 

@@ -10,10 +10,12 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod http;
+pub mod lease;
 pub mod migrate;
 pub mod ports;
 pub mod revocation;
 pub mod session;
+pub mod streams;
 #[cfg(feature = "testing")]
 pub mod testing;
 

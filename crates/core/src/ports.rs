@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 /// Order figures of one customer, as the user administration pages show them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CustomerStats {
     pub total_orders: i64,
@@ -20,6 +20,30 @@ pub struct CustomerStats {
 #[derive(Debug, thiserror::Error)]
 #[error("port: {0}")]
 pub struct PortError(pub String);
+
+/// A product id from a path or a body: 24 hex digits (the original's Mongo
+/// ObjectIds), lower-cased. The one rule every service checks ids with.
+pub fn parse_product_id(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    (raw.len() == 24 && raw.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| raw.to_ascii_lowercase())
+}
+
+/// Marks an error as "another service did not answer": a request that hits
+/// it is answered 503 (see `ApiError::internal`), not 500.
+pub const UNAVAILABLE: &str = "dependency unavailable: ";
+
+impl PortError {
+    /// The service `what` did not answer (down, timed out, refused).
+    pub fn unavailable(what: impl std::fmt::Display) -> Self {
+        Self(format!("{UNAVAILABLE}{what}"))
+    }
+
+    /// Whether the error says a dependency did not answer.
+    pub fn is_unavailable(&self) -> bool {
+        self.0.contains(UNAVAILABLE)
+    }
+}
 
 /// What the users service asks the orders service.
 #[async_trait]
@@ -85,7 +109,8 @@ pub struct ReservedLine {
 }
 
 /// Why a reservation or release did not happen.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, serde::Deserialize)]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 pub enum InventoryError {
     #[error("Product not found: {0}")]
     NotFound(String),
@@ -94,6 +119,7 @@ pub enum InventoryError {
     #[error(
         "Insufficient inventory for product {product_id}. Available: {available}, requested: {requested}"
     )]
+    #[serde(rename_all = "camelCase")]
     Insufficient {
         product_id: String,
         available: i64,
@@ -219,7 +245,8 @@ pub struct NewReview {
     pub comment: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, serde::Deserialize)]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 pub enum ReviewError {
     #[error("Product not found")]
     NotFound,

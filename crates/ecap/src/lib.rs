@@ -1,6 +1,8 @@
 //! Assembles ecap's processes from the service crates: the all-in-one platform
 //! and the split-shape services. `main.rs` parses the command line and calls in.
 
+pub mod internal;
+pub mod remote;
 pub mod seed;
 pub mod web;
 
@@ -18,14 +20,20 @@ use ecap_core::{
     auth::{AuthState, JwtKeys, Role},
     config::{Config, Secret, Shape},
     db::Db,
-    events::InProcessBus,
-    http::{HttpOptions, HttpService, Probe, foundation, probe_routes},
+    events::{EventBus, InProcessBus, OrderSource},
+    http::{Dependency, HttpOptions, HttpService, Probe, foundation, probe_routes},
+    lease::{Lease, LeaseHandle},
     ports::{
-        AddressBook, CustomerOrders, Inventory, NoAddresses, NoOrders, NoPurchases, PurchaseCheck,
+        AddressBook, CustomerOrders, Inventory, NoAddresses, NoOrders, NoProductDirectory,
+        NoPurchases, ProductDirectory, ProductReviews, PurchaseCheck,
     },
     revocation::{MemoryRevocations, RedisRevocations, Revocations},
+    streams::{ConsumerSettings, StreamBus, StreamConsumer},
 };
-use ecap_gateway::{GcraLimiter, Limits};
+use ecap_gateway::{
+    FailPolicy, FailPolicyLimiter, Gateway, GatewaySettings, GcraLimiter, Limits, RateLimiter,
+    RedisGcraLimiter, Service,
+};
 use ecap_orders::{
     OrderStore, OrdersCustomers, OrdersPurchases, OrdersSettings, OrdersState,
     snapshot::OrdersSnapshot,
@@ -53,6 +61,8 @@ pub struct Platform {
     pub bus: Arc<InProcessBus>,
     /// The relay and the sweeper; stopped by [`Platform::close`].
     pub background: Vec<tokio::task::JoinHandle<()>>,
+    /// Leases of background jobs this process may hold; given up on close.
+    pub leases: Vec<Lease>,
     pub openapi: OpenApi,
 }
 
@@ -60,6 +70,11 @@ impl Platform {
     pub async fn close(&self) {
         for task in &self.background {
             task.abort();
+        }
+        for lease in &self.leases {
+            if let Err(e) = lease.release().await {
+                tracing::warn!(lease = lease.name(), error = %e, "could not give the lease up");
+            }
         }
         for db in &self.databases {
             db.close().await;
@@ -192,14 +207,14 @@ pub async fn analytics_database(config: &Config, opened: &[(Secret, Db)]) -> any
 /// Opens the analytics store; on a database where the aggregates were never
 /// built (new, or orders from before analytics existed) builds them from the
 /// orders first.
-pub async fn analytics_store(db: Db, orders: &OrderStore) -> anyhow::Result<AnalyticsStore> {
+pub async fn analytics_store(db: Db, orders: &dyn OrderSource) -> anyhow::Result<AnalyticsStore> {
     let store = AnalyticsStore::open(db)
         .await
         .context("loading the analytics aggregates")?;
     if !store.is_built().await? {
         let started = Instant::now();
         let n = store
-            .rebuild(&OrdersSnapshot(orders.clone()), &|_, _| {})
+            .rebuild(orders, &|_, _| {})
             .await
             .context("building the analytics aggregates from the orders")?;
         tracing::info!(
@@ -344,11 +359,179 @@ pub async fn seed_demo(db: &Db) -> anyhow::Result<usize> {
     Ok(DEMO_ACCOUNTS.len())
 }
 
+/// The service credential, required when services run apart.
+fn internal_token(config: &Config) -> anyhow::Result<Secret> {
+    match config.internal_token.as_ref().filter(|t| !t.is_empty()) {
+        Some(t) => Ok(t.clone()),
+        None => bail!(
+            "INTERNAL_TOKEN must be set when services run apart (at least 16 characters, the \
+             same for every service: it authenticates their /internal calls)"
+        ),
+    }
+}
+
+/// `REDIS_URL`, required by the split orders and analytics services (the event bus).
+fn events_redis(config: &Config, service: &str) -> anyhow::Result<Secret> {
+    match config.redis() {
+        Some(url) => Ok(url),
+        None => bail!(
+            "REDIS_URL must be set for --only {service}: order events travel on Redis Streams \
+             between the orders and analytics services"
+        ),
+    }
+}
+
+/// The other services of the split shape.
+#[derive(Clone, Copy)]
+enum Peer {
+    Users,
+    Catalog,
+    Orders,
+}
+
+/// Clients of the other services (split shape), and what the process
+/// depends on (for the start-up line and `/ready`).
+struct Remotes {
+    token: Secret,
+    timeout: std::time::Duration,
+}
+
+/// What a process depends on besides its databases.
+#[derive(Default)]
+struct Needs {
+    /// For the start-up line.
+    text: Vec<String>,
+    /// For `/ready`.
+    checks: Vec<(&'static str, Arc<dyn Dependency>)>,
+}
+
+impl Remotes {
+    /// A client of `peer`'s replicas, recorded as a dependency.
+    fn reach(
+        &self,
+        c: &Config,
+        peer: Peer,
+        needs: &mut Needs,
+    ) -> anyhow::Result<Arc<remote::ServiceClient>> {
+        let (name, key, list, default) = match peer {
+            Peer::Users => (
+                "users service",
+                "users",
+                c.user_service_url.as_deref(),
+                "http://127.0.0.1:8001",
+            ),
+            Peer::Catalog => (
+                "catalog service",
+                "catalog",
+                c.product_service_url.as_deref(),
+                "http://127.0.0.1:8002",
+            ),
+            Peer::Orders => (
+                "orders service",
+                "orders",
+                c.order_service_url.as_deref(),
+                "http://127.0.0.1:8003",
+            ),
+        };
+        let urls = Config::service_urls(list, default);
+        let client =
+            remote::ServiceClient::new(name, urls.clone(), self.token.clone(), self.timeout)?;
+        if !needs.checks.iter().any(|(name, _)| *name == key) {
+            needs.text.push(format!("{key} {}", urls.join(",")));
+            needs.checks.push(service_dependency(&client, key));
+        }
+        Ok(client)
+    }
+}
+
+fn service_dependency(
+    client: &Arc<remote::ServiceClient>,
+    key: &'static str,
+) -> (&'static str, Arc<dyn Dependency>) {
+    (key, Arc::new(PeerCheck(client.clone())))
+}
+
+/// Another service answers `/health` (not required: the process serves
+/// what does not need it, and answers 503 JSON for what does).
+struct PeerCheck(Arc<remote::ServiceClient>);
+
+#[async_trait::async_trait]
+impl Dependency for PeerCheck {
+    async fn is_up(&self) -> bool {
+        self.0.healthy().await
+    }
+    fn required(&self) -> bool {
+        false
+    }
+}
+
+/// Redis answers for the event stream (not required: events wait in the
+/// outbox, or in the stream, until it returns).
+struct StreamCheck(StreamBus);
+
+#[async_trait::async_trait]
+impl Dependency for StreamCheck {
+    async fn is_up(&self) -> bool {
+        self.0.ping().await
+    }
+    fn required(&self) -> bool {
+        false
+    }
+}
+
+fn redis_dependency(bus: &StreamBus) -> (&'static str, Arc<dyn Dependency>) {
+    ("events", Arc::new(StreamCheck(bus.clone())))
+}
+
+/// The leases of the orders service's background jobs: kept in its database
+/// (several replicas), or always held (one SQLite file, one process).
+fn order_leases(
+    config: &Config,
+    db: &Db,
+    shape: Shape,
+) -> (
+    Vec<Lease>,
+    [LeaseHandle; 2],
+    Vec<tokio::task::JoinHandle<()>>,
+) {
+    if shape == Shape::AllInOne && db.backend() == ecap_core::db::Backend::Sqlite {
+        return (
+            Vec::new(),
+            [LeaseHandle::always(), LeaseHandle::always()],
+            Vec::new(),
+        );
+    }
+    let owner = ecap_core::lease::replica_id();
+    let ttl = std::time::Duration::from_secs(config.ecap_lease_secs);
+    let relay = Lease::new(db.clone(), "orders-outbox-relay", owner.clone(), ttl);
+    let sweeper = Lease::new(db.clone(), "orders-sweeper", owner, ttl);
+    let (h1, t1) = relay.clone().keep();
+    let (h2, t2) = sweeper.clone().keep();
+    (vec![relay, sweeper], [h1, h2], vec![t1, t2])
+}
+
 /// Builds a process: `Shape::AllInOne` (every service, rate limits, docs) or one service.
 pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform> {
+    if shape == Shape::Gateway {
+        return assemble_gateway(config).await;
+    }
     let started = Instant::now();
     config.validate()?;
     let secret = jwt_secret(config, shape)?;
+    let split = shape != Shape::AllInOne;
+    let remotes = if split {
+        Some(Remotes {
+            token: internal_token(config)?,
+            timeout: std::time::Duration::from_millis(config.internal_timeout_ms),
+        })
+    } else {
+        None
+    };
+    let events_url = match shape {
+        Shape::Orders => Some(events_redis(config, "orders")?),
+        Shape::Analytics => Some(events_redis(config, "analytics")?),
+        _ => None,
+    };
     let keys = Arc::new(JwtKeys::new(&secret, config.jwt_lifetime()?));
     let revocations = revocations(config, shape).await?;
     let mut dependencies: Vec<(&'static str, Arc<dyn ecap_core::http::Dependency>)> = Vec::new();
@@ -360,12 +543,15 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
     }
     let auth = AuthState { keys, revocations };
     let mut router = Router::new();
+    let mut internal = Router::new();
     let mut openapi: Option<OpenApi> = None;
     let mut databases: Vec<(&'static str, Db)> = Vec::new();
+    let mut needs = Needs::default();
     let mut merge_api = |api: OpenApi| match &mut openapi {
         Some(o) => o.merge(api),
         None => openapi = Some(api),
     };
+    let mut serves: Vec<&str> = Vec::new();
 
     // Pools by URL: services on the same database share one (all-in-one on
     // one SQLite file holds a single pool).
@@ -388,9 +574,10 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
     } else {
         None
     };
-    // Orders run in the all-in-one process (they reach the catalog in-process).
-    let orders = match (&catalog, shape) {
-        (Some((_, store, cache)), Shape::AllInOne) => {
+    // Orders: in the all-in-one process they reach the catalog in-process;
+    // alone, over HTTP.
+    let orders = match (&catalog, shape, &remotes) {
+        (Some((_, store, cache)), Shape::AllInOne, _) => {
             let db = orders_database(config, &opened).await?;
             if !opened.iter().any(|(u, _)| u == &config.orders_database()) {
                 opened.push((config.orders_database(), db.clone()));
@@ -406,6 +593,13 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
                 OrderStore::new(db, inventory).with_shared_inventory(shared),
             ))
         }
+        (_, Shape::Orders, Some(r)) => {
+            let db = orders_database(config, &opened).await?;
+            opened.push((config.orders_database(), db.clone()));
+            let client = r.reach(config, Peer::Catalog, &mut needs)?;
+            let inventory: Arc<dyn Inventory> = Arc::new(remote::HttpInventory(client));
+            Some((db.clone(), OrderStore::new(db, inventory)))
+        }
         _ => None,
     };
 
@@ -414,9 +608,14 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
         let (tokens, floors) =
             ecap_users::load_revocations(&store, auth.revocations.as_ref()).await?;
         tracing::info!(tokens, users = floors, "token revocations loaded");
-        let customer_orders: Arc<dyn CustomerOrders> = match &orders {
-            Some((_, o)) => Arc::new(OrdersCustomers(o.clone())),
-            None => Arc::new(NoOrders),
+        let customer_orders: Arc<dyn CustomerOrders> = match (&orders, &remotes) {
+            (Some((_, o)), _) => Arc::new(OrdersCustomers(o.clone())),
+            (None, Some(r)) => Arc::new(remote::HttpCustomerOrders(r.reach(
+                config,
+                Peer::Orders,
+                &mut needs,
+            )?)),
+            (None, None) => Arc::new(NoOrders),
         };
         let setup_token = ecap_users::first_admin_setup(
             &store,
@@ -426,7 +625,7 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
         .await
         .context("checking for a first admin")?;
         let state = UsersState {
-            store,
+            store: store.clone(),
             auth: auth.clone(),
             hasher: ecap_users::password::Hasher::new(config.ecap_hash_concurrency)?,
             orders: customer_orders,
@@ -443,6 +642,10 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
         router = router.merge(r);
         merge_api(api);
         databases.push(("users", db.clone()));
+        serves.push("/api/auth, /api/users");
+        if split {
+            internal = internal.merge(internal::users_routes(Arc::new(UsersAddressBook(store))));
+        }
     }
 
     let mut inventory: Option<Arc<dyn Inventory>> = None;
@@ -458,9 +661,14 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
             // Reads still work (URLs are signed locally); uploads will fail until it answers.
             tracing::warn!(error = %e, "the image store does not answer");
         }
-        let purchases: Arc<dyn PurchaseCheck> = match &orders {
-            Some((_, o)) => Arc::new(OrdersPurchases(o.clone())),
-            None => Arc::new(NoPurchases),
+        let purchases: Arc<dyn PurchaseCheck> = match (&orders, &remotes) {
+            (Some((_, o)), _) => Arc::new(OrdersPurchases(o.clone())),
+            (None, Some(r)) => Arc::new(remote::HttpPurchases(r.reach(
+                config,
+                Peer::Orders,
+                &mut needs,
+            )?)),
+            (None, None) => Arc::new(NoPurchases),
         };
         let state = CatalogState {
             store: store.clone(),
@@ -473,24 +681,51 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
         let (r, api) = ecap_catalog::router(state.clone());
         router = router.merge(r);
         merge_api(api);
-        inventory = Some(Arc::new(CatalogInventory {
+        let port: Arc<dyn Inventory> = Arc::new(CatalogInventory {
             store: store.clone(),
             cache: cache.clone(),
-        }));
+        });
+        if split {
+            internal = internal.merge(internal::catalog_routes(
+                port.clone(),
+                Arc::new(CatalogReviews(state.clone())),
+            ));
+        }
+        inventory = Some(port);
         databases.push(("catalog", db.clone()));
+        serves.push("/api/products, /api/categories, /api/inventory, /media");
         catalog_state = Some(state);
     }
 
     let mut background = Vec::new();
+    let mut leases = Vec::new();
     let bus = Arc::new(InProcessBus::new());
     let mut order_store = None;
     let mut analytics = None;
     let mut opened_pools = opened;
-    if let (Some((db, store)), Some(catalog_state)) = (&orders, catalog_state) {
-        let addresses: Arc<dyn AddressBook> = match &users_db {
-            Some(db) => Arc::new(UsersAddressBook(UserStore::new(db.clone()))),
-            None => Arc::new(NoAddresses),
-        };
+    if let Some((db, store)) = &orders {
+        let (addresses, reviews): (Arc<dyn AddressBook>, Arc<dyn ProductReviews>) =
+            match (&remotes, &catalog_state) {
+                (Some(r), _) => {
+                    let users = r.reach(config, Peer::Users, &mut needs)?;
+                    (
+                        Arc::new(remote::HttpAddressBook(users)),
+                        Arc::new(remote::HttpReviews(r.reach(
+                            config,
+                            Peer::Catalog,
+                            &mut needs,
+                        )?)),
+                    )
+                }
+                (None, Some(state)) => (
+                    match &users_db {
+                        Some(db) => Arc::new(UsersAddressBook(UserStore::new(db.clone()))),
+                        None => Arc::new(NoAddresses),
+                    },
+                    Arc::new(CatalogReviews(state.clone())),
+                ),
+                (None, None) => bail!("the orders service needs the catalog"),
+            };
         let settings = Arc::new(OrdersSettings {
             reservation_grace: std::time::Duration::from_secs(config.ecap_reservation_grace_secs),
             idempotency_ttl: std::time::Duration::from_secs(config.ecap_idempotency_ttl_secs),
@@ -501,56 +736,146 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
             store: store.clone(),
             auth: auth.clone(),
             addresses,
-            reviews: Arc::new(CatalogReviews(catalog_state.clone())),
-            products: Arc::new(CatalogDirectory(catalog_state.clone())),
+            reviews,
+            // In the split shape the lines list without images until an HTTP
+            // directory adapter exists (names and prices are the order's own).
+            products: match &catalog_state {
+                Some(state) => Arc::new(CatalogDirectory(state.clone())),
+                None => Arc::new(NoProductDirectory),
+            },
             settings: settings.clone(),
         };
         let (r, api) = ecap_orders::router(state);
         router = router.merge(r);
         merge_api(api);
         databases.push(("orders", db.clone()));
-        // Analytics consumes the outbox: registered before the relay starts.
-        // A bad zone stops start-up before the analytics tables are touched.
-        jiff::tz::TimeZone::get(&config.ecap_timezone).with_context(|| {
-            format!(
-                "ECAP_TIMEZONE={:?} is not a known IANA time zone",
-                config.ecap_timezone
-            )
-        })?;
-        let adb = analytics_database(config, &opened_pools).await?;
-        if !opened_pools
-            .iter()
-            .any(|(u, _)| u == &config.analytics_database())
-        {
-            opened_pools.push((config.analytics_database(), adb.clone()));
+        serves.push("/api/orders");
+        ecap_core::lease::migrate(db)
+            .await
+            .context("migrating the lease table of the orders database")?;
+        let (held, [relay_lease, sweeper_lease], keepers) = order_leases(config, db, shape);
+        leases = held;
+        background.extend(keepers);
+        let event_bus: Arc<dyn EventBus> = match &events_url {
+            Some(url) => {
+                let stream = StreamBus::new(url.expose(), &config.redis_key_prefix)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                needs
+                    .text
+                    .push(format!("redis (events on {})", stream.key()));
+                needs.checks.push(redis_dependency(&stream));
+                Arc::new(stream)
+            }
+            None => bus.clone(),
+        };
+        if split {
+            internal = internal.merge(internal::orders_routes(
+                Arc::new(OrdersPurchases(store.clone())),
+                Arc::new(OrdersCustomers(store.clone())),
+                Arc::new(OrdersSnapshot(store.clone())),
+            ));
         }
-        let astore = analytics_store(adb.clone(), store).await?;
-        bus.register(Arc::new(AnalyticsConsumer(astore.clone())));
-        let (r, api) = ecap_analytics::router(AnalyticsState {
-            store: astore.clone(),
-            auth: auth.clone(),
-            settings: Arc::new(AnalyticsSettings {
-                timezone: config.ecap_timezone.clone(),
-            }),
-            products: Arc::new(CatalogDirectory(catalog_state)),
-        });
+        if shape == Shape::AllInOne {
+            // Analytics consumes the outbox: registered before the relay starts.
+            let products: Arc<dyn ProductDirectory> = match &catalog_state {
+                Some(state) => Arc::new(CatalogDirectory(state.clone())),
+                None => Arc::new(NoProductDirectory),
+            };
+            let (r, api, astore) = analytics_service(
+                config,
+                &auth,
+                &opened_pools,
+                &OrdersSnapshot(store.clone()),
+                products,
+            )
+            .await?;
+            router = router.merge(r);
+            merge_api(api);
+            bus.register(Arc::new(AnalyticsConsumer(astore.clone())));
+            let adb = astore.db().clone();
+            if !opened_pools
+                .iter()
+                .any(|(u, _)| u == &config.analytics_database())
+            {
+                opened_pools.push((config.analytics_database(), adb.clone()));
+            }
+            databases.push(("analytics", adb));
+            serves.push("/api/analytics");
+            background.push(ecap_analytics::spawn_refresher(astore.clone()));
+            analytics = Some(astore);
+        }
+        background.extend(ecap_orders::spawn_background(
+            store.clone(),
+            event_bus,
+            settings,
+            relay_lease,
+            sweeper_lease,
+        ));
+        order_store = Some(store.clone());
+    }
+    if let (Shape::Analytics, Some(r), Some(url)) = (shape, &remotes, &events_url) {
+        let client = r.reach(config, Peer::Orders, &mut needs)?;
+
+        let source = remote::HttpOrderSource(client);
+        // Product names for the figures: not reachable over HTTP yet (ids only).
+        let (r, api, astore) = analytics_service(
+            config,
+            &auth,
+            &opened_pools,
+            &source,
+            Arc::new(NoProductDirectory),
+        )
+        .await?;
         router = router.merge(r);
         merge_api(api);
+        let adb = astore.db().clone();
+        opened_pools.push((config.analytics_database(), adb.clone()));
         databases.push(("analytics", adb));
-        background = ecap_orders::spawn_background(store.clone(), bus.clone(), settings);
+        serves.push("/api/analytics");
+        let consumer = StreamConsumer::new(
+            url.expose(),
+            &config.redis_key_prefix,
+            ConsumerSettings {
+                group: "analytics".into(),
+                consumer: ecap_core::lease::replica_id(),
+                claim_idle: std::time::Duration::from_secs(10),
+                batch: 256,
+            },
+            Arc::new(AnalyticsConsumer(astore.clone())),
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let stream = StreamBus::new(url.expose(), &config.redis_key_prefix)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        needs.text.push(format!(
+            "redis (events on {}, group analytics)",
+            stream.key()
+        ));
+        needs.checks.push(redis_dependency(&stream));
+        background.push(tokio::spawn(consumer.run()));
         background.push(ecap_analytics::spawn_refresher(astore.clone()));
         analytics = Some(astore);
-        order_store = Some(store.clone());
     }
     let pools: Vec<Db> = opened_pools.into_iter().map(|(_, db)| db).collect();
 
     let mut openapi = openapi.unwrap_or_default();
     describe(&mut openapi);
-    let service = match shape {
-        Shape::AllInOne => "ecap",
-        Shape::Users => "user-service",
-        Shape::Catalog => "product-service",
-    };
+    let service = shape.service_name();
+    if split {
+        needs.text.sort();
+        let deps = if needs.text.is_empty() {
+            "its database".to_owned()
+        } else {
+            format!("its database, {}", needs.text.join(", "))
+        };
+        tracing::info!(
+            "{service}: serves {} and /internal; depends on {deps}",
+            serves.join(", ")
+        );
+        if let Some(r) = &remotes {
+            router = router.merge(internal::protect(internal, r.token.clone()));
+        }
+    }
+    dependencies.extend(needs.checks);
     let probe = Probe {
         service,
         started,
@@ -599,8 +924,158 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
         analytics,
         bus,
         background,
+        leases,
         openapi,
     })
+}
+
+/// The edge's rate limiter for one budget: in Redis (shared by every gateway
+/// replica, with the configured fail policy) when `REDIS_URL` is set, else in
+/// this process.
+pub fn edge_limiter(
+    config: &Config,
+    budget: &str,
+    max: u32,
+    window_ms: u64,
+) -> anyhow::Result<Arc<dyn RateLimiter>> {
+    let window = std::time::Duration::from_millis(window_ms);
+    Ok(match config.redis() {
+        Some(url) => {
+            let prefix = ecap_core::config::redis_key(
+                &config.redis_key_prefix,
+                &format!("ratelimit:{budget}:"),
+            );
+            let redis = RedisGcraLimiter::new(url.expose(), prefix, max, window)
+                .context("configuring the Redis rate limiter")?;
+            let policy = if config.rate_limit_fail_open {
+                FailPolicy::Open
+            } else {
+                FailPolicy::Closed
+            };
+            FailPolicyLimiter::new(redis, policy)
+        }
+        None => GcraLimiter::new(max, window)?,
+    })
+}
+
+/// `serve --only gateway`: the reverse proxy in front of the services, with
+/// the edge rate limits, body limit and token check.
+pub async fn assemble_gateway(config: &Config) -> anyhow::Result<Platform> {
+    config.validate()?;
+    let secret = jwt_secret(config, Shape::Gateway)?;
+    let keys = Arc::new(JwtKeys::new(&secret, config.jwt_lifetime()?));
+    // The edge checks signatures only; revocation is each service's business.
+    let auth = AuthState {
+        keys,
+        revocations: Arc::new(MemoryRevocations::new()),
+    };
+    let list = |service: Service, value: &Option<String>| {
+        GatewaySettings::parse_list(service, value.as_deref()).map_err(anyhow::Error::msg)
+    };
+    let upload_limit = CatalogSettings {
+        max_image_bytes: config.ecap_max_image_bytes,
+    }
+    .upload_limit_bytes();
+    let settings = GatewaySettings {
+        upstreams: [
+            list(Service::Users, &config.user_service_url)?,
+            list(Service::Catalog, &config.product_service_url)?,
+            list(Service::Orders, &config.order_service_url)?,
+            list(Service::Analytics, &config.analytics_service_url)?,
+        ],
+        connect_timeout: std::time::Duration::from_millis(config.gateway_connect_timeout_ms),
+        read_timeout: std::time::Duration::from_millis(config.gateway_read_timeout_ms),
+        health_interval: std::time::Duration::from_millis(config.gateway_health_interval_ms),
+        eject_for: std::time::Duration::from_millis(config.gateway_eject_ms),
+        body_limit: config.body_limit_bytes,
+        upload_limit,
+        trusted_proxies: config.trusted_proxies.clone(),
+    };
+    for (service, replicas) in Service::ALL.iter().zip(&settings.upstreams) {
+        tracing::info!(
+            service = service.name(),
+            replicas = replicas.join(","),
+            "gateway upstream ({})",
+            service.env()
+        );
+    }
+    let limits = Arc::new(Limits {
+        general: edge_limiter(
+            config,
+            "general",
+            config.rate_limit_max_requests,
+            config.rate_limit_window_ms,
+        )?,
+        auth: edge_limiter(
+            config,
+            "auth",
+            config.auth_rate_limit_max_requests,
+            config.auth_rate_limit_window_ms,
+        )?,
+        trusted_proxies: config.trusted_proxies.clone(),
+        // The gateway is the edge: it counts what trusted proxies (nginx) forward.
+        trusted_proxies_limit: true,
+    });
+    match config.redis() {
+        Some(_) => tracing::info!(
+            fail_open = config.rate_limit_fail_open,
+            "rate limits shared through Redis (RATE_LIMIT_FAIL_OPEN decides when it is down)"
+        ),
+        None => tracing::info!("rate limits kept in this process (no REDIS_URL)"),
+    }
+    let (gateway, checks) = Gateway::new(settings, auth, None);
+    let router = foundation(
+        ecap_gateway::proxy::router(gateway),
+        &HttpOptions {
+            cors_origin: config.cors_origin.clone(),
+            body_limit_bytes: config.body_limit_bytes,
+            upload_limit_bytes: upload_limit,
+        },
+        Some(middleware::from_fn_with_state(
+            limits,
+            ecap_gateway::rate_limit,
+        )),
+    );
+    Ok(Platform {
+        router,
+        databases: Vec::new(),
+        inventory: None,
+        orders: None,
+        analytics: None,
+        bus: Arc::new(InProcessBus::new()),
+        background: vec![checks],
+        leases: Vec::new(),
+        openapi: OpenApi::default(),
+    })
+}
+
+/// The analytics service on its database: tables (built from `source` when
+/// new), routes and API description.
+async fn analytics_service(
+    config: &Config,
+    auth: &AuthState,
+    opened: &[(Secret, Db)],
+    source: &dyn OrderSource,
+    products: Arc<dyn ProductDirectory>,
+) -> anyhow::Result<(Router, OpenApi, AnalyticsStore)> {
+    // A bad zone stops start-up before the analytics tables are touched.
+    jiff::tz::TimeZone::get(&config.ecap_timezone).with_context(|| {
+        format!(
+            "ECAP_TIMEZONE={:?} is not a known IANA time zone",
+            config.ecap_timezone
+        )
+    })?;
+    let adb = analytics_database(config, opened).await?;
+    let astore = analytics_store(adb, source).await?;
+    let (r, api) = ecap_analytics::router(AnalyticsState {
+        store: astore.clone(),
+        auth: auth.clone(),
+        settings: Arc::new(AnalyticsSettings {
+            timezone: config.ecap_timezone.clone(),
+        }),
+        products,
+    });
+    Ok((r, api, astore))
 }
 
 async fn index() -> Json<serde_json::Value> {

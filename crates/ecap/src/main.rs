@@ -31,14 +31,16 @@ enum Command {
     /// Run the platform: every service in one process on port 8000 (default),
     /// or one service of the split shape with --only.
     Serve {
-        /// Listen port (default 8000; 8001 with --only users, 8002 with --only catalog).
+        /// Listen port (default 8000; with --only: users 8001, catalog 8002,
+        /// orders 8003, analytics 8004, gateway 8000).
         #[arg(long, short)]
         port: Option<u16>,
         /// Address to bind (default 0.0.0.0).
         #[arg(long)]
         host: Option<std::net::IpAddr>,
-        /// Run a single service, for the split shape behind a gateway.
-        #[arg(long, value_enum)]
+        /// Run a single service, for the split shape behind a gateway (needs
+        /// JWT_SECRET and INTERNAL_TOKEN; orders and analytics also REDIS_URL).
+        #[arg(long, value_enum, env = "ECAP_ONLY")]
         only: Option<Only>,
         /// On an empty database, create demo accounts (see README) and a demo
         /// catalog first.
@@ -76,6 +78,23 @@ enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// Ask the local server whether it is ready: GET /ready on the port `serve`
+    /// with the same settings listens on; exit 0 on 200, 1 otherwise (the
+    /// container HEALTHCHECK; the image has no curl).
+    Healthcheck {
+        /// Port to ask (default: the one `serve` would listen on).
+        #[arg(long, short)]
+        port: Option<u16>,
+        /// The service whose default port to ask, as for `serve --only`.
+        #[arg(long, value_enum, env = "ECAP_ONLY")]
+        only: Option<Only>,
+        /// Path to GET.
+        #[arg(long, default_value = "/ready")]
+        path: String,
+        /// Seconds to wait for the whole answer.
+        #[arg(long, default_value_t = 3)]
+        timeout: u64,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -84,6 +103,13 @@ enum Only {
     Users,
     /// The catalog (products, categories, inventory, reviews, images) on port 8002.
     Catalog,
+    /// The gateway on port 8000: routes /api/… to the services' replicas
+    /// (USER_SERVICE_URL, PRODUCT_SERVICE_URL, ORDER_SERVICE_URL, ANALYTICS_SERVICE_URL).
+    Gateway,
+    /// The orders service (placement, lifecycle, outbox relay, sweeper) on port 8003.
+    Orders,
+    /// Analytics (event consumer, dashboard, live stream) on port 8004.
+    Analytics,
 }
 
 #[derive(Subcommand)]
@@ -161,6 +187,12 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
             config.host = *h;
         }
     }
+    if let Command::Healthcheck {
+        port: Some(port), ..
+    } = &cli.command
+    {
+        config.port = Some(*port);
+    }
     config.validate()?;
     Ok(config)
 }
@@ -168,11 +200,7 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve { only, demo, .. } => {
-            let shape = match only {
-                None => Shape::AllInOne,
-                Some(Only::Users) => Shape::Users,
-                Some(Only::Catalog) => Shape::Catalog,
-            };
+            let shape = shape_of(only);
             if demo {
                 ecap::seed::demo(&config, shape).await?;
             }
@@ -241,6 +269,72 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Users {
             command: UsersCommand::CreateAdmin { email, name, phone },
         } => create_admin(config, &email, &name, phone.as_deref()).await,
+        Command::Healthcheck {
+            only,
+            path,
+            timeout,
+            ..
+        } => healthcheck(&config, shape_of(only), &path, timeout).await,
+    }
+}
+
+fn shape_of(only: Option<Only>) -> Shape {
+    match only {
+        None => Shape::AllInOne,
+        Some(Only::Users) => Shape::Users,
+        Some(Only::Catalog) => Shape::Catalog,
+        Some(Only::Gateway) => Shape::Gateway,
+        Some(Only::Orders) => Shape::Orders,
+        Some(Only::Analytics) => Shape::Analytics,
+    }
+}
+
+/// One `GET` over HTTP/1.0 to the local listener; Ok when it answers 200.
+async fn healthcheck(
+    config: &Config,
+    shape: Shape,
+    path: &str,
+    timeout: u64,
+) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A wildcard bind is asked on loopback; a specific address on itself.
+    let ip = match config.host {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        other => other,
+    };
+    let addr = SocketAddr::new(ip, config.port_for(shape));
+    let path = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("/{path}")
+    };
+    let ask = async {
+        let mut stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("connecting to {addr}"))?;
+        let request =
+            format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nUser-Agent: ecap-healthcheck\r\n\r\n");
+        stream.write_all(request.as_bytes()).await?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await?;
+        anyhow::Ok(answer)
+    };
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(timeout.max(1)), ask)
+        .await
+        .map_err(|_| anyhow::anyhow!("{addr}{path}: no answer within {timeout} s"))??;
+    let text = String::from_utf8_lossy(&answer);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok())
+        .with_context(|| format!("{addr}{path}: not an HTTP answer"))?;
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    if status == 200 {
+        println!("{addr}{path}: {status} {body}");
+        Ok(())
+    } else {
+        bail!("{addr}{path}: {status} {body}")
     }
 }
 

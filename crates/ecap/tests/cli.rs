@@ -322,6 +322,7 @@ fn split_service(dir: &Path, only: &str, data: &str, prefix: &str, port: u16) ->
     let mut c = ecap(dir);
     c.args(["serve", "--only", only, "--data-dir", data])
         .env("JWT_SECRET", SECRET)
+        .env("INTERNAL_TOKEN", "cli-test-internal-token")
         .env("REDIS_URL", redis_url())
         .env("REDIS_KEY_PREFIX", prefix)
         .env("PORT", port.to_string());
@@ -337,12 +338,22 @@ fn the_split_users_service_needs_a_secret_and_a_revocation_source() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("JWT_SECRET"));
+    // The service credential of /internal is required too.
+    let out = ecap(dir.path())
+        .args(["serve", "--data-dir", "d"])
+        .env("ECAP_ONLY", "users")
+        .env("JWT_SECRET", SECRET)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("INTERNAL_TOKEN"));
 
     // Without Redis a split service would never hear of logouts: it refuses to start.
     for only in ["users", "catalog"] {
         let out = ecap(dir.path())
             .args(["serve", "--only", only, "--data-dir", "d"])
             .env("JWT_SECRET", SECRET)
+            .env("INTERNAL_TOKEN", "cli-test-internal-token")
             .output()
             .unwrap();
         assert!(!out.status.success(), "--only {only} started without Redis");
@@ -374,6 +385,89 @@ fn the_split_users_service_needs_a_secret_and_a_revocation_source() {
     );
     assert!(!dir.path().join("d/jwt_secret").exists());
     server.stop();
+}
+
+/// The container HEALTHCHECK: `ecap healthcheck` asks /ready on the port the
+/// same settings make `serve` listen on (PORT, or --only's default), exit 0/1.
+#[test]
+fn healthcheck_asks_ready_on_the_serving_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut c = ecap(dir.path());
+    c.args(["serve", "--data-dir", "d"])
+        .env("PORT", port.to_string());
+    let server = Server::start(c, port);
+
+    // Same environment as the server: no flag needed.
+    let out = ecap(dir.path())
+        .arg("healthcheck")
+        .env("PORT", port.to_string())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("/ready: 200") && said.contains("\"ready\""),
+        "{said}"
+    );
+
+    // Another path, given as a flag.
+    let out = ecap(dir.path())
+        .args([
+            "healthcheck",
+            "--port",
+            &port.to_string(),
+            "--path",
+            "health",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("/health: 200"));
+
+    // A path that is not 200 fails, with the status said.
+    let out = ecap(dir.path())
+        .args([
+            "healthcheck",
+            "--port",
+            &port.to_string(),
+            "--path",
+            "/nope",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("404"));
+    server.stop();
+
+    // Nothing listening: exit 1, saying where it asked.
+    let out = ecap(dir.path())
+        .args(["healthcheck", "--timeout", "2"])
+        .env("PORT", port.to_string())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("127.0.0.1:{port}")),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // ECAP_ONLY is read like `serve --only`: an unknown service is a usage error.
+    let out = ecap(dir.path())
+        .arg("healthcheck")
+        .env("ECAP_ONLY", "nonsense")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unknown service is a usage error"
+    );
 }
 
 /// Issue 16 #2 and #4 across two split processes on one Redis: a logout at

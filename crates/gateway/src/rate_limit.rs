@@ -6,7 +6,8 @@
 //! come from `RATE_LIMIT_MAX_REQUESTS` / `RATE_LIMIT_WINDOW_MS` (the original read
 //! only the first). Login and registration have their own, stricter budget.
 //!
-//! [`RateLimiter`] is the seam for a Redis-backed limiter shared by replicas.
+//! [`RateLimiter`] is the seam for the Redis-backed limiter shared by replicas
+//! ([`crate::redis_limit`]).
 
 use std::{
     net::IpAddr,
@@ -173,7 +174,7 @@ pub async fn rate_limit(State(limits): State<Arc<Limits>>, req: Request, next: N
         match limits.auth.check(ip).await {
             Ok(d) if !d.allowed => return too_many(&d),
             Ok(_) => {}
-            Err(e) => return ApiError::internal(e).into_response(),
+            Err(e) => return unavailable(&e),
         }
     }
     if !limits.trusted_proxies_limit
@@ -184,7 +185,8 @@ pub async fn rate_limit(State(limits): State<Arc<Limits>>, req: Request, next: N
     let decision = match limits.general.check(ip).await {
         Ok(d) => d,
         // Failing closed: an unreachable limiter must not switch limits off (S11).
-        Err(e) => return ApiError::internal(e).into_response(),
+        // A limiter configured to fail open never gets here (`FailPolicyLimiter`).
+        Err(e) => return unavailable(&e),
     };
     if !decision.allowed {
         return too_many(&decision);
@@ -192,6 +194,17 @@ pub async fn rate_limit(State(limits): State<Arc<Limits>>, req: Request, next: N
     let mut res = next.run(req).await;
     headers(res.headers_mut(), &decision);
     res
+}
+
+fn unavailable(e: &LimiterError) -> Response {
+    tracing::error!(error = %e, "rate limiter unavailable: request refused");
+    let mut err = ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Unavailable,
+        "Service temporarily unavailable. Please try again later.",
+    );
+    err.retry_after_secs = Some(1);
+    err.into_response()
 }
 
 fn too_many(d: &Decision) -> Response {
@@ -211,6 +224,10 @@ fn too_many(d: &Decision) -> Response {
 }
 
 fn headers(h: &mut HeaderMap, d: &Decision) {
+    // A limiter that failed open decided nothing: no figures to show.
+    if d.limit == 0 {
+        return;
+    }
     let secs = |x: Duration| x.as_secs() + u64::from(x.subsec_nanos() > 0);
     let mut set = |name: &'static str, value: String| {
         if let Ok(v) = HeaderValue::from_str(&value) {

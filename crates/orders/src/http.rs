@@ -750,7 +750,16 @@ fn validate_items(items: Option<&Value>, errors: &mut Vec<FieldError>) -> Vec<Re
     let mut merged: Vec<ReserveLine> = Vec::new();
     for (n, item) in list.iter().enumerate() {
         let product = match item.get("productId").or_else(|| item.get("product_id")) {
-            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+            Some(Value::String(s)) if !s.trim().is_empty() => {
+                let id = ecap_core::ports::parse_product_id(s);
+                if id.is_none() {
+                    errors.push(FieldError::body(
+                        format!("items[{n}].productId"),
+                        "Product ID must be 24 hexadecimal digits",
+                    ));
+                }
+                id
+            }
             _ => {
                 errors.push(FieldError::body(
                     format!("items[{n}].productId"),

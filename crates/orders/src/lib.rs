@@ -200,12 +200,17 @@ impl CustomerOrders for OrdersCustomers {
 }
 
 /// Starts the outbox relay and the sweeper; they stop when the handles are aborted.
+/// Each runs only while this replica holds its lease (`relay`, `sweeper`):
+/// with several replicas one relays and one sweeps, and a replica that dies
+/// hands both over once its leases expire.
 pub fn spawn_background(
     store: OrderStore,
     bus: Arc<dyn ecap_core::events::EventBus>,
     settings: Arc<OrdersSettings>,
+    relay_lease: ecap_core::lease::LeaseHandle,
+    sweeper_lease: ecap_core::lease::LeaseHandle,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    let relay = outbox::Relay::new(store.clone(), bus);
+    let relay = outbox::Relay::new(store.clone(), bus).with_lease(relay_lease);
     let cleanup_task = settings
         .cleanup_every
         .map(|every| tokio::spawn(cleanup(store.clone(), every)));
@@ -213,6 +218,7 @@ pub fn spawn_background(
         let every = (settings.reservation_grace / 4)
             .clamp(Duration::from_millis(200), Duration::from_secs(30));
         loop {
+            sweeper_lease.wait().await;
             match store
                 .sweep(settings.reservation_grace, settings.idempotency_ttl)
                 .await
