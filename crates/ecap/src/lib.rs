@@ -738,6 +738,12 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
             auth: auth.clone(),
             addresses,
             reviews,
+            // In the split shape the lines list without images until an HTTP
+            // directory adapter exists (names and prices are the order's own).
+            products: match &catalog_state {
+                Some(state) => Arc::new(CatalogDirectory(state.clone())),
+                None => Arc::new(NoProductDirectory),
+            },
             settings: settings.clone(),
         };
         let (r, api) = ecap_orders::router(state);
