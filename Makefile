@@ -1,8 +1,14 @@
 # ecap — the two commands a newcomer needs are `make run` and `make test`.
 .PHONY: run test test-deploy lint bench services build clean
 
-# Build (release) and start the whole platform on SQLite under ./data, with demo accounts.
+# Build the browser app (when Node/npm are here), then build (release) and start
+# the whole platform on SQLite under ./data, with demo accounts.
 run:
+	@if [ -f frontend/package-lock.json ] && command -v npm >/dev/null 2>&1; then \
+		cd frontend && npm ci --no-audit --no-fund && npm run build; \
+	else \
+		echo "make run: npm not found, building without the dashboard (the API works; / says how to add it)"; \
+	fi
 	cargo run --release -p ecap -- serve --demo
 
 # Every test: format and lint gates, then unit, integration, CLI and the store

@@ -189,8 +189,41 @@ pub async fn dashboard(
     ApiQuery(params): ApiQuery<Params>,
 ) -> ApiResult<Response> {
     let p = params.period(&state, "30d")?;
-    let m = state.store.read();
-    Ok(ok(None, Some(dashboard_json(&m, &p))))
+    let mut data = dashboard_json(&state.store.read(), &p);
+    name_products(&state, &mut data["topProducts"], "productId").await;
+    Ok(ok(None, Some(data)))
+}
+
+/// Adds each product's `name`, `category` and `image` (null when the catalog
+/// no longer has it, or does not answer: the figures still count) to rows
+/// that carry its id under `key`.
+pub async fn name_products(state: &AnalyticsState, rows: &mut Value, key: &str) {
+    let Some(rows) = rows.as_array_mut() else {
+        return;
+    };
+    let ids: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r[key].as_str().map(str::to_owned))
+        .collect();
+    let found = if ids.is_empty() {
+        Default::default()
+    } else {
+        match state.products.summaries(&ids).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(error = %e, "product names unavailable for analytics");
+                Default::default()
+            }
+        }
+    };
+    for r in rows.iter_mut() {
+        let s = r[key].as_str().and_then(|id| found.get(id));
+        r["name"] = s.map_or(Value::Null, |s| Value::String(s.name.clone()));
+        r["category"] = s.map_or(Value::Null, |s| Value::String(s.category.clone()));
+        r["image"] = s
+            .and_then(|s| s.image.clone())
+            .map_or(Value::Null, Value::String);
+    }
 }
 
 /// One point of a series (typed: serialised without building a JSON tree).
@@ -269,7 +302,7 @@ pub async fn revenue(
     ))
 }
 
-fn breakdown_answer(
+async fn breakdown_answer(
     state: &AnalyticsState,
     params: &Params,
     dim: Dim,
@@ -280,9 +313,12 @@ fn breakdown_answer(
     let p = params.period(state, "30d")?;
     let limit = params.limit(default_limit)?;
     let sort = params.sort()?;
-    let m = state.store.read();
-    let mut rows = breakdown(&m, dim, Some(p.current), sort, always);
+    let mut rows = breakdown(&state.store.read(), dim, Some(p.current), sort, always);
     rows.truncate(limit);
+    let mut rows = serde_json::to_value(rows).map_err(ApiError::internal)?;
+    if dim == Dim::Product {
+        name_products(state, &mut rows, "key").await;
+    }
     Ok(ok(
         None,
         Some(json!({ "period": period_json(&p), name: rows })),
@@ -292,14 +328,14 @@ fn breakdown_answer(
 /// Best-selling products of a period (by net revenue or units sold).
 #[utoipa::path(get, path = "/api/analytics/top-products", tag = TAG, params(Params),
     security(("bearer" = [])),
-    responses((status = 200, description = "`data.products`: [{key (product id), orders, units, unitsSold, grossSales, revenue}]"),
+    responses((status = 200, description = "`data.products`: [{key (product id), name, category, image, orders, units, unitsSold, grossSales, revenue}]"),
         (status = 400, description = "Bad period, limit or sort"), (status = 403, description = "Not an admin")))]
 pub async fn top_products(
     State(state): State<AnalyticsState>,
     _admin: AdminUser,
     ApiQuery(params): ApiQuery<Params>,
 ) -> ApiResult<Response> {
-    breakdown_answer(&state, &params, Dim::Product, "products", 10, &[])
+    breakdown_answer(&state, &params, Dim::Product, "products", 10, &[]).await
 }
 
 /// Sales per category in a period.
@@ -312,7 +348,7 @@ pub async fn categories(
     _admin: AdminUser,
     ApiQuery(params): ApiQuery<Params>,
 ) -> ApiResult<Response> {
-    breakdown_answer(&state, &params, Dim::Category, "categories", 100, &[])
+    breakdown_answer(&state, &params, Dim::Category, "categories", 100, &[]).await
 }
 
 /// Orders of a period per current status (every status listed).
@@ -325,7 +361,7 @@ pub async fn status_breakdown(
     _admin: AdminUser,
     ApiQuery(params): ApiQuery<Params>,
 ) -> ApiResult<Response> {
-    breakdown_answer(&state, &params, Dim::Status, "statuses", 100, &STATUSES)
+    breakdown_answer(&state, &params, Dim::Status, "statuses", 100, &STATUSES).await
 }
 
 /// Orders of a period per payment method.
@@ -338,7 +374,7 @@ pub async fn payment_methods(
     _admin: AdminUser,
     ApiQuery(params): ApiQuery<Params>,
 ) -> ApiResult<Response> {
-    breakdown_answer(&state, &params, Dim::Payment, "paymentMethods", 100, &[])
+    breakdown_answer(&state, &params, Dim::Payment, "paymentMethods", 100, &[]).await
 }
 
 fn csv_field(s: &str) -> String {
@@ -400,24 +436,40 @@ pub async fn export(
         "top-products" => {
             let p = params.period(&state, "30d")?;
             let limit = params.limit(1000)?;
-            let rows = breakdown(
+            let mut rows = breakdown(
                 &state.store.read(),
                 Dim::Product,
                 Some(p.current),
                 params.sort()?,
                 &[],
             );
-            out.push_str("rank,product_id,orders,units,units_sold,gross_sales,net_revenue\n");
-            for (i, r) in rows.iter().take(limit).enumerate() {
+            rows.truncate(limit);
+            let ids: Vec<String> = rows.iter().map(|r| r.key.clone()).collect();
+            let names = if ids.is_empty() {
+                Default::default()
+            } else {
+                state.products.summaries(&ids).await.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "product names unavailable for the export");
+                    Default::default()
+                })
+            };
+            out.push_str(
+                "rank,product_id,orders,units,units_sold,gross_sales,net_revenue,name,category,image\n",
+            );
+            for (i, r) in rows.iter().enumerate() {
+                let s = names.get(&r.key);
                 out.push_str(&format!(
-                    "{},{},{},{},{},{:.2},{:.2}\n",
+                    "{},{},{},{},{},{:.2},{:.2},{},{},{}\n",
                     i + 1,
                     csv_field(&r.key),
                     r.orders,
                     r.units,
                     r.units_sold,
                     r.gross_sales,
-                    r.revenue
+                    r.revenue,
+                    csv_field(s.map_or("", |s| s.name.as_str())),
+                    csv_field(s.map_or("", |s| s.category.as_str())),
+                    csv_field(s.and_then(|s| s.image.as_deref()).unwrap_or("")),
                 ));
             }
             p
@@ -470,10 +522,11 @@ pub async fn stream(
             }
             rx.borrow_and_update();
             // "today" moves at midnight: resolve on every push.
-            let data = match params.period(&state, "30d") {
+            let mut data = match params.period(&state, "30d") {
                 Ok(p) => dashboard_json(&state.store.read(), &p),
                 Err(_) => return None,
             };
+            name_products(&state, &mut data["topProducts"], "productId").await;
             let event = Event::default().event("dashboard").data(data.to_string());
             Some((Ok(event), (state, params, rx, false)))
         },

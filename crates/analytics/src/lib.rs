@@ -19,7 +19,7 @@ use ecap_core::{
     auth::AuthState,
     db::Db,
     events::{EventHandler, OrderEvent},
-    ports::PortError,
+    ports::{PortError, ProductDirectory},
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -45,6 +45,8 @@ pub struct AnalyticsState {
     pub store: AnalyticsStore,
     pub auth: AuthState,
     pub settings: Arc<AnalyticsSettings>,
+    /// Names, categories and images of the products figures are kept for.
+    pub products: Arc<dyn ProductDirectory>,
 }
 
 impl FromRef<AnalyticsState> for AuthState {

@@ -16,7 +16,7 @@ use ecap_core::{
     clock,
     error::{ErrorCode, FieldError, Location, created, ok, ok_message},
     extract::{ApiJson, ApiQuery},
-    ports::{NewReview, ProductReviews, ReviewError},
+    ports::{NewReview, PortError, ProductDirectory, ProductReviews, ProductSummary, ReviewError},
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json, value::RawValue};
@@ -1109,6 +1109,51 @@ pub async fn add_review(
         "Review added successfully",
         json!({ "product": product }),
     ))
+}
+
+/// The in-process [`ProductDirectory`]: names, categories and first images
+/// straight from the catalog (archived products included: figures outlive sales).
+#[derive(Clone)]
+pub struct CatalogDirectory(pub CatalogState);
+
+#[async_trait::async_trait]
+impl ProductDirectory for CatalogDirectory {
+    async fn summaries(
+        &self,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, ProductSummary>, PortError> {
+        let state = &self.0;
+        let port = |e: &dyn std::fmt::Display| PortError(e.to_string());
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let mut images = state.store.images_of(&refs).await.map_err(|e| port(&e))?;
+        let mut out = std::collections::HashMap::with_capacity(ids.len());
+        for id in ids {
+            let Some(p) = state.store.product(id).await.map_err(|e| port(&e))? else {
+                continue;
+            };
+            let rows = images.remove(id).unwrap_or_default();
+            let first = rows.into_iter().min_by_key(|i| i.position);
+            let image = match first {
+                Some(img) => image_views(state, vec![img])
+                    .await
+                    .map_err(|e| port(&e.message))?
+                    .into_iter()
+                    .next()
+                    .map(|i| i.url),
+                None => None,
+            };
+            out.insert(
+                id.clone(),
+                ProductSummary {
+                    id: p.id,
+                    name: p.name,
+                    category: p.category,
+                    image,
+                },
+            );
+        }
+        Ok(out)
+    }
 }
 
 /// The `ProductReviews` port served by this process's catalog: the orders

@@ -116,6 +116,17 @@ impl JwtKeys {
         Ok((token, claims))
     }
 
+    /// The CSRF token of a cookie session: HMAC-SHA256 of its `jti` under the
+    /// JWT secret (base64url), so only this server can mint one for a session.
+    pub fn csrf_token(&self, claims: &Claims) -> Result<String, ApiError> {
+        jsonwebtoken::crypto::sign(
+            format!("csrf:{}", claims.jti).as_bytes(),
+            &self.encoding,
+            Algorithm::HS256,
+        )
+        .map_err(ApiError::internal)
+    }
+
     /// Signature, algorithm, `exp` and `iat` checked; revocation is the caller's next step.
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
@@ -158,7 +169,8 @@ impl AuthState {
     }
 }
 
-/// A caller with a valid, unrevoked token. The raw token is kept for logout.
+/// A caller with a valid, unrevoked token: a bearer header, or the browser's
+/// session cookie (writes then need the CSRF token; see [`crate::session`]).
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     pub claims: Claims,
@@ -191,10 +203,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let auth = AuthState::from_ref(state);
-        let token = bearer(parts).ok_or_else(|| {
-            ApiError::unauthorized(ErrorCode::Unauthenticated, "Authentication token required")
-        })?;
-        let claims = auth.authenticate(token).await?;
+        let claims = crate::session::parts_claims(&auth, parts).await?;
         Ok(AuthUser { claims })
     }
 }
@@ -214,7 +223,7 @@ where
         parts: &mut Parts,
         state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        if !parts.headers.contains_key(header::AUTHORIZATION) {
+        if !crate::session::has_credential(&parts.headers) {
             return Ok(None);
         }
         Ok(

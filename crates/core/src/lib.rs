@@ -14,6 +14,7 @@ pub mod lease;
 pub mod migrate;
 pub mod ports;
 pub mod revocation;
+pub mod session;
 pub mod streams;
 #[cfg(feature = "testing")]
 pub mod testing;

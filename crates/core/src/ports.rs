@@ -262,3 +262,37 @@ pub trait ProductReviews: Send + Sync + 'static {
     /// Stores the review; answers the product as the catalog shows it.
     async fn add_review(&self, review: NewReview) -> Result<serde_json::Value, ReviewError>;
 }
+
+/// What a page shows of a product next to figures (analytics' top products):
+/// its name, category and first image, as the catalog has them now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductSummary {
+    pub id: String,
+    pub name: String,
+    pub category: String,
+    /// The first image's URL, when the product has one.
+    pub image: Option<String>,
+}
+
+/// What analytics asks the catalog about products it has figures for.
+#[async_trait]
+pub trait ProductDirectory: Send + Sync + 'static {
+    /// Summaries per product id; unknown ids (deleted products) are missing.
+    async fn summaries(&self, ids: &[String])
+    -> Result<HashMap<String, ProductSummary>, PortError>;
+}
+
+/// The answer while no catalog is reachable: no names (figures keep their ids).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoProductDirectory;
+
+#[async_trait]
+impl ProductDirectory for NoProductDirectory {
+    async fn summaries(
+        &self,
+        _ids: &[String],
+    ) -> Result<HashMap<String, ProductSummary>, PortError> {
+        Ok(HashMap::new())
+    }
+}

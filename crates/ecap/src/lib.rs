@@ -4,6 +4,7 @@
 pub mod internal;
 pub mod remote;
 pub mod seed;
+pub mod web;
 
 use std::{path::Path, sync::Arc, time::Instant};
 
@@ -12,7 +13,8 @@ use axum::{Json, Router, middleware, routing::get};
 use ecap_analytics::{AnalyticsConsumer, AnalyticsSettings, AnalyticsState, AnalyticsStore};
 use ecap_catalog::{
     CatalogInventory, CatalogSettings, CatalogState, CatalogStore, MediaStore, ResponseCache,
-    http::CatalogReviews, media::S3Settings,
+    http::{CatalogDirectory, CatalogReviews},
+    media::S3Settings,
 };
 use ecap_core::{
     auth::{AuthState, JwtKeys, Role},
@@ -22,8 +24,8 @@ use ecap_core::{
     http::{Dependency, HttpOptions, HttpService, Probe, foundation, probe_routes},
     lease::{Lease, LeaseHandle},
     ports::{
-        AddressBook, CustomerOrders, Inventory, NoAddresses, NoOrders, NoPurchases, ProductReviews,
-        PurchaseCheck,
+        AddressBook, CustomerOrders, Inventory, NoAddresses, NoOrders, NoProductDirectory,
+        NoPurchases, ProductDirectory, ProductReviews, PurchaseCheck,
     },
     revocation::{MemoryRevocations, RedisRevocations, Revocations},
     streams::{ConsumerSettings, StreamBus, StreamConsumer},
@@ -40,7 +42,7 @@ use ecap_users::{UserStore, UsersAddressBook, UsersSettings, UsersState};
 use serde_json::json;
 use utoipa::openapi::{
     OpenApi,
-    security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -769,9 +771,18 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
         }
         if shape == Shape::AllInOne {
             // Analytics consumes the outbox: registered before the relay starts.
-            let (r, api, astore) =
-                analytics_service(config, &auth, &opened_pools, &OrdersSnapshot(store.clone()))
-                    .await?;
+            let products: Arc<dyn ProductDirectory> = match &catalog_state {
+                Some(state) => Arc::new(CatalogDirectory(state.clone())),
+                None => Arc::new(NoProductDirectory),
+            };
+            let (r, api, astore) = analytics_service(
+                config,
+                &auth,
+                &opened_pools,
+                &OrdersSnapshot(store.clone()),
+                products,
+            )
+            .await?;
             router = router.merge(r);
             merge_api(api);
             bus.register(Arc::new(AnalyticsConsumer(astore.clone())));
@@ -800,7 +811,15 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
         let client = r.reach(config, Peer::Orders, &mut needs)?;
 
         let source = remote::HttpOrderSource(client);
-        let (r, api, astore) = analytics_service(config, &auth, &opened_pools, &source).await?;
+        // Product names for the figures: not reachable over HTTP yet (ids only).
+        let (r, api, astore) = analytics_service(
+            config,
+            &auth,
+            &opened_pools,
+            &source,
+            Arc::new(NoProductDirectory),
+        )
+        .await?;
         router = router.merge(r);
         merge_api(api);
         let adb = astore.db().clone();
@@ -861,7 +880,8 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
         .merge(probe_routes(probe))
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi.clone()));
     if shape == Shape::AllInOne {
-        router = router.route("/", get(index));
+        // The JSON index lives at /api; / and every client route is the app.
+        router = router.route("/api", get(index)).merge(web::router());
     }
     // Every process limits (issue 16 #4): the login/register budget always; the
     // general budget too, except for requests a trusted proxy (the gateway,
@@ -1030,6 +1050,7 @@ async fn analytics_service(
     auth: &AuthState,
     opened: &[(Secret, Db)],
     source: &dyn OrderSource,
+    products: Arc<dyn ProductDirectory>,
 ) -> anyhow::Result<(Router, OpenApi, AnalyticsStore)> {
     // A bad zone stops start-up before the analytics tables are touched.
     jiff::tz::TimeZone::get(&config.ecap_timezone).with_context(|| {
@@ -1046,6 +1067,7 @@ async fn analytics_service(
         settings: Arc::new(AnalyticsSettings {
             timezone: config.ecap_timezone.clone(),
         }),
+        products,
     });
     Ok((r, api, astore))
 }
@@ -1056,6 +1078,7 @@ async fn index() -> Json<serde_json::Value> {
         "name": "ecap",
         "version": env!("CARGO_PKG_VERSION"),
         "docs": "/api/docs",
+        "app": "/",
         "openapi": "/api/openapi.json",
         "health": "/health",
     }))
@@ -1095,6 +1118,28 @@ fn describe(api: &mut OpenApi) {
             }
         }
     }
+    // One handler on two methods (PUT and PATCH /api/users/{id}) would give two
+    // operations one id; generators (openapi-typescript) refuse that.
+    let mut seen = std::collections::HashSet::new();
+    for item in api.paths.paths.values_mut() {
+        let operations = [
+            ("get", &mut item.get),
+            ("post", &mut item.post),
+            ("put", &mut item.put),
+            ("patch", &mut item.patch),
+            ("delete", &mut item.delete),
+        ];
+        for (method, op) in operations {
+            if let Some(op) = op.as_mut()
+                && let Some(id) = op.operation_id.as_mut()
+                && !seen.insert(id.clone())
+            {
+                id.push('_');
+                id.push_str(method);
+                seen.insert(id.clone());
+            }
+        }
+    }
     let components = api.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",
@@ -1105,6 +1150,47 @@ fn describe(api: &mut OpenApi) {
                 .build(),
         ),
     );
+    // The browser's alternative to the bearer header (writes also need
+    // X-CSRF-Token; see crates/core/src/session.rs).
+    components.add_security_scheme(
+        "cookie",
+        SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+            ecap_core::session::SESSION_COOKIE,
+            "HttpOnly session cookie set by login/register/refresh when the request carries \
+             `X-Auth-Session: cookie`; cookie-authenticated writes need `X-CSRF-Token` (the \
+             `ecap_csrf` cookie's value)",
+        ))),
+    );
+}
+
+/// The all-in-one API's OpenAPI document as pretty JSON, assembled on a
+/// throw-away SQLite database with default settings (the configured databases
+/// are never touched).
+pub async fn openapi_document() -> anyhow::Result<String> {
+    let dir = std::env::temp_dir().join(format!("ecap-openapi-{}", uuid_like()));
+    let config = Config {
+        ecap_data_dir: dir.clone(),
+        jwt_secret: Some(Secret::new(uuid_like() + &uuid_like())),
+        ecap_cache_ttl_secs: 0,
+        ecap_admin_bootstrap: false,
+        ..Config::default()
+    };
+    let result = assemble(&config, Shape::AllInOne).await;
+    let text = match &result {
+        Ok(platform) => {
+            platform.close().await;
+            serde_json::to_string_pretty(&platform.openapi).context("serialising the document")
+        }
+        Err(_) => Ok(String::new()),
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    result?;
+    text
+}
+
+fn uuid_like() -> String {
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The orders store on the configured databases, for offline commands

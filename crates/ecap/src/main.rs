@@ -70,6 +70,9 @@ enum Command {
         #[command(subcommand)]
         command: AnalyticsCommand,
     },
+    /// Print the OpenAPI document of the all-in-one API (what
+    /// `/api/openapi.json` serves) without a running server or a database.
+    Openapi,
     /// Manage user accounts.
     Users {
         #[command(subcommand)]
@@ -257,6 +260,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     );
                 }
             }
+            Ok(())
+        }
+        Command::Openapi => {
+            println!("{}", ecap::openapi_document().await?);
             Ok(())
         }
         Command::Users {

@@ -788,6 +788,10 @@ async fn live_updates_authorization_and_bad_input() {
     assert_eq!(update["revenueToday"], 30.0);
     assert_eq!(update["topProducts"][0]["productId"], pid.as_str());
     assert_eq!(update["topProducts"][0]["sales"], 3);
+    // Rows carry what the dashboard shows: the product's name and category.
+    assert_eq!(update["topProducts"][0]["name"], "Live thing");
+    assert_eq!(update["topProducts"][0]["category"], "books");
+    assert!(update["topProducts"][0].get("image").is_some());
 
     // The contract's track/order: idempotent by order id, refused when bad.
     let body = json!({"orderId": "shop2-77", "amount": 12.5,
@@ -961,9 +965,11 @@ async fn live_updates_authorization_and_bad_input() {
         .await
         .unwrap();
     let text = res.text().await.unwrap();
-    assert!(text.starts_with("rank,product_id,orders,units,units_sold,gross_sales,net_revenue\n"));
+    assert!(text.starts_with(
+        "rank,product_id,orders,units,units_sold,gross_sales,net_revenue,name,category,image\n"
+    ));
     assert!(
-        text.contains(&format!("1,{pid},1,3,3,30.00,30.00")),
+        text.contains(&format!("1,{pid},1,3,3,30.00,30.00,")),
         "{text}"
     );
 }

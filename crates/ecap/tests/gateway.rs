@@ -678,6 +678,14 @@ async fn real_users_and_catalog_behind_the_gateway() {
     base.database_url = None;
     base.users_database_url = Some(users_db.url.clone());
     base.catalog_database_url = Some(catalog_db.url.clone());
+    // Split services share revocations (and the service credential).
+    base.redis_url = Some(ecap_core::config::Secret::new(
+        std::env::var("ECAP_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+    ));
+    base.redis_key_prefix = format!("gw-test-{}:", uuid::Uuid::new_v4().simple());
+    base.internal_token = Some(ecap_core::config::Secret::new(
+        "gateway-test-internal-token",
+    ));
     let users = ecap::assemble(&base, Shape::Users).await.unwrap();
     let (users_addr, _s1) = serve(users.router.clone()).await;
     let catalog = ecap::assemble(&base, Shape::Catalog).await.unwrap();

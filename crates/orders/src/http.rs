@@ -154,6 +154,8 @@ pub fn list_item(o: &OrderRow, items: &[ItemRow], retention: Option<Retention>) 
     json!({
         "id": o.id,
         "userId": o.user_id,
+        // Who placed it, for the admin's order list (the caller's own e-mail otherwise).
+        "customerEmail": o.user_email,
         "userOrderNumber": o.user_order_number,
         "totalAmount": money(o.total_cents),
         "status": o.status,
@@ -334,6 +336,7 @@ fn parse_time(text: &str) -> Option<i64> {
 // ---- list and read ------------------------------------------------------------
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ListParams {
     /// Page number, from 1.
@@ -689,10 +692,10 @@ pub struct CreateOrderBody {
     #[schema(example = "cod")]
     payment_method: Option<Value>,
     /// An address object (street, city, state, zipCode, phone, country) or text.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     shipping_address: Option<Value>,
     /// Instead of `shippingAddress`: one of the caller's saved addresses.
-    #[schema(value_type = i64)]
+    #[schema(value_type = Option<i64>)]
     address_id: Option<Value>,
 }
 
@@ -1355,6 +1358,7 @@ pub async fn get_detail_request(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatusParam {
     /// pending, approved or rejected.
     status: Option<String>,

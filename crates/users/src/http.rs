@@ -3,7 +3,11 @@
 
 use std::collections::HashMap;
 
-use axum::{extract::State, http::StatusCode, response::Response};
+use axum::{
+    extract::State,
+    http::{HeaderMap, Method, StatusCode},
+    response::Response,
+};
 use ecap_core::{
     ApiError, ApiResult,
     auth::{AdminUser, AuthUser, Role},
@@ -11,6 +15,7 @@ use ecap_core::{
     error::{ErrorCode, created, ok, ok_message},
     extract::{ApiJson, ApiQuery, IdParam},
     ports::CustomerStats,
+    session,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -89,12 +94,39 @@ fn cents(c: i64) -> f64 {
     c as f64 / 100.0
 }
 
-fn issue(state: &UsersState, u: &UserRow) -> ApiResult<String> {
-    Ok(state
+fn issue_claims(state: &UsersState, u: &UserRow) -> ApiResult<(String, ecap_core::auth::Claims)> {
+    state
         .auth
         .keys
-        .issue(u.id, &u.email, u.role(), u.token_version)?
-        .0)
+        .issue(u.id, &u.email, u.role(), u.token_version)
+}
+
+/// The answer of login, register and refresh: the token in the body, or, when
+/// the browser asked for a cookie session (`X-Auth-Session: cookie`), the
+/// token in an HttpOnly cookie and only the CSRF token in the body.
+fn session_answer(
+    state: &UsersState,
+    headers: &HeaderMap,
+    user: &UserRow,
+    mut data: Value,
+    respond: impl FnOnce(Value) -> Response,
+) -> ApiResult<Response> {
+    let (token, claims) = issue_claims(state, user)?;
+    if !session::wants_cookie(headers) {
+        data["token"] = json!(token);
+        return Ok(respond(data));
+    }
+    let (cookies, csrf) = session::session_cookies(
+        &state.auth.keys,
+        &token,
+        &claims,
+        session::over_tls(headers),
+    )?;
+    data["csrfToken"] = json!(csrf);
+    data["expiresAt"] = json!(claims.exp);
+    let mut res = respond(data);
+    session::set_cookies(&mut res, cookies);
+    Ok(res)
 }
 
 /// Revokes every token of `user_id` below `version` in the shared list.
@@ -134,6 +166,7 @@ pub struct RegisterBody {
         (status = 409, description = "User with this email already exists")))]
 pub async fn register(
     State(state): State<UsersState>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> ApiResult<Response> {
     let mut checks = Checks::default();
@@ -162,11 +195,13 @@ pub async fn register(
             "first admin registered through the API with the setup token"
         );
     }
-    let token = issue(&state, &user)?;
-    Ok(created(
-        "User registered successfully",
-        json!({ "user": auth_user_json(&user), "token": token }),
-    ))
+    session_answer(
+        &state,
+        &headers,
+        &user,
+        json!({ "user": auth_user_json(&user) }),
+        |data| created("User registered successfully", data),
+    )
 }
 
 /// Registering as admin is the first admin's setup: it needs the setup token
@@ -244,6 +279,7 @@ pub struct LoginBody {
         (status = 429, description = "Too many failed logins for this account, or too many attempts from this address")))]
 pub async fn login(
     State(state): State<UsersState>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> ApiResult<Response> {
     let mut checks = Checks::default();
@@ -314,11 +350,13 @@ pub async fn login(
             .map_err(|e| store_error(e, "User not found"))?;
         tracing::info!(user_id = user.id, "password re-hashed with argon2id");
     }
-    let token = issue(&state, &user)?;
-    Ok(ok(
-        Some("Login successful"),
-        Some(json!({ "user": auth_user_json(&user), "token": token })),
-    ))
+    session_answer(
+        &state,
+        &headers,
+        &user,
+        json!({ "user": auth_user_json(&user) }),
+        |data| ok(Some("Login successful"), Some(data)),
+    )
 }
 
 fn invalid_credentials() -> ApiError {
@@ -342,9 +380,22 @@ fn locked(until: i64, now: i64) -> ApiError {
 /// Log out: this token is refused from now on, by every service.
 #[utoipa::path(post, path = "/api/auth/logout", tag = TAG_AUTH, security(("bearer" = [])),
     responses((status = 200, description = "Logout successful"), (status = 401, description = "Not logged in")))]
-pub async fn logout(State(state): State<UsersState>, user: AuthUser) -> ApiResult<Response> {
+pub async fn logout(
+    State(state): State<UsersState>,
+    headers: HeaderMap,
+    user: AuthUser,
+) -> ApiResult<Response> {
     revoke_token(&state, &user.claims).await?;
-    Ok(ok_message("Logout successful"))
+    let mut res = ok_message("Logout successful");
+    if session::cookie(&headers, session::SESSION_COOKIE).is_some()
+        || session::wants_cookie(&headers)
+    {
+        session::set_cookies(
+            &mut res,
+            session::clear_cookies(session::over_tls(&headers))?,
+        );
+    }
+    Ok(res)
 }
 
 /// Records a token as revoked; `false` when it already was (a second refresh of one token).
@@ -429,9 +480,17 @@ pub struct RefreshBody {
         (status = 401, description = "Invalid or expired token")))]
 pub async fn refresh(
     State(state): State<UsersState>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<RefreshBody>,
 ) -> ApiResult<Response> {
     let token = body.token.unwrap_or_default();
+    // A browser session refreshes its cookie (a write: the CSRF token is needed).
+    let from_cookie = token
+        .trim()
+        .is_empty()
+        .then(|| session::cookie(&headers, session::SESSION_COOKIE))
+        .flatten();
+    let token = from_cookie.map_or(token, str::to_owned);
     if token.trim().is_empty() {
         return Err(ApiError::field("token", "Token is required"));
     }
@@ -441,6 +500,9 @@ pub async fn refresh(
         .authenticate(token.trim())
         .await
         .map_err(|_| invalid())?;
+    if from_cookie.is_some() {
+        session::check_csrf(&state.auth.keys, &Method::POST, &headers, &claims)?;
+    }
     let user = state
         .store
         .by_id(claims.user_id)
@@ -451,8 +513,9 @@ pub async fn refresh(
     if !revoke_token(&state, &claims).await? {
         return Err(invalid());
     }
-    let token = issue(&state, &user)?;
-    Ok(ok(None, Some(json!({ "token": token }))))
+    session_answer(&state, &headers, &user, json!({}), |data| {
+        ok(None, Some(data))
+    })
 }
 
 // ---- profile --------------------------------------------------------------------
