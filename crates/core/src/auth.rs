@@ -164,7 +164,14 @@ impl AuthState {
                 ErrorCode::TokenRevoked,
                 "Session expired or invalid",
             )),
-            Err(e) => Err(ApiError::internal(e)),
+            // Fail closed, but as what it is: a dependency down (503, retry), not a bug.
+            Err(e) => {
+                tracing::warn!(error = %e, "token revocations cannot be checked");
+                Err(ApiError::internal(format!(
+                    "{}the token revocation store",
+                    crate::ports::UNAVAILABLE
+                )))
+            }
         }
     }
 }
@@ -261,6 +268,47 @@ mod tests {
 
     fn keys(secret: &str) -> JwtKeys {
         JwtKeys::new(&Secret::new(secret), Duration::from_secs(3600))
+    }
+
+    /// A revocation store that does not answer (Redis down in the split shape).
+    struct Unreachable;
+
+    #[async_trait::async_trait]
+    impl crate::revocation::Revocations for Unreachable {
+        async fn revoke_token(
+            &self,
+            _: &str,
+            _: u64,
+        ) -> Result<(), crate::revocation::RevocationError> {
+            Err(crate::revocation::RevocationError("refused".into()))
+        }
+        async fn revoke_user(
+            &self,
+            _: i64,
+            _: i64,
+        ) -> Result<(), crate::revocation::RevocationError> {
+            Err(crate::revocation::RevocationError("refused".into()))
+        }
+        async fn is_revoked(
+            &self,
+            _: &Claims,
+        ) -> Result<bool, crate::revocation::RevocationError> {
+            Err(crate::revocation::RevocationError("connection refused".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_revocation_store_refuses_with_503() {
+        let k = Arc::new(keys("first-secret-of-sixteen"));
+        let (token, _) = k.issue(7, "a@b.co", Role::Customer, 0).unwrap();
+        let auth = AuthState {
+            keys: k,
+            revocations: Arc::new(Unreachable),
+        };
+        let err = auth.authenticate(&token).await.unwrap_err();
+        assert_eq!(err.status, axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(err.code, ErrorCode::Unavailable);
+        assert!(!err.message.contains("connection refused"), "{}", err.message);
     }
 
     #[test]
