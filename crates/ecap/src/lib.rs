@@ -738,6 +738,12 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
             auth: auth.clone(),
             addresses,
             reviews,
+            // In the split shape the lines list without images until an HTTP
+            // directory adapter exists (names and prices are the order's own).
+            products: match &catalog_state {
+                Some(state) => Arc::new(CatalogDirectory(state.clone())),
+                None => Arc::new(NoProductDirectory),
+            },
             settings: settings.clone(),
         };
         let (r, api) = ecap_orders::router(state);
@@ -1013,7 +1019,8 @@ pub async fn assemble_gateway(config: &Config) -> anyhow::Result<Platform> {
             config.auth_rate_limit_window_ms,
         )?,
         trusted_proxies: config.trusted_proxies.clone(),
-        // The gateway is the edge: it counts what trusted proxies (nginx) forward.
+        // The gateway is the edge: it counts everyone, nginx's clients by the
+        // address nginx forwards.
         trusted_proxies_limit: true,
     });
     match config.redis() {
@@ -1023,7 +1030,8 @@ pub async fn assemble_gateway(config: &Config) -> anyhow::Result<Platform> {
         ),
         None => tracing::info!("rate limits kept in this process (no REDIS_URL)"),
     }
-    let (gateway, checks) = Gateway::new(settings, auth, None);
+    // The browser app answers every path no service owns (as all-in-one).
+    let (gateway, checks) = Gateway::new(settings, auth, Some(web::router()));
     let router = foundation(
         ecap_gateway::proxy::router(gateway),
         &HttpOptions {
