@@ -49,6 +49,7 @@ PASSWORD = "Passw0rd!23"
 SETUP = "bench-split-setup-token-123"
 PROCS: list[subprocess.Popen] = []
 BUYERS = 32
+SAMPLES = 40
 
 
 def free_port() -> int:
@@ -261,6 +262,28 @@ def main() -> None:
         time.sleep(1.5)
         results["lag"] = metric_quantiles(url["analytics"], "events_lag_seconds")
         results["drain_s"] = drained
+        # Unloaded: one order at a time, from its 201 to analytics counting it.
+        def counted() -> int:
+            _, d = call("GET", url["analytics"] + "/api/analytics/dashboard?period=today",
+                        None, admin)
+            return d["data"]["ordersToday"]
+        idle = []
+        for i in range(SAMPLES):
+            before = counted()
+            s, b = call("POST", url["orders"] + "/api/orders",
+                        {"items": [{"productId": product, "quantity": 1}],
+                         "paymentMethod": "upi", "shippingAddress": "1 Bench Road, Pune"},
+                        buyers[i % len(buyers)])
+            if s != 201:
+                sys.exit(f"idle order: {s} {b}")
+            t1 = time.perf_counter()
+            while counted() <= before:
+                if time.perf_counter() - t1 > 10:
+                    sys.exit("an order did not reach analytics within 10 s")
+                time.sleep(0.005)
+            idle.append((time.perf_counter() - t1) * 1000)
+        idle.sort()
+        results["idle"] = (idle[len(idle) // 2], idle[min(len(idle) - 1, int(len(idle) * 0.99))])
     finally:
         stop_all()
         for d in dbs.values():
@@ -289,7 +312,9 @@ def main() -> None:
               f"p50 {lag.get('0.5', float('nan')) * 1000:.0f} ms, "
               f"p99 {lag.get('0.99', float('nan')) * 1000:.0f} ms, "
               f"max {lag.get('1', float('nan')) * 1000:.0f} ms; the outbox was empty "
-              f"{results.get('drain_s', float('nan')):.1f} s after the last run."]
+              f"{results.get('drain_s', float('nan')):.1f} s after the last run. "
+              f"One order at a time ({SAMPLES} orders, unloaded), from its 201 to analytics "
+              f"counting it: p50 {results['idle'][0]:.0f} ms, p99 {results['idle'][1]:.0f} ms."]
     table = "\n".join(lines)
     print(table)
     if a.write:

@@ -20,9 +20,9 @@
 //!    `/ready` of orders names it, both gateways answer 503 JSON for its
 //!    prefix (and keep routing the others), and all recovers when it returns.
 //!
-//! Two gateways (`--only gateway`) stand in front: the story's order and its
-//! live SSE dashboard go through them. (nginx in front of the gateways comes
-//! with `deploy/nginx/`.)
+//! nginx (`deploy/nginx/nginx.conf` as committed) → two gateways (`--only
+//! gateway`) stand in front: the story's catalog read, its order and its live
+//! SSE dashboard go through them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
@@ -169,6 +169,89 @@ impl Proxy {
     }
 }
 
+/// nginx (Debian's binary, running `deploy/nginx/nginx.conf` as committed)
+/// in front of the gateways (the same helper as tests/gateway.rs).
+struct Nginx {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    fn start(gateways: &[SocketAddr]) -> Self {
+        let bin = std::env::var("NGINX").unwrap_or_else(|_| "/usr/sbin/nginx".into());
+        assert!(
+            std::path::Path::new(&bin).exists(),
+            "nginx not found at {bin} (apt-get install nginx, or set NGINX)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        // Workers may run as another user when the test runs as root.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let conf = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/nginx/nginx.conf");
+        std::fs::copy(conf, dir.path().join("nginx.conf")).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        std::fs::write(
+            dir.path().join("listen.conf"),
+            format!("listen 127.0.0.1:{port};\n"),
+        )
+        .unwrap();
+        let servers: String = gateways
+            .iter()
+            .map(|g| format!("server {g} max_fails=2 fail_timeout=5s;\n"))
+            .collect();
+        std::fs::write(dir.path().join("gateways.conf"), servers).unwrap();
+        let child = std::process::Command::new(bin)
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(dir.path().join("nginx.conf"))
+            .args(["-e", "stderr", "-g", "daemon off;"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut n = Self {
+            child,
+            port,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(n.child.try_wait().unwrap().is_none(), "nginx exited");
+            assert!(Instant::now() < deadline, "nginx did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        n
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for Nginx {
+    /// SIGTERM lets the master stop its workers (SIGKILL would orphan them).
+    fn drop(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[derive(Clone)]
 struct Api(reqwest::Client);
 
@@ -216,6 +299,8 @@ struct Topo {
     analytics: Svc,
     /// Two gateways in front of everything (`--only gateway`).
     gateways: [Svc; 2],
+    /// nginx in front of the two gateways.
+    nginx: Option<Nginx>,
     proxy: Proxy,
     prefix: String,
     db_env: Vec<(String, String)>,
@@ -344,7 +429,7 @@ async fn topology() -> Topo {
         child: None,
     };
     let api = Api(reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
+        .timeout(Duration::from_secs(60))
         .build()
         .unwrap());
     let mut t = Topo {
@@ -360,6 +445,7 @@ async fn topology() -> Topo {
             svc("gateway-1", "gateway", ports[5]),
             svc("gateway-2", "gateway", ports[6]),
         ],
+        nginx: None,
         proxy,
         prefix,
         db_env,
@@ -400,6 +486,12 @@ async fn topology() -> Topo {
         all.then_some(())
     })
     .await;
+    let gateways: Vec<SocketAddr> = t
+        .gateways
+        .iter()
+        .map(|g| SocketAddr::from(([127, 0, 0, 1], g.port)))
+        .collect();
+    t.nginx = Some(Nginx::start(&gateways));
     t
 }
 
@@ -564,21 +656,17 @@ async fn story(t: &Topo, admin: &str) {
     assert_eq!(s, StatusCode::CREATED, "{b}");
     let address = b["data"]["address"]["id"].as_i64().unwrap();
     let tent = t.product(admin, "Split Tent", 129.99, 20).await;
+    let front = |path: &str| t.nginx.as_ref().unwrap().url(path);
     let (s, b) = api
-        .call(
-            Method::GET,
-            &t.catalog.url("/api/products?limit=10"),
-            None,
-            None,
-        )
+        .call(Method::GET, &front("/api/products?limit=10"), None, None)
         .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(b["data"]["pagination"]["total"], 1);
 
-    // The live dashboard through a gateway: a first event, then one per change.
+    // The live dashboard through nginx and a gateway: a first event, then one per change.
     let mut sse = api
         .0
-        .get(t.gateways[1].url("/api/analytics/stream?period=today"))
+        .get(front("/api/analytics/stream?period=today"))
         .bearer_auth(admin)
         .send()
         .await
@@ -587,11 +675,11 @@ async fn story(t: &Topo, admin: &str) {
     let first = next_event(&mut sse).await;
     assert_eq!(first["ordersToday"], 0);
 
-    // Placed through the other gateway with a saved address (orders →
+    // Placed through nginx and a gateway with a saved address (orders →
     // users), stock reserved over HTTP (orders → catalog); 201 stays 201.
     let (s, b) = api
         .post(
-            &t.gateways[0].url("/api/orders"),
+            &front("/api/orders"),
             Some(&customer),
             json!({"items": [{"productId": tent, "quantity": 2}], "paymentMethod": "cod",
                 "addressId": address}),
@@ -721,10 +809,14 @@ async fn race(t: &Topo, admin: &str) {
     let ball = t.product(admin, "Last Ten Balls", 9.5, 10).await;
     let mut buyers = Vec::new();
     let mut regs = tokio::task::JoinSet::new();
+    // A few registrations at a time: password hashing is slow on a busy machine.
+    let gate = Arc::new(tokio::sync::Semaphore::new(4));
     for i in 0..64 {
         let api = t.api.clone();
         let url = t.users.url("/api/auth/register");
+        let gate = gate.clone();
         regs.spawn(async move {
+            let _turn = gate.acquire().await.unwrap();
             let (s, b) = api
                 .post(
                     &url,
@@ -1012,6 +1104,9 @@ async fn catalog_stopped(t: &mut Topo, admin: &str) {
         let (s, _) = t.api.get(&g.url("/api/orders"), &buyer).await;
         assert_eq!(s, StatusCode::OK, "other prefixes still routed");
     }
+    let nginx = t.nginx.as_ref().unwrap().url("/api/products");
+    let (s, b) = t.api.call(Method::GET, &nginx, None, None).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "through nginx too: {b}");
     t.catalog.start();
     wait_health(&t.api, &t.catalog).await;
     for g in &t.gateways {
@@ -1056,6 +1151,7 @@ async fn the_split_shape_live() {
     for s in [&mut t.users, &mut t.catalog, &mut t.analytics] {
         s.stop();
     }
+    t.nginx = None;
     for s in &mut t.gateways {
         s.stop();
     }

@@ -1,6 +1,7 @@
 //! The outbox relay: delivers undelivered event rows to the bus in outbox
 //! order, at least once, and marks them delivered. It wakes when an order
-//! change commits and polls every second besides, so a restart (or a bus that
+//! change commits in this process and polls every 250 ms besides (changes
+//! committed by another replica), so a restart (or a bus that
 //! was down) resumes where delivery stopped.
 
 use std::{sync::Arc, time::Duration};
@@ -10,6 +11,9 @@ use ecap_core::{events::EventBus, lease::LeaseHandle};
 use crate::store::OrderStore;
 
 const BATCH: u64 = 256;
+
+/// How often the relay looks for undelivered rows when nothing woke it.
+const POLL: Duration = Duration::from_millis(250);
 
 pub struct Relay {
     store: OrderStore,
@@ -75,7 +79,8 @@ impl Relay {
                         failing = false;
                     }
                     backoff = Duration::from_millis(100);
-                    let _ = tokio::time::timeout(Duration::from_secs(1), wake.notified()).await;
+                    // Orders committed by another replica do not wake this one: poll.
+                    let _ = tokio::time::timeout(POLL, wake.notified()).await;
                 }
                 Err(e) => {
                     metrics::counter!("outbox_delivery_failures_total").increment(1);
