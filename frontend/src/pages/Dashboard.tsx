@@ -4,13 +4,7 @@ import { Link, useNavigate, useSearchParams } from "react-router";
 import { client, unwrap } from "../api/client";
 import type { BreakdownRow, Dashboard as DashboardData, SeriesPoint } from "../api/types";
 import { ErrorState, ProductImage, Skeleton, StatusBadge } from "../components/ui";
-import {
-  browserTimeZone,
-  formatChange,
-  formatMoney,
-  formatNumber,
-  humanize,
-} from "../lib/format";
+import { browserTimeZone, formatChange, formatMoney, formatNumber, humanize } from "../lib/format";
 import { type LiveState, openStream } from "../lib/stream";
 
 // Recharts is the heaviest dependency: its own chunk, so the KPI cards render
