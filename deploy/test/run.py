@@ -54,7 +54,8 @@ def check(name: str, ok: bool, detail: str = "") -> bool:
     global passed, failed
     if ok:
         passed += 1
-        print(f"  ok    {name}" + (f" ({detail})" if detail else ""), flush=True)
+        short = detail.strip() if detail and len(detail) <= 100 and "\n" not in detail.strip() else ""
+        print(f"  ok    {name}" + (f" ({short})" if short else ""), flush=True)
     else:
         failed += 1
         failures.append(name)
@@ -136,7 +137,12 @@ def host_binary() -> str:
     """The binary the image is built from: the release one (`ECAP_DEPLOY_PROFILE`
     = release, the default when target/release/ecap exists), else the debug one
     `make test` just built (a fresh CI clone: no release build to wait for; the
-    size figure then says so). Cargo brings it up to date either way."""
+    size figure then says so). Cargo brings it up to date either way;
+    ECAP_DEPLOY_BINARY=path uses that binary as it is."""
+    given = os.environ.get("ECAP_DEPLOY_BINARY")
+    if given:
+        figure("binary_profile", given)
+        return given
     profile = os.environ.get("ECAP_DEPLOY_PROFILE") or (
         "release" if (ROOT / "target/release/ecap").exists() else "debug")
     t0 = time.monotonic()

@@ -436,7 +436,7 @@ fn healthcheck_asks_ready_on_the_serving_port() {
             "--port",
             &port.to_string(),
             "--path",
-            "/nope",
+            "/api/nope",
         ])
         .output()
         .unwrap();
