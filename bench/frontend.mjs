@@ -32,7 +32,9 @@ const out = {};
 // 1. Bundle sizes.
 const dist = join(root, "frontend/dist");
 const html = readFileSync(join(dist, "index.html"), "utf8");
-const initial = [...html.matchAll(/(?:src|href)="\/(assets\/[^"]+\.(?:js|css))"/g)].map((m) => m[1]);
+const initial = [...html.matchAll(/(?:src|href)="\/(assets\/[^"]+\.(?:js|css))"/g)].map(
+  (m) => m[1],
+);
 const gz = (f) => gzipSync(readFileSync(join(dist, f)), { level: 9 }).length;
 const initialGz = initial.reduce((n, f) => n + gz(f), 0) + gzipSync(html).length;
 const lazy = execFileSync("ls", [join(dist, "assets")], { encoding: "utf8" })
@@ -40,19 +42,31 @@ const lazy = execFileSync("ls", [join(dist, "assets")], { encoding: "utf8" })
   .filter((f) => /\.js$/.test(f) && !initial.includes(`assets/${f}`))
   .map((f) => [f.replace(/-[\w-]{8}\.js$/, ""), gz(`assets/${f}`)])
   .sort((a, b) => b[1] - a[1]);
-out.bundle = { initialFiles: initial, initialGzipKB: +(initialGz / 1024).toFixed(1), lazyGzipKB: Object.fromEntries(lazy.map(([n, b]) => [n, +(b / 1024).toFixed(1)])) };
+out.bundle = {
+  initialFiles: initial,
+  initialGzipKB: +(initialGz / 1024).toFixed(1),
+  lazyGzipKB: Object.fromEntries(lazy.map(([n, b]) => [n, +(b / 1024).toFixed(1)])),
+};
 console.log(`login page + shell: ${out.bundle.initialGzipKB} KB gzipped (${initial.join(", ")})`);
 
 // 2. A seeded database and the server.
 const data = process.env.BENCH_DATA ?? mkdtempSync(join(tmpdir(), "ecap-bench-fe-"));
-const env = { ...process.env, JWT_SECRET: "bench-secret-bench-secret-bench-secret", LOG_LEVEL: "warn" };
-for (const k of Object.keys(env)) if (/^(DATABASE_URL|.*_DATABASE_URL|REDIS_.*|DB_.*|S3_.*)$/.test(k)) delete env[k];
+const env = {
+  ...process.env,
+  JWT_SECRET: "bench-secret-bench-secret-bench-secret",
+  LOG_LEVEL: "warn",
+};
+for (const k of Object.keys(env))
+  if (/^(DATABASE_URL|.*_DATABASE_URL|REDIS_.*|DB_.*|S3_.*)$/.test(k)) delete env[k];
 if (!existsSync(join(data, "seeded"))) {
   let t = Date.now();
   execFileSync(bin, ["--data-dir", data, "seed", "--products", "10000"], { env, stdio: "inherit" });
   console.log(`seeded 10,000 products in ${((Date.now() - t) / 1000).toFixed(1)} s`);
   t = Date.now();
-  execFileSync(bin, ["--data-dir", data, "seed", "--orders", String(orders)], { env, stdio: "inherit" });
+  execFileSync(bin, ["--data-dir", data, "seed", "--orders", String(orders)], {
+    env,
+    stdio: "inherit",
+  });
   console.log(`seeded ${orders} orders in ${((Date.now() - t) / 1000).toFixed(1)} s`);
   execFileSync("touch", [join(data, "seeded")]);
 }
@@ -66,10 +80,14 @@ const port = await new Promise((res) => {
   });
 });
 const base = `http://127.0.0.1:${port}`;
-const server = spawn(bin, ["--data-dir", data, "serve", "--port", String(port), "--host", "127.0.0.1"], {
-  env: { ...env, RATE_LIMIT_MAX_REQUESTS: "1000000", AUTH_RATE_LIMIT_MAX_REQUESTS: "10000" },
-  stdio: ["ignore", "ignore", "inherit"],
-});
+const server = spawn(
+  bin,
+  ["--data-dir", data, "serve", "--port", String(port), "--host", "127.0.0.1"],
+  {
+    env: { ...env, RATE_LIMIT_MAX_REQUESTS: "1000000", AUTH_RATE_LIMIT_MAX_REQUESTS: "10000" },
+    stdio: ["ignore", "ignore", "inherit"],
+  },
+);
 for (let i = 0; i < 600; i++) {
   try {
     if ((await fetch(`${base}/ready`)).ok) break;
@@ -97,14 +115,18 @@ const browser = await chromium.launch({
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
 });
 const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 } });
-await ctx.addCookies([{ name: "ecap_session", value: session, url: base, httpOnly: true, sameSite: "Strict" }]);
+await ctx.addCookies([
+  { name: "ecap_session", value: session, url: base, httpOnly: true, sameSite: "Strict" },
+]);
 const page = await ctx.newPage();
 async function markAfterNavigation(path, mark) {
   const times = [];
   for (let i = 0; i < 6; i++) {
     await page.goto("about:blank");
     await page.goto(`${base}${path}`);
-    await page.waitForFunction((m) => performance.getEntriesByName(m).length > 0, mark, { timeout: 30_000 });
+    await page.waitForFunction((m) => performance.getEntriesByName(m).length > 0, mark, {
+      timeout: 30_000,
+    });
     const t = await page.evaluate((m) => performance.getEntriesByName(m)[0].startTime, mark);
     if (i > 0) times.push(t); // the first load warms the caches
   }
@@ -113,7 +135,9 @@ async function markAfterNavigation(path, mark) {
 }
 out.kpisVisibleMs = await markAfterNavigation("/?period=30d", "ecap:kpis-visible");
 out.productsVisibleMs = await markAfterNavigation("/products", "ecap:products-visible");
-console.log(`dashboard KPIs visible: ${out.kpisVisibleMs} ms; products page: ${out.productsVisibleMs} ms (median of 5)`);
+console.log(
+  `dashboard KPIs visible: ${out.kpisVisibleMs} ms; products page: ${out.productsVisibleMs} ms (median of 5)`,
+);
 await browser.close();
 
 // 3. Lighthouse.
@@ -125,19 +149,26 @@ if (existsSync(lhBin)) {
     ["products", "/products"],
     ["product page", `/products/${aProduct}`],
   ]) {
-    const json = execFileSync(
-      lhBin,
-      [
-        `${base}${path}`,
-        "--preset=desktop",
-        "--output=json",
-        "--quiet",
-        "--only-categories=performance,accessibility,best-practices",
-        `--extra-headers=${JSON.stringify({ Cookie: `ecap_session=${session}` })}`,
-        "--chrome-flags=--headless --no-sandbox --disable-gpu --disable-background-networking",
-      ],
-      { env: { ...process.env, CHROME_PATH: chrome }, encoding: "utf8", maxBuffer: 256 << 20 },
-    );
+    let json;
+    try {
+      json = execFileSync(
+        lhBin,
+        [
+          `${base}${path}`,
+          "--preset=desktop",
+          "--output=json",
+          "--quiet",
+          "--only-categories=performance,accessibility,best-practices",
+          `--extra-headers=${JSON.stringify({ Cookie: `ecap_session=${session}` })}`,
+          "--chrome-flags=--headless=new --no-sandbox --disable-gpu --disable-background-networking",
+        ],
+        { env: { ...process.env, CHROME_PATH: chrome }, encoding: "utf8", maxBuffer: 256 << 20 },
+      );
+    } catch (e) {
+      out.lighthouse[name] = { error: String(e.stderr ?? e).slice(0, 300) };
+      console.log(`lighthouse ${name} failed:`, out.lighthouse[name].error);
+      continue;
+    }
     const r = JSON.parse(json);
     const score = (k) => Math.round((r.categories[k]?.score ?? 0) * 100);
     out.lighthouse[name] = {

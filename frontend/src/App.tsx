@@ -6,7 +6,11 @@ import { SkeletonRows } from "./components/ui";
 import { LoginPage } from "./pages/Login";
 import { NotFound } from "./pages/NotFound";
 
-const Dashboard = lazy(() => import("./pages/Dashboard"));
+const loadDashboard = () => import("./pages/Dashboard");
+// The dashboard is the admin's landing page: fetch its chunk while the session
+// is being checked instead of after.
+if (typeof window !== "undefined" && window.location.pathname === "/") void loadDashboard();
+const Dashboard = lazy(loadDashboard);
 const CustomerHome = lazy(() => import("./pages/CustomerHome"));
 const Products = lazy(() => import("./pages/Products"));
 const ProductPage = lazy(() => import("./pages/ProductPage"));

@@ -3,9 +3,10 @@ import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { BrowserRouter } from "react-router";
 import { App } from "./App";
-import { ApiError } from "./api/client";
+import { ApiError, client, unwrap } from "./api/client";
 import { AuthProvider } from "./auth/AuthContext";
 import { ToastProvider } from "./components/toast";
+import { browserTimeZone } from "./lib/format";
 import { applyTheme, storedTheme } from "./lib/theme";
 import { CartProvider } from "./lib/useCart";
 import "./styles/app.css";
@@ -22,6 +23,19 @@ const queryClient = new QueryClient({
     },
   },
 });
+
+// The admin's landing page: ask for the dashboard while the session is being
+// checked (the cookie authenticates it; anyone else gets a harmless 401/403).
+if (window.location.pathname === "/") {
+  const period = new URLSearchParams(window.location.search).get("period") ?? "30d";
+  if (period !== "custom") {
+    const query = { period, tz: browserTimeZone() };
+    void queryClient.prefetchQuery({
+      queryKey: ["analytics", "dashboard", query],
+      queryFn: () => unwrap(client.GET("/api/analytics/dashboard", { params: { query } })),
+    });
+  }
+}
 
 const root = document.getElementById("root");
 if (root) {

@@ -1,27 +1,15 @@
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { useEffect, useMemo, useRef, useState } from "react";
+import { lazy, Suspense, useEffect, useMemo, useRef, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
-import {
-  Area,
-  AreaChart,
-  CartesianGrid,
-  ResponsiveContainer,
-  Tooltip,
-  XAxis,
-  YAxis,
-} from "recharts";
 import { client, unwrap } from "../api/client";
 import type { BreakdownRow, Dashboard as DashboardData, SeriesPoint } from "../api/types";
 import { ErrorState, ProductImage, Skeleton, StatusBadge } from "../components/ui";
-import {
-  browserTimeZone,
-  formatChange,
-  formatCompactMoney,
-  formatMoney,
-  formatNumber,
-  humanize,
-} from "../lib/format";
+import { browserTimeZone, formatChange, formatMoney, formatNumber, humanize } from "../lib/format";
 import { type LiveState, openStream } from "../lib/stream";
+
+// Recharts is the heaviest dependency: its own chunk, so the KPI cards render
+// before it has loaded.
+const RevenueChart = lazy(() => import("../components/RevenueChart"));
 
 const PERIODS = [
   { value: "today", label: "Today" },
@@ -303,35 +291,9 @@ export default function Dashboard() {
             {revenue.isError ? (
               <ErrorState error={revenue.error} retry={() => revenue.refetch()} />
             ) : revenue.data ? (
-              <ResponsiveContainer width="100%" height={280}>
-                <AreaChart data={series} margin={{ top: 8, right: 8, bottom: 0, left: 0 }}>
-                  <CartesianGrid strokeDasharray="3 3" stroke="var(--border)" />
-                  <XAxis
-                    dataKey="date"
-                    tick={{ fontSize: 12, fill: "var(--muted)" }}
-                    minTickGap={24}
-                  />
-                  <YAxis
-                    tickFormatter={(v: number) => formatCompactMoney(v)}
-                    tick={{ fontSize: 12, fill: "var(--muted)" }}
-                    width={64}
-                  />
-                  <Tooltip
-                    formatter={(v) => formatMoney(Number(v))}
-                    contentStyle={{
-                      background: "var(--surface)",
-                      border: "1px solid var(--border)",
-                    }}
-                  />
-                  <Area
-                    type="monotone"
-                    dataKey="revenue"
-                    name="Net revenue"
-                    stroke="var(--accent)"
-                    fill="var(--accent-soft)"
-                  />
-                </AreaChart>
-              </ResponsiveContainer>
+              <Suspense fallback={<Skeleton height={280} />}>
+                <RevenueChart series={series} />
+              </Suspense>
             ) : (
               <Skeleton height={280} />
             )}
