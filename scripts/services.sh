@@ -38,3 +38,12 @@ if ! redis_up; then
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
 fi
 wait_for redis redis_up || exit 1
+
+# nginx is started by the tests themselves (deploy/nginx/nginx.conf in front of
+# the gateways); it only has to be installed.
+if ! [ -x /usr/sbin/nginx ]; then
+  install nginx
+  # Debian's package starts a server on port 80; the tests run their own.
+  /usr/sbin/nginx -s stop >/dev/null 2>&1 || true
+fi
+echo "services: nginx installed"

@@ -44,3 +44,13 @@ if status != 0 and not failed:
 print(f"tests: {len(passed)} passed, {len(failed)} failed")
 sys.exit(1 if failed or status != 0 else 0)
 PY
+rust_status=$?
+
+# ---- frontend (issue 11, owned by the frontend engineer) ----------------------
+# Biome, API-type drift, Vitest, build, and the end-to-end story with axe and
+# screenshots in Debian's Chromium: scripts/frontend-test.sh.
+echo
+echo "== frontend"
+bash scripts/frontend-test.sh
+frontend_status=$?
+exit $(( rust_status != 0 || frontend_status != 0 ))

@@ -1124,15 +1124,23 @@ impl ProductDirectory for CatalogDirectory {
     ) -> Result<std::collections::HashMap<String, ProductSummary>, PortError> {
         let state = &self.0;
         let port = |e: &dyn std::fmt::Display| PortError(e.to_string());
-        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let mut refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        refs.sort_unstable();
+        refs.dedup();
+        // Two queries whatever the number of ids.
+        let rows = state
+            .store
+            .products_by_ids(&refs)
+            .await
+            .map_err(|e| port(&e))?;
         let mut images = state.store.images_of(&refs).await.map_err(|e| port(&e))?;
-        let mut out = std::collections::HashMap::with_capacity(ids.len());
-        for id in ids {
-            let Some(p) = state.store.product(id).await.map_err(|e| port(&e))? else {
-                continue;
-            };
-            let rows = images.remove(id).unwrap_or_default();
-            let first = rows.into_iter().min_by_key(|i| i.position);
+        let mut out = std::collections::HashMap::with_capacity(rows.len());
+        for p in rows {
+            let first = images
+                .remove(&p.id)
+                .unwrap_or_default()
+                .into_iter()
+                .min_by_key(|i| i.position);
             let image = match first {
                 Some(img) => image_views(state, vec![img])
                     .await
@@ -1143,7 +1151,7 @@ impl ProductDirectory for CatalogDirectory {
                 None => None,
             };
             out.insert(
-                id.clone(),
+                p.id.clone(),
                 ProductSummary {
                     id: p.id,
                     name: p.name,

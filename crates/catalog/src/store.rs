@@ -410,6 +410,24 @@ impl CatalogStore {
             .await?)
     }
 
+    /// The products with these ids (any status), in no particular order; one query.
+    pub async fn products_by_ids(&self, ids: &[&str]) -> StoreResult<Vec<ProductRow>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .db
+            .fetch_all(
+                self.db.pool(),
+                &Self::select_products()
+                    .and_where(
+                        Expr::col((Products::Table, Products::Id)).is_in(ids.iter().copied()),
+                    )
+                    .to_owned(),
+            )
+            .await?)
+    }
+
     async fn product_in(&self, conn: &mut AnyConnection, id: &str) -> StoreResult<ProductRow> {
         self.db
             .fetch_optional(

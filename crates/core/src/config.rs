@@ -166,6 +166,8 @@ pub struct Config {
     /// How long a replica holds a background job's lease (outbox relay,
     /// sweeper) without renewing it; a dead replica's job is taken over after this.
     pub ecap_lease_secs: u64,
+    /// Redis for the order event stream only, when it differs from `REDIS_URL`.
+    pub events_redis_url: Option<Secret>,
 }
 
 impl Default for Config {
@@ -234,6 +236,7 @@ impl Default for Config {
             rate_limit_fail_open: false,
             internal_timeout_ms: 5000,
             ecap_lease_secs: 5,
+            events_redis_url: None,
         }
     }
 }
@@ -301,6 +304,7 @@ pub const ENV_KEYS: &[&str] = &[
     "RATE_LIMIT_FAIL_OPEN",
     "INTERNAL_TIMEOUT_MS",
     "ECAP_LEASE_SECS",
+    "EVENTS_REDIS_URL",
 ];
 
 fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
@@ -471,6 +475,14 @@ impl Config {
         } else {
             urls
         }
+    }
+
+    /// Where the order event stream lives: `EVENTS_REDIS_URL`, else [`Config::redis`].
+    pub fn events_redis(&self) -> Option<Secret> {
+        self.events_redis_url
+            .clone()
+            .filter(|u| !u.is_empty())
+            .or_else(|| self.redis())
     }
 
     pub fn jwt_lifetime(&self) -> Result<Duration, ConfigError> {

@@ -21,8 +21,8 @@ use ecap_core::{
     error::ErrorCode,
     events::OrderSource,
     ports::{
-        AddressBook, CustomerOrders, Inventory, NewReview, PortError, ProductReviews,
-        PurchaseCheck, ReserveLine,
+        AddressBook, CustomerOrders, Inventory, NewReview, PortError, ProductDirectory,
+        ProductReviews, PurchaseCheck, ReserveLine,
     },
 };
 use serde::Deserialize;
@@ -85,6 +85,7 @@ fn failed(e: PortError) -> Response {
 struct CatalogPorts {
     inventory: Arc<dyn Inventory>,
     reviews: Arc<dyn ProductReviews>,
+    directory: Arc<dyn ProductDirectory>,
 }
 
 #[derive(Deserialize)]
@@ -95,13 +96,34 @@ struct ReserveBody {
     lines: Vec<ReserveLine>,
 }
 
-/// Routes the catalog serves: reserve, release, add a review.
-pub fn catalog_routes(inventory: Arc<dyn Inventory>, reviews: Arc<dyn ProductReviews>) -> Router {
+/// Routes the catalog serves: reserve, release, add a review, product summaries.
+pub fn catalog_routes(
+    inventory: Arc<dyn Inventory>,
+    reviews: Arc<dyn ProductReviews>,
+    directory: Arc<dyn ProductDirectory>,
+) -> Router {
     Router::new()
         .route("/internal/inventory/reserve", post(reserve))
         .route("/internal/inventory/release", post(release))
         .route("/internal/reviews", post(add_review))
-        .with_state(CatalogPorts { inventory, reviews })
+        .route("/internal/products/summaries", post(summaries))
+        .with_state(CatalogPorts {
+            inventory,
+            reviews,
+            directory,
+        })
+}
+
+#[derive(Deserialize)]
+struct IdsBody {
+    ids: Vec<String>,
+}
+
+async fn summaries(State(p): State<CatalogPorts>, Json(body): Json<IdsBody>) -> Response {
+    match p.directory.summaries(&body.ids).await {
+        Ok(map) => Json(json!({ "success": true, "summaries": map })).into_response(),
+        Err(e) => failed(e),
+    }
 }
 
 async fn reserve(State(p): State<CatalogPorts>, Json(body): Json<ReserveBody>) -> Response {

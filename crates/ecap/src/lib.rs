@@ -372,7 +372,7 @@ fn internal_token(config: &Config) -> anyhow::Result<Secret> {
 
 /// `REDIS_URL`, required by the split orders and analytics services (the event bus).
 fn events_redis(config: &Config, service: &str) -> anyhow::Result<Secret> {
-    match config.redis() {
+    match config.events_redis() {
         Some(url) => Ok(url),
         None => bail!(
             "REDIS_URL must be set for --only {service}: order events travel on Redis Streams \
@@ -689,6 +689,7 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
             internal = internal.merge(internal::catalog_routes(
                 port.clone(),
                 Arc::new(CatalogReviews(state.clone())),
+                Arc::new(CatalogDirectory(state.clone())),
             ));
         }
         inventory = Some(port);
@@ -737,6 +738,12 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
             auth: auth.clone(),
             addresses,
             reviews,
+            // In the split shape the lines list without images until an HTTP
+            // directory adapter exists (names and prices are the order's own).
+            products: match &catalog_state {
+                Some(state) => Arc::new(CatalogDirectory(state.clone())),
+                None => Arc::new(NoProductDirectory),
+            },
             settings: settings.clone(),
         };
         let (r, api) = ecap_orders::router(state);
@@ -809,15 +816,15 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
     }
     if let (Shape::Analytics, Some(r), Some(url)) = (shape, &remotes, &events_url) {
         let client = r.reach(config, Peer::Orders, &mut needs)?;
-
         let source = remote::HttpOrderSource(client);
-        // Product names for the figures: not reachable over HTTP yet (ids only).
+        // Product names for the figures come from the catalog.
+        let catalog = r.reach(config, Peer::Catalog, &mut needs)?;
         let (r, api, astore) = analytics_service(
             config,
             &auth,
             &opened_pools,
             &source,
-            Arc::new(NoProductDirectory),
+            Arc::new(remote::HttpProductDirectory(catalog)),
         )
         .await?;
         router = router.merge(r);
@@ -862,8 +869,13 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
             format!("its database, {}", needs.text.join(", "))
         };
         tracing::info!(
-            "{service}: serves {} and /internal; depends on {deps}",
-            serves.join(", ")
+            "{service}: serves {}{}; depends on {deps}",
+            serves.join(", "),
+            if shape == Shape::Analytics {
+                ""
+            } else {
+                " and /internal"
+            }
         );
         if let Some(r) = &remotes {
             router = router.merge(internal::protect(internal, r.token.clone()));
@@ -1007,7 +1019,8 @@ pub async fn assemble_gateway(config: &Config) -> anyhow::Result<Platform> {
             config.auth_rate_limit_window_ms,
         )?,
         trusted_proxies: config.trusted_proxies.clone(),
-        // The gateway is the edge: it counts what trusted proxies (nginx) forward.
+        // The gateway is the edge: it counts everyone, nginx's clients by the
+        // address nginx forwards.
         trusted_proxies_limit: true,
     });
     match config.redis() {
@@ -1017,7 +1030,8 @@ pub async fn assemble_gateway(config: &Config) -> anyhow::Result<Platform> {
         ),
         None => tracing::info!("rate limits kept in this process (no REDIS_URL)"),
     }
-    let (gateway, checks) = Gateway::new(settings, auth, None);
+    // The browser app answers every path no service owns (as all-in-one).
+    let (gateway, checks) = Gateway::new(settings, auth, Some(web::router()));
     let router = foundation(
         ecap_gateway::proxy::router(gateway),
         &HttpOptions {

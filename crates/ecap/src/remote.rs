@@ -21,8 +21,8 @@ use ecap_core::{
     events::{OrderEvent, OrderSource},
     ports::{
         AddressBook, CustomerOrders, CustomerStats, Inventory, InventoryError, NewReview,
-        PortError, ProductReviews, PurchaseCheck, ReserveLine, ReservedLine, ReviewError,
-        ShippingAddress,
+        PortError, ProductDirectory, ProductReviews, ProductSummary, PurchaseCheck, ReserveLine,
+        ReservedLine, ReviewError, ShippingAddress,
     },
 };
 use reqwest::{Method, StatusCode};
@@ -282,6 +282,34 @@ impl ProductReviews for HttpReviews {
                 other => ReviewError::Failed(other.port(self.0.name()).0),
             })?;
         Ok(v.get("product").cloned().unwrap_or(Value::Null))
+    }
+}
+
+/// The catalog's product names over HTTP (analytics' top products).
+#[derive(Clone, Debug)]
+pub struct HttpProductDirectory(pub Arc<ServiceClient>);
+
+#[async_trait]
+impl ProductDirectory for HttpProductDirectory {
+    async fn summaries(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, ProductSummary>, PortError> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let body = json!({ "ids": ids });
+        let v = self
+            .0
+            .call(
+                Method::POST,
+                "/internal/products/summaries",
+                Some(&body),
+                true,
+            )
+            .await
+            .map_err(|e| e.port(self.0.name()))?;
+        field(&v, "summaries").map_err(PortError)
     }
 }
 

@@ -32,12 +32,29 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, oneshot};
 
+fn redis_url() -> String {
+    std::env::var("ECAP_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
 /// A fake service: echoes what it received, and a few special routes.
 #[derive(Clone)]
 struct Fake {
     name: &'static str,
     hits: Arc<AtomicUsize>,
     first_bytes: Arc<Notify>,
+    ready: Arc<std::sync::atomic::AtomicBool>,
+}
+
+async fn ready(State(f): State<Fake>) -> Response {
+    if f.ready.load(Ordering::SeqCst) {
+        Json(json!({"status": "ready"})).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable"})),
+        )
+            .into_response()
+    }
 }
 
 async fn echo(State(f): State<Fake>, req: Request) -> Response {
@@ -127,9 +144,10 @@ impl Upstream {
             name,
             hits: Arc::new(AtomicUsize::new(0)),
             first_bytes: Arc::new(Notify::new()),
+            ready: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         };
         let app = Router::new()
-            .route("/ready", get(|| async { Json(json!({"status": "ready"})) }))
+            .route("/ready", get(ready))
             .route("/api/analytics/stream", get(stream))
             .route("/api/orders/upload", post(upload))
             .route("/api/orders/slow", get(slow))
@@ -277,12 +295,24 @@ async fn routes_by_prefix_keeping_status_headers_and_query() {
         "/internal",
         "/api/orders/../../internal/x",
         "/api/health",
-        "/nowhere",
+        "/api/nowhere",
     ] {
         let r = gw.get(path).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(r.body["success"], false, "{path}");
         assert_eq!(r.body["message"], "Route not found");
+    }
+    // Every other path is the browser app's (as in the all-in-one process).
+    for path in ["/", "/admin/products"] {
+        let r = gw.get(path).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        assert!(
+            r.headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{path}"
+        );
     }
     assert_eq!(u.hits() + c.hits() + o.hits() + a.hits(), before);
 
@@ -399,6 +429,39 @@ async fn round_robin_ejection_and_recovery() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(b.hits() >= 1);
+}
+
+#[tokio::test]
+async fn replicas_that_are_not_ready_are_avoided_but_not_abandoned() {
+    let a = Upstream::start("a").await;
+    let b = Upstream::start("b").await;
+    let o = Upstream::start("others").await;
+    let gw = start_gateway(gateway_config(&[&a, &b], &[&o], &[&o], &[&o])).await;
+    // b's /ready fails (say its database is down): traffic goes to a.
+    b.fake.ready.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    for _ in 0..6 {
+        assert_eq!(gw.get("/api/users/1").await.body["who"], "a");
+    }
+    // Neither is ready, both answer (a shared dependency is down): they still
+    // get the requests, to serve what they can; the gateway says it is not ready.
+    a.fake.ready.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..6 {
+        let r = gw.get("/api/users/1").await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        seen.insert(r.body["who"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    let ready = gw.get("/ready").await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready.body["missing"], json!(["users"]));
+    // Ready again: back in.
+    a.fake.ready.store(true, Ordering::SeqCst);
+    b.fake.ready.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(gw.get("/ready").await.status, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -596,6 +659,41 @@ async fn forged_tokens_stop_at_the_edge() {
     // No token: the service decides.
     let r = gw.get("/api/users/profile").await;
     assert_eq!(r.status, StatusCode::OK);
+    // The browser's session cookie gets the same check.
+    let before = u.hits();
+    let r = Resp::of(
+        gw.client
+            .get(gw.url("/api/users/profile"))
+            .header(
+                "cookie",
+                format!(
+                    "ecap_session={}",
+                    token("another-secret-of-sixteen-chars", 3600)
+                ),
+            )
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(u.hits(), before);
+    let r = Resp::of(
+        gw.client
+            .get(gw.url("/api/users/profile"))
+            .header("cookie", format!("theme=dark; ecap_session={good}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.body["headers"]["cookie"]
+            .as_str()
+            .unwrap()
+            .contains(&good)
+    );
 }
 
 #[tokio::test]
@@ -624,7 +722,7 @@ async fn a_shared_redis_budget_and_its_fail_policy() {
     let prefix = format!("ecap-test-{}:", uuid::Uuid::new_v4().simple());
     let mut config = gateway_config(&[&u], &[&u], &[&u], &[&u]);
     config.rate_limit_max_requests = 4;
-    config.redis_url = Some(Secret::new("redis://127.0.0.1:6379"));
+    config.redis_url = Some(Secret::new(redis_url()));
     config.redis_key_prefix = prefix.clone();
     // Two gateway replicas, one budget.
     let one = start_gateway(config.clone()).await;
@@ -652,7 +750,7 @@ async fn a_shared_redis_budget_and_its_fail_policy() {
     assert!(r.headers.get("x-ratelimit-limit").is_none());
 
     // Clean up this test's keys only.
-    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let client = redis::Client::open(redis_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}*"))
@@ -667,29 +765,54 @@ async fn a_shared_redis_budget_and_its_fail_policy() {
         .unwrap();
 }
 
+/// `serve --only users` and `--only catalog`, each on its own SQLite database.
+struct Split {
+    users: SocketAddr,
+    catalog: SocketAddr,
+    platforms: Vec<ecap::Platform>,
+    _stops: Vec<oneshot::Sender<()>>,
+    _dbs: (TestDb, TestDb, tempfile::TempDir),
+}
+
+impl Split {
+    async fn start() -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let users_db = TestDb::create(Backend::Sqlite).await;
+        let catalog_db = TestDb::create(Backend::Sqlite).await;
+        let mut base = common::test_config(&users_db, data.path());
+        base.database_url = None;
+        base.users_database_url = Some(users_db.url.clone());
+        base.catalog_database_url = Some(catalog_db.url.clone());
+        // Services apart share revocations through Redis (this test's own prefix).
+        base.redis_url = Some(Secret::new(redis_url()));
+        base.redis_key_prefix = format!("ecap-test-{}:", uuid::Uuid::new_v4().simple());
+        base.internal_token = Some(Secret::new("gateway-test-internal-token"));
+        let users = ecap::assemble(&base, Shape::Users).await.unwrap();
+        let (users_addr, s1) = serve(users.router.clone()).await;
+        let catalog = ecap::assemble(&base, Shape::Catalog).await.unwrap();
+        let (catalog_addr, s2) = serve(catalog.router.clone()).await;
+        Self {
+            users: users_addr,
+            catalog: catalog_addr,
+            platforms: vec![users, catalog],
+            _stops: vec![s1, s2],
+            _dbs: (users_db, catalog_db, data),
+        }
+    }
+
+    async fn close(&self) {
+        for p in &self.platforms {
+            p.close().await;
+        }
+    }
+}
+
 /// Real services behind the gateway: users and catalog, each alone on its own
 /// database, the register → login → product story through the gateway.
 #[tokio::test]
 async fn real_users_and_catalog_behind_the_gateway() {
-    let data = tempfile::tempdir().unwrap();
-    let users_db = TestDb::create(Backend::Sqlite).await;
-    let catalog_db = TestDb::create(Backend::Sqlite).await;
-    let mut base = common::test_config(&users_db, data.path());
-    base.database_url = None;
-    base.users_database_url = Some(users_db.url.clone());
-    base.catalog_database_url = Some(catalog_db.url.clone());
-    // Split services share revocations (and the service credential).
-    base.redis_url = Some(ecap_core::config::Secret::new(
-        std::env::var("ECAP_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
-    ));
-    base.redis_key_prefix = format!("gw-test-{}:", uuid::Uuid::new_v4().simple());
-    base.internal_token = Some(ecap_core::config::Secret::new(
-        "gateway-test-internal-token",
-    ));
-    let users = ecap::assemble(&base, Shape::Users).await.unwrap();
-    let (users_addr, _s1) = serve(users.router.clone()).await;
-    let catalog = ecap::assemble(&base, Shape::Catalog).await.unwrap();
-    let (catalog_addr, _s2) = serve(catalog.router.clone()).await;
+    let split = Split::start().await;
+    let (users_addr, catalog_addr) = (split.users, split.catalog);
     let config = Config {
         user_service_url: Some(format!("http://{users_addr}")),
         product_service_url: Some(format!("http://{catalog_addr}")),
@@ -764,6 +887,303 @@ async fn real_users_and_catalog_behind_the_gateway() {
     );
     assert_eq!(ready.body["checks"]["catalog"]["available"], 1);
     assert_eq!(ready.body["missing"], json!(["orders", "analytics"]));
-    users.close().await;
-    catalog.close().await;
+    split.close().await;
+}
+
+/// nginx (Debian's binary, running `deploy/nginx/nginx.conf` as committed) in
+/// front of two gateways in front of real users and catalog services and a
+/// fake analytics stream.
+struct Nginx {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    fn start(gateways: &[SocketAddr]) -> Self {
+        let bin = std::env::var("NGINX").unwrap_or_else(|_| "/usr/sbin/nginx".into());
+        assert!(
+            std::path::Path::new(&bin).exists(),
+            "nginx not found at {bin} (apt-get install nginx, or set NGINX)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        // Workers may run as another user when the test runs as root.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let conf = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/nginx/nginx.conf");
+        std::fs::copy(conf, dir.path().join("nginx.conf")).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        std::fs::write(
+            dir.path().join("listen.conf"),
+            format!("listen 127.0.0.1:{port};\n"),
+        )
+        .unwrap();
+        let servers: String = gateways
+            .iter()
+            .map(|g| format!("server {g} max_fails=2 fail_timeout=5s;\n"))
+            .collect();
+        std::fs::write(dir.path().join("gateways.conf"), servers).unwrap();
+        let child = std::process::Command::new(bin)
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(dir.path().join("nginx.conf"))
+            .args(["-e", "stderr", "-g", "daemon off;"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut n = Self {
+            child,
+            port,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(n.child.try_wait().unwrap().is_none(), "nginx exited");
+            assert!(Instant::now() < deadline, "nginx did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        n
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for Nginx {
+    /// SIGTERM lets the master stop its workers (SIGKILL would orphan them).
+    fn drop(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn nginx_in_front_of_two_gateways() {
+    let split = Split::start().await;
+    let (users_addr, catalog_addr) = (split.users, split.catalog);
+    let analytics = Upstream::start("analytics").await;
+    let config = Config {
+        user_service_url: Some(format!("http://{users_addr}")),
+        product_service_url: Some(format!("http://{catalog_addr}")),
+        order_service_url: Some(analytics.url()),
+        analytics_service_url: Some(analytics.url()),
+        trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
+        ..gateway_config(&[], &[], &[], &[])
+    };
+    let one = start_gateway(config.clone()).await;
+    let two = start_gateway(config).await;
+    let addr = |g: &Gw| g.base.trim_start_matches("http://").parse().unwrap();
+    let nginx = Nginx::start(&[addr(&one), addr(&two)]);
+    // Without decompression, to see the encoding.
+    let client = reqwest::Client::builder().no_gzip().build().unwrap();
+
+    // nginx's own health answer, as the original's.
+    let res = client.get(nginx.url("/health")).send().await.unwrap();
+    assert_eq!(res.text().await.unwrap(), "healthy\n");
+
+    // The story through both hops: 201s stay 201s.
+    let r = Resp::of(
+        client
+            .post(nginx.url("/api/auth/register"))
+            .json(&json!({"name": "Nia Nginx", "email": "nia@example.com",
+                          "password": common::PASSWORD, "role": "admin", "setupToken": SETUP_TOKEN}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let token = r.body["data"]["token"].as_str().unwrap().to_owned();
+    let r = Resp::of(
+        client
+            .post(nginx.url("/api/products"))
+            .bearer_auth(&token)
+            .header("x-request-id", "through-nginx-1")
+            .json(
+                &json!({"name": "Proxy Pot", "description": "Two hops", "price": 3.5,
+                          "category": "Home", "inventory": 2}),
+            )
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.headers["x-request-id"], "through-nginx-1");
+    // Security headers once (the gateway's / service's), none added by nginx.
+    for name in [
+        "x-content-type-options",
+        "x-frame-options",
+        "strict-transport-security",
+    ] {
+        assert_eq!(r.headers.get_all(name).iter().count(), 1, "{name}");
+    }
+    // A forged token stops at the gateway, behind nginx too.
+    let r = Resp::of(
+        client
+            .get(nginx.url("/api/auth/me"))
+            .bearer_auth(token.replace('.', ".x"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // Large JSON lists come back compressed.
+    for i in 0..30 {
+        let r = Resp::of(
+            client
+                .post(nginx.url("/api/products"))
+                .bearer_auth(&token)
+                .json(
+                    &json!({"name": format!("Filler {i}"), "description": "x".repeat(200),
+                              "price": 1.0, "category": "Home", "inventory": 1}),
+                )
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    let res = client
+        .get(nginx.url("/api/products?limit=50"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-encoding"], "gzip");
+    // Internal routes are refused at the first hop.
+    let res = client
+        .get(nginx.url("/internal/anything"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+
+    // The event stream arrives unbuffered through nginx and the gateway.
+    let started = Instant::now();
+    let res = client
+        .get(nginx.url("/api/analytics/stream"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().get("x-accel-buffering").is_none());
+    let mut body = res.bytes_stream();
+    let first = tokio::time::timeout(Duration::from_secs(1), body.next())
+        .await
+        .expect("the first event arrives before the stream ends")
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("data: first"));
+    assert!(started.elapsed() < Duration::from_millis(1500));
+
+    // One gateway gone: nginx sends the reads to the other.
+    drop(one);
+    for _ in 0..6 {
+        let res = client
+            .get(nginx.url("/api/products?limit=1"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    drop(two);
+    split.close().await;
+}
+
+/// The binary: `ecap serve --only gateway` on its own, configured by the
+/// environment, says what it routes where and answers for missing services.
+#[tokio::test]
+async fn the_binary_serves_the_gateway() {
+    let u = Upstream::start("users").await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ecap"))
+        .args(["serve", "--only", "gateway", "--port", &port.to_string()])
+        .env_clear()
+        .env("HOST", "127.0.0.1")
+        .env("JWT_SECRET", JWT_SECRET)
+        .env("USER_SERVICE_URL", u.url())
+        .env("PRODUCT_SERVICE_URL", "http://127.0.0.1:1")
+        .env("ORDER_SERVICE_URL", "http://127.0.0.1:1")
+        .env("ANALYTICS_SERVICE_URL", "http://127.0.0.1:1")
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client.get(format!("{base}/health")).send().await.is_err() {
+        assert!(child.try_wait().unwrap().is_none(), "the gateway exited");
+        assert!(Instant::now() < deadline, "the gateway did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let r = Resp::of(
+        client
+            .get(format!("{base}/api/users/1"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.body["who"], "users");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = Resp::of(
+        client
+            .get(format!("{base}/api/orders"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        r.status == StatusCode::SERVICE_UNAVAILABLE || r.status == StatusCode::BAD_GATEWAY,
+        "{:?}",
+        r.body
+    );
+    assert_eq!(r.body["success"], false);
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("ORDER_SERVICE_URL"), "{log}");
+    assert!(log.contains(&u.url()), "{log}");
+
+    // Without JWT_SECRET it refuses to start, saying why.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecap"))
+        .args(["serve", "--only", "gateway", "--port", "0"])
+        .env_clear()
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("JWT_SECRET"));
 }

@@ -424,9 +424,14 @@ async fn admin_manages_users(backend: Backend) {
         [admin_id, alice_id]
     );
 
+    // The original's admin pages ask for 1000 at once (§11.2).
+    assert_eq!(
+        ids(&app.get("/api/users?limit=1000", tok).await),
+        newest_first
+    );
     for bad in [
         "limit=0",
-        "limit=1000",
+        "limit=1001",
         "limit=abc",
         "page=0",
         "sort=bogus",

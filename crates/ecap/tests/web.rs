@@ -417,7 +417,7 @@ async fn the_live_stream_and_admin_routes_take_the_cookie() {
 }
 
 /// The dashboard's top products carry what it shows: name, category, image
-/// (JSON routes and the CSV export).
+/// (JSON routes and the CSV export); order lists carry each line's image.
 #[tokio::test]
 async fn top_products_carry_names_categories_and_images() {
     let app = spawn_app(Backend::Sqlite).await;
@@ -444,6 +444,13 @@ async fn top_products_carry_names_categories_and_images() {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    // The customer's order list shows each line's current image.
+    let r = app.get("/api/orders", Some(&customer)).await;
+    assert_eq!(
+        r.body["data"]["orders"][0]["items"][0]["image"], "https://cdn.example.com/kettle.jpg",
+        "{}",
+        r.body
+    );
     // Analytics follows the outbox within a moment.
     let mut top = Value::Null;
     for _ in 0..50 {

@@ -33,7 +33,8 @@ fn forwarded_for<B>(req: &Request<B>) -> Vec<IpAddr> {
         .collect()
 }
 
-fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
+/// Whether `ip` (IPv4-mapped IPv6 read as IPv4) is in one of the trusted networks.
+pub fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
     let ip = match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,

@@ -179,6 +179,8 @@ pub struct Upstream {
     authority: String,
     /// The last active check passed.
     healthy: AtomicBool,
+    /// The last active check got an HTTP answer (ready or not).
+    answers: AtomicBool,
     check_failures: AtomicU32,
     /// Left out until this time (ms since the gateway started); 0 = not ejected.
     ejected_until: AtomicU64,
@@ -243,6 +245,8 @@ struct Pool {
     service: Service,
     upstreams: Vec<Arc<Upstream>>,
     next: AtomicUsize,
+    /// Request sent to response head, per service.
+    duration: metrics::Histogram,
 }
 
 /// The gateway's state: upstream pools, the HTTP client, the edge token check.
@@ -299,6 +303,7 @@ impl Gateway {
                             url: url.clone(),
                             authority,
                             healthy: AtomicBool::new(true),
+                            answers: AtomicBool::new(true),
                             check_failures: AtomicU32::new(0),
                             ejected_until: AtomicU64::new(0),
                             failures: AtomicU32::new(0),
@@ -308,6 +313,10 @@ impl Gateway {
                     })
                     .collect(),
                 next: AtomicUsize::new(0),
+                duration: metrics::histogram!(
+                    "gateway_upstream_duration_seconds",
+                    "service" => service.name()
+                ),
             })
             .collect();
         let gateway = Arc::new(Self {
@@ -332,23 +341,39 @@ impl Gateway {
 
     /// Least outstanding requests among available replicas, starting the scan
     /// at a rotating index so equals take turns.
+    ///
+    /// When no replica is available but some answer their `/ready` with an
+    /// error (a dependency of theirs is down, Redis for instance), those that
+    /// answer and are not ejected still get the requests: they can serve what
+    /// does not need the missing dependency, and say 503 for the rest.
     fn pick(&self, pool: &Pool, tried: &[usize]) -> Option<usize> {
         let now = self.now_ms();
         let n = pool.upstreams.len();
         let start = pool.next.fetch_add(1, Ordering::Relaxed);
-        let mut best: Option<(usize, usize)> = None;
-        for i in 0..n {
-            let idx = (start + i) % n;
-            let u = &pool.upstreams[idx];
-            if tried.contains(&idx) || !self.available(u, now) {
-                continue;
+        for degraded in [false, true] {
+            let mut best: Option<(usize, usize)> = None;
+            for i in 0..n {
+                let idx = (start + i) % n;
+                let u = &pool.upstreams[idx];
+                let usable = if degraded {
+                    u.answers.load(Ordering::Relaxed)
+                        && u.ejected_until.load(Ordering::Relaxed) <= now
+                } else {
+                    self.available(u, now)
+                };
+                if tried.contains(&idx) || !usable {
+                    continue;
+                }
+                let load = u.in_flight.load(Ordering::Relaxed);
+                if best.is_none_or(|(_, b)| load < b) {
+                    best = Some((idx, load));
+                }
             }
-            let load = u.in_flight.load(Ordering::Relaxed);
-            if best.is_none_or(|(_, b)| load < b) {
-                best = Some((idx, load));
+            if best.is_some() {
+                return best.map(|(i, _)| i);
             }
         }
-        best.map(|(i, _)| i)
+        None
     }
 
     fn eject(&self, service: Service, u: &Upstream, why: &str) {
@@ -419,6 +444,8 @@ async fn health_checks(gateway: Weak<Gateway>) {
 enum Check {
     Ready,
     Refused,
+    /// `/ready` answered, not 2xx.
+    NotReady(String),
     Failed(String),
 }
 
@@ -437,7 +464,7 @@ async fn probe(client: &Client<HttpConnector, Body>, u: &Upstream, timeout: Dura
     };
     match tokio::time::timeout(timeout, call).await {
         Ok(Ok(s)) if s.is_success() => Check::Ready,
-        Ok(Ok(s)) => Check::Failed(format!("/ready answered {s}")),
+        Ok(Ok(s)) => Check::NotReady(format!("/ready answered {s}")),
         Ok(Err(e)) if e.is_connect() => Check::Refused,
         Ok(Err(e)) => Check::Failed(e.to_string()),
         Err(_) => Check::Failed("/ready timed out".into()),
@@ -454,8 +481,14 @@ fn record_check(gw: &Gateway, service: Service, u: &Upstream, outcome: Check) {
             true
         }
         Check::Refused => false,
-        Check::Failed(_) => u.check_failures.fetch_add(1, Ordering::Relaxed) + 1 < 2 && was,
+        Check::NotReady(_) | Check::Failed(_) => {
+            u.check_failures.fetch_add(1, Ordering::Relaxed) + 1 < 2 && was
+        }
     };
+    u.answers.store(
+        matches!(outcome, Check::Ready | Check::NotReady(_)),
+        Ordering::Relaxed,
+    );
     u.healthy.store(now_healthy, Ordering::Relaxed);
     let available = gw.available(u, gw.now_ms());
     u.m.available.set(if available { 1.0 } else { 0.0 });
@@ -464,7 +497,7 @@ fn record_check(gw: &Gateway, service: Service, u: &Upstream, outcome: Check) {
             tracing::info!(service = service.name(), upstream = %u.url, "upstream ready");
         } else {
             let reason = match outcome {
-                Check::Failed(why) => why,
+                Check::Failed(why) | Check::NotReady(why) => why,
                 _ => "connection refused".into(),
             };
             tracing::warn!(service = service.name(), upstream = %u.url, %reason, "upstream not ready");
@@ -506,6 +539,7 @@ async fn ready(State(gw): State<Arc<Gateway>>) -> Response {
                 json!({
                     "url": u.url,
                     "ready": u.healthy.load(Ordering::Relaxed),
+                    "answers": u.answers.load(Ordering::Relaxed),
                     "ejected": u.ejected_until.load(Ordering::Relaxed) > now,
                     "in_flight": u.in_flight.load(Ordering::Relaxed),
                 })
@@ -575,11 +609,14 @@ pub async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
         };
     };
     let (parts, body) = req.into_parts();
-    // A forged or malformed token never reaches a service. Expired and revoked
-    // tokens go on: the service answers exactly as the all-in-one process does
+    // A forged or malformed token (bearer or session cookie) never reaches a
+    // service: the check is core's, the one every service's extractor runs.
+    // Expired and revoked tokens, and a cookie write without its CSRF token,
+    // go on: the service answers exactly as the all-in-one process does
     // (public pages read them as anonymous, protected ones say why).
-    if let Some(token) = ecap_core::auth::bearer(&parts)
-        && let Err(e) = gw.auth.keys.verify(token)
+    if ecap_core::session::has_credential(&parts.headers)
+        && let Err(e) =
+            ecap_core::session::request_claims(&gw.auth, &parts.method, &parts.headers).await
         && e.code == ErrorCode::InvalidToken
     {
         return e.into_response();
@@ -618,19 +655,11 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap) {
     h.remove(header::UPGRADE);
 }
 
-fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    };
-    trusted.iter().any(|net| net.contains(&ip))
-}
-
 /// `X-Forwarded-For` gets the peer appended; `-Proto` and `-Host` are kept
 /// from a trusted proxy, else set from this hop. `Host` becomes the upstream's.
 fn forwarded_headers(h: &mut HeaderMap, peer: Option<IpAddr>, trusted: &[IpNet]) {
     let host = h.remove(header::HOST);
-    let from_proxy = peer.is_some_and(|p| is_trusted(p, trusted));
+    let from_proxy = peer.is_some_and(|p| crate::client_ip::is_trusted(p, trusted));
     if let Some(peer) = peer {
         let before: Vec<&str> = h
             .get_all("x-forwarded-for")
@@ -776,15 +805,19 @@ async fn forward(gw: &Gateway, service: Service, mut parts: Parts, body: Body) -
         *outgoing.method_mut() = parts.method.clone();
         *outgoing.uri_mut() = uri;
         *outgoing.version_mut() = Version::HTTP_11;
-        *outgoing.headers_mut() = parts.headers.clone();
+        // Headers are copied only when another attempt may need them.
+        *outgoing.headers_mut() = if retry {
+            parts.headers.clone()
+        } else {
+            std::mem::take(&mut parts.headers)
+        };
         u.in_flight.fetch_add(1, Ordering::Relaxed);
         let guard = InFlight(u);
         let started = Instant::now();
         let result =
             tokio::time::timeout(gw.settings.read_timeout, gw.client.request(outgoing)).await;
         drop(guard);
-        metrics::histogram!("gateway_upstream_duration_seconds", "service" => service.name())
-            .record(started.elapsed().as_secs_f64());
+        pool.duration.record(started.elapsed().as_secs_f64());
         match result {
             Ok(Ok(res)) => {
                 u.failures.store(0, Ordering::Relaxed);
@@ -792,6 +825,17 @@ async fn forward(gw: &Gateway, service: Service, mut parts: Parts, body: Body) -
                 u.m.requests[class].increment(1);
                 let (mut head, incoming) = res.into_parts();
                 strip_hop_by_hop(&mut head.headers);
+                // An event stream must not wait in a proxy's buffer (nginx reads this).
+                if head
+                    .headers
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.starts_with("text/event-stream"))
+                {
+                    head.headers
+                        .entry(HeaderName::from_static("x-accel-buffering"))
+                        .or_insert(HeaderValue::from_static("no"));
+                }
                 return Response::from_parts(head, Body::new(incoming));
             }
             Ok(Err(e)) if e.is_connect() => {

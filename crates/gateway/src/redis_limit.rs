@@ -90,7 +90,7 @@ impl RedisGcraLimiter {
 #[async_trait]
 impl RateLimiter for RedisGcraLimiter {
     async fn check(&self, client: IpAddr) -> Result<Decision, LimiterError> {
-        let key = format!("{}{client}", self.key_prefix);
+        let key = ecap_core::config::redis_key(&self.key_prefix, &client.to_string());
         let mut conn = self.conn.clone();
         let mut invocation = self.script.key(key);
         invocation.arg(self.period_us).arg(self.limit);

@@ -485,16 +485,48 @@ async fn page_json(state: &OrdersState, user: &AuthUser, q: &OrderQuery) -> ApiR
     let ids: Vec<i64> = rows.iter().map(|o| o.id).collect();
     let items = state.store.items_of(&ids).await.map_err(store_error)?;
     let flags = retention_flags(state, user, &rows).await?;
-    let orders: Vec<Value> = rows
+    let mut orders: Vec<Value> = rows
         .iter()
         .map(|o| list_item(o, &items, flags.get(&o.id).copied()))
         .collect();
+    with_images(state, &mut orders).await;
     let limit = q.limit as i64;
     Ok(json!({
         "orders": orders,
         "pagination": {"page": q.page, "limit": q.limit, "total": total,
             "pages": (total + limit - 1) / limit},
     }))
+}
+
+/// Adds each line's current product image (`image`, null when the product has
+/// none or the catalog does not answer: the order still lists).
+pub async fn with_images(state: &OrdersState, orders: &mut [Value]) {
+    let ids: Vec<String> = orders
+        .iter()
+        .flat_map(|o| o["items"].as_array().into_iter().flatten())
+        .filter_map(|i| i["productId"].as_str().map(str::to_owned))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let found = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        state.products.summaries(&ids).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "product images unavailable for the order list");
+            HashMap::new()
+        })
+    };
+    for item in orders
+        .iter_mut()
+        .filter_map(|o| o.get_mut("items").and_then(Value::as_array_mut))
+        .flatten()
+    {
+        let image = item["productId"]
+            .as_str()
+            .and_then(|id| found.get(id))
+            .and_then(|s| s.image.clone());
+        item["image"] = image.map_or(Value::Null, Value::String);
+    }
 }
 
 /// §8.7 for non-admins: which cancelled/deleted orders the caller may see in

@@ -20,7 +20,10 @@ use axum::{Router, extract::FromRef};
 use ecap_core::{
     auth::AuthState,
     db::Db,
-    ports::{AddressBook, CustomerOrders, CustomerStats, PortError, ProductReviews, PurchaseCheck},
+    ports::{
+        AddressBook, CustomerOrders, CustomerStats, PortError, ProductDirectory, ProductReviews,
+        PurchaseCheck,
+    },
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -54,6 +57,8 @@ pub struct OrdersState {
     pub auth: AuthState,
     pub addresses: Arc<dyn AddressBook>,
     pub reviews: Arc<dyn ProductReviews>,
+    /// Current images of ordered products, for the order lists.
+    pub products: Arc<dyn ProductDirectory>,
     pub settings: Arc<OrdersSettings>,
 }
 

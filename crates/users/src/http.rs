@@ -828,7 +828,8 @@ pub async fn set_default_address(
 pub struct ListParams {
     /// 1-based page (default 1).
     page: Option<u64>,
-    /// Page size, 1–100 (default 50).
+    /// Page size, 1–1000 (default 50; the original's admin pages ask 1000).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
     /// Exact role filter.
     role: Option<String>,
@@ -852,8 +853,8 @@ pub async fn list_users(
         checks.fail("page", "page must be 1 or more");
     }
     let limit = params.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        checks.fail("limit", "limit must be between 1 and 100");
+    if !(1..=1000).contains(&limit) {
+        checks.fail("limit", "limit must be between 1 and 1000");
     }
     let role = match params.role.as_deref().filter(|r| !r.is_empty()) {
         None => None,

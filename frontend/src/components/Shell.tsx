@@ -114,12 +114,8 @@ export function Shell() {
               <span className="sr-only"> items</span>
             </NavLink>
           ) : null}
-          <button
-            type="button"
-            className="icon-btn"
-            onClick={cycleTheme}
-            aria-label={`Theme: ${theme}`}
-          >
+          <button type="button" className="icon-btn" onClick={cycleTheme}>
+            <span className="sr-only">Theme: </span>
             {theme === "dark" ? "Dark" : theme === "light" ? "Light" : "Auto"}
           </button>
           <span className="avatar" aria-hidden="true">

@@ -39,3 +39,17 @@ describe("forms", () => {
     expect(screen.getByText("Out for delivery").className).toContain("status-out_for_delivery");
   });
 });
+
+describe("transition buttons", () => {
+  it("offer the next steps and report the chosen one", async () => {
+    const { NextStepButtons } = await import("../pages/Orders");
+    const chosen: string[] = [];
+    render(<NextStepButtons status="processing" onStep={(s) => chosen.push(s)} />);
+    expect(screen.getAllByRole("button").map((b) => b.textContent)).toEqual(["Ship", "Cancel"]);
+    fireEvent.click(screen.getByRole("button", { name: "Ship" }));
+    expect(chosen).toEqual(["shipped"]);
+    cleanup();
+    render(<NextStepButtons status="delivered" onStep={() => undefined} />);
+    expect(screen.queryAllByRole("button")).toHaveLength(0);
+  });
+});

@@ -49,6 +49,32 @@ function useRefresh() {
   };
 }
 
+/** The transition table's next steps for an order, as buttons. */
+export function NextStepButtons({
+  status,
+  busy,
+  onStep,
+}: {
+  status: OrderStatus;
+  busy?: boolean;
+  onStep: (to: OrderStatus) => void;
+}) {
+  return (
+    <>
+      {nextSteps(status).map((to) => (
+        <Button
+          key={to}
+          variant={to === "cancelled" ? "ghost" : "secondary"}
+          busy={busy}
+          onClick={() => onStep(to)}
+        >
+          {STEP_ACTION[to] ?? STATUS_LABEL[to]}
+        </Button>
+      ))}
+    </>
+  );
+}
+
 function ShipDialog({
   order,
   onDone,
@@ -639,16 +665,11 @@ export default function Orders() {
                           <Button onClick={() => decide(o, false)}>Reject</Button>
                         </>
                       ) : (
-                        nextSteps(o.status).map((to) => (
-                          <Button
-                            key={to}
-                            variant={to === "cancelled" ? "ghost" : "secondary"}
-                            busy={busy === `${o.id}`}
-                            onClick={() => step(o, to)}
-                          >
-                            {STEP_ACTION[to] ?? STATUS_LABEL[to]}
-                          </Button>
-                        ))
+                        <NextStepButtons
+                          status={o.status}
+                          busy={busy === `${o.id}`}
+                          onStep={(to) => step(o, to)}
+                        />
                       )}
                     </div>
                   </td>
