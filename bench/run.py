@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """ecap benchmark harness: one command, results written to BENCHMARKS.md.
 
-    python3 bench/run.py [--duration 10] [--rounds 1] [--only core,catalog,reserve,orders,analytics]
+    python3 bench/run.py [--duration 10] [--rounds 1] [--only core,catalog,reserve,orders,analytics,gateway]
                          [--analytics-sizes 10000,1000000,10000000] [--no-build]
 
 Everything is reported as a ratio against a baseline measured in the same
@@ -32,9 +32,13 @@ Measures:
     p50/p99 of GET /api/analytics/dashboard and /revenue (bench/src/analytics.rs),
     the same answers from the raw orders by SQLite GROUP BY and by DuckDB on
     Parquet (timed, and checked equal to the cent); AnalyticsStore::apply events
-    per second on SQLite and PostgreSQL; order-to-SSE-update delay.
+    per second on SQLite and PostgreSQL; order-to-SSE-update delay;
+  * (gateway) the same product page from `serve --only catalog` directly, through
+    nginx (deploy/nginx/nginx.conf), through `serve --only gateway` (in-process
+    and Redis rate limiter) and through nginx + gateway: the gateway's added
+    p50/p99 as a ratio to nginx's (needs nginx and Redis on 127.0.0.1:6379).
 
-`--only` runs some of the five parts (core, catalog, reserve, orders, analytics) and rewrites
+`--only` runs some of the six parts (core, catalog, reserve, orders, analytics, gateway) and rewrites
 only their sections of BENCHMARKS.md.
 
 Python 3.11 standard library only (the analytics part makes bench/.venv with
@@ -74,6 +78,7 @@ MARKS = {
     "reserve": ("<!-- bench/run.py:reserve:start -->", "<!-- bench/run.py:reserve:end -->"),
     "orders": ("<!-- bench/run.py:orders:start -->", "<!-- bench/run.py:orders:end -->"),
     "analytics": ("<!-- bench/run.py:analytics:start -->", "<!-- bench/run.py:analytics:end -->"),
+    "gateway": ("<!-- bench/run.py:gateway:start -->", "<!-- bench/run.py:gateway:end -->"),
 }
 
 USER_NAME = "Bench User"
@@ -95,7 +100,7 @@ RESERVE_PRODUCTS = 1000
 RESERVE_POOL = 10  # ecap's default DB_MAX_CONNECTIONS
 RESERVE_DURATION_S = 5.0
 PG_URL = "postgres://postgres@127.0.0.1:5432/postgres"
-PARTS = ("core", "catalog", "reserve", "orders", "analytics")
+PARTS = ("core", "catalog", "reserve", "orders", "analytics", "gateway")
 ORDER_CLIENTS = (8, 32)
 ORDER_CUSTOMERS = 64
 ORDER_PRODUCTS = 200
@@ -122,6 +127,9 @@ ECAP_ENV_KEYS = [
     "ECAP_DANGEROUS_OPERATIONS", "ECAP_ADMIN_BOOTSTRAP", "ECAP_SETUP_TOKEN", "ECAP_LOGIN_MAX_FAILURES",
     "ECAP_LOGIN_LOCKOUT_SECS", "ECAP_HASH_CONCURRENCY", "RUST_LOG", "CATALOG_DATABASE_URL",
     "ORDERS_DATABASE_URL", "ECAP_CACHE_TTL_SECS", "ECAP_RESERVATION_GRACE_SECS",
+    "REDIS_KEY_PREFIX", "USER_SERVICE_URL", "PRODUCT_SERVICE_URL", "ORDER_SERVICE_URL",
+    "ANALYTICS_SERVICE_URL", "GATEWAY_CONNECT_TIMEOUT_MS", "GATEWAY_READ_TIMEOUT_MS",
+    "GATEWAY_HEALTH_INTERVAL_MS", "GATEWAY_EJECT_MS", "RATE_LIMIT_FAIL_OPEN", "INTERNAL_TOKEN",
 ]
 
 
@@ -634,6 +642,183 @@ def catalog_bench(ecap_bin: Path, bare_bin: Path, work: Path, duration: float, r
         stop(proc)
     return {"products": products, "seed_line": seed_line, "seed_s": seed_s, "queries": queries,
             "totals": totals, "sizes": sizes, "etags": etags, "wrk": res, "rss_kb": rss}
+
+
+# ---- gateway: its hop against nginx's, the same service behind both ---------
+
+GATEWAY_QUERY = "/api/products?page=1&limit=20"
+GATEWAY_PRODUCTS = 1000
+GATEWAY_REDIS = "redis://127.0.0.1:6379"
+GOAL_GATEWAY_HOP = 1.0  # the gateway adds <= nginx's own hop, at p50 and p99
+
+
+def start_nginx(work: Path, port: int, upstreams: list[int]) -> subprocess.Popen:
+    """deploy/nginx/nginx.conf as committed, with its two include files written here."""
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).exists():
+        raise BenchError("nginx not found (apt-get install nginx)")
+    d = work / f"nginx-{port}"
+    d.mkdir()
+    os.chmod(d, 0o755)  # workers may run as another user
+    shutil.copy(ROOT / "deploy" / "nginx" / "nginx.conf", d / "nginx.conf")
+    (d / "listen.conf").write_text(f"listen 127.0.0.1:{port};\n")
+    (d / "gateways.conf").write_text(
+        "".join(f"server 127.0.0.1:{p} max_fails=2 fail_timeout=5s;\n" for p in upstreams))
+    logf = open(d / "error.log", "ab")
+    try:
+        return spawn([nginx, "-p", str(d), "-c", str(d / "nginx.conf"), "-e", "stderr",
+                      "-g", "daemon off;"],
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=logf)
+    finally:
+        logf.close()
+
+
+def start_split(bin_path: Path, only: str, port: int, data_dir: Path, log_path: Path,
+                extra_env: dict) -> subprocess.Popen:
+    logf = open(log_path, "ab")
+    env = ecap_env()
+    env.update(extra_env)
+    try:
+        return spawn([str(bin_path), "serve", "--only", only, "--port", str(port),
+                      "--data-dir", str(data_dir)],
+                     cwd=str(data_dir.parent), env=env, stdin=subprocess.DEVNULL,
+                     stdout=logf, stderr=subprocess.STDOUT)
+    finally:
+        logf.close()
+
+
+def gateway_bench(ecap_bin: Path, work: Path, duration: float, rounds: int) -> dict:
+    root = work / "gateway"
+    root.mkdir()
+    data_dir = root / "data"
+    log(f"gateway: seeding {GATEWAY_PRODUCTS} products")
+    run_capture([str(ecap_bin), "--data-dir", str(data_dir), "seed", "--products",
+                 str(GATEWAY_PRODUCTS), "--seed", "1"], timeout=600, env=ecap_env(), cwd=root)
+    # Split services need Redis (shared revocations, this run's own key prefix)
+    # and the service credential.
+    prefix = f"ecap-bench-{os.getpid()}-{int(time.time())}:"
+    redis = {"REDIS_URL": GATEWAY_REDIS, "REDIS_KEY_PREFIX": prefix,
+             "INTERNAL_TOKEN": "bench-internal-token-0123456789"}
+    used: set[int] = set()
+
+    def port() -> int:
+        p = free_port()
+        while p in used:
+            p = free_port()
+        used.add(p)
+        return p
+
+    catalog_port = port()
+    catalog = start_split(ecap_bin, "catalog", catalog_port, data_dir, root / "catalog.log", redis)
+    try:
+        wait_ready(catalog_port, catalog, poll=0.02)
+    except BenchError as e:
+        raise BenchError(f"{e}\n--- catalog log ---\n{tail(root / 'catalog.log')}") from None
+    dead = port()  # services this run does not start
+    gw_env = {
+        "PRODUCT_SERVICE_URL": f"http://127.0.0.1:{catalog_port}",
+        "USER_SERVICE_URL": f"http://127.0.0.1:{dead}",
+        "ORDER_SERVICE_URL": f"http://127.0.0.1:{dead}",
+        "ANALYTICS_SERVICE_URL": f"http://127.0.0.1:{dead}",
+        "TRUSTED_PROXIES": "127.0.0.1",
+    }
+    gw_port, gw_redis_port = port(), port()
+    gateway = start_split(ecap_bin, "gateway", gw_port, data_dir, root / "gateway.log", gw_env)
+    gateway_redis = start_split(ecap_bin, "gateway", gw_redis_port, data_dir,
+                                root / "gateway-redis.log", {**gw_env, **redis})
+    nginx_port, nginx_gw_port = port(), port()
+    nginx = start_nginx(root, nginx_port, [catalog_port])
+    nginx_gw = start_nginx(root, nginx_gw_port, [gw_port])
+    servers = {"direct": catalog_port, "nginx": nginx_port, "gateway": gw_port,
+               "gateway+redis": gw_redis_port, "nginx+gateway": nginx_gw_port}
+    for name, proc, p in (("gateway", gateway, gw_port), ("gateway+redis", gateway_redis,
+                                                         gw_redis_port),
+                          ("nginx", nginx, nginx_port), ("nginx+gateway", nginx_gw, nginx_gw_port)):
+        try:
+            wait_ready(p, proc, path=GATEWAY_QUERY, poll=0.05)
+        except BenchError as e:
+            raise BenchError(f"{e}\n--- {name} ---\n{tail(root / 'gateway.log')}") from None
+    body = http_get(catalog_port, GATEWAY_QUERY)[2]
+    for name, p in servers.items():
+        st, _, got = http_get(p, GATEWAY_QUERY)
+        if st != 200 or got != body:
+            raise BenchError(f"{name}: HTTP {st}, body differs from the catalog's own")
+    log(f"  servers: {servers}; body {len(body)} B")
+    res: dict = {name: [] for name in servers}
+    for p in servers.values():
+        run_wrk(f"http://127.0.0.1:{p}{GATEWAY_QUERY}", 2, CONNECTIONS, min(2.0, duration))
+    order = list(servers.items())
+    for r in range(rounds):
+        for name, p in order[r % len(order):] + order[:r % len(order)]:
+            w = run_wrk(f"http://127.0.0.1:{p}{GATEWAY_QUERY}", 2, CONNECTIONS, duration)
+            log(f"  round {r + 1} {name:14} {w.rps:9.0f} req/s  p50 {w.p50_ms:.3f} ms  "
+                f"p99 {w.p99_ms:.3f} ms  errors {w.errors}")
+            res[name].append(w)
+    rss = {"catalog": rss_kb(catalog.pid), "gateway": rss_kb(gateway.pid),
+           "gateway+redis": rss_kb(gateway_redis.pid)}
+    for proc in (nginx, nginx_gw, gateway, gateway_redis, catalog):
+        stop(proc)
+    return {"wrk": res, "body": len(body), "rss_kb": rss, "products": GATEWAY_PRODUCTS}
+
+
+def build_gateway_report(args, info: dict, r: dict) -> tuple[str, str]:
+    w = r["wrk"]
+    rps = {n: med([x.rps for x in w[n]]) for n in w}
+    p50 = {n: med([x.p50_ms for x in w[n]]) for n in w}
+    p99 = {n: med([x.p99_ms for x in w[n]]) for n in w}
+    errs = {n: sum(x.errors for x in w[n]) for n in w}
+    hop = {n: (p50[n] - p50["direct"], p99[n] - p99["direct"]) for n in w if n != "direct"}
+
+    def ratio(a: float, b: float) -> float:
+        return a / b if b > 0 else float("nan")
+
+    r50 = ratio(hop["gateway"][0], hop["nginx"][0])
+    r99 = ratio(hop["gateway"][1], hop["nginx"][1])
+    met = r50 <= GOAL_GATEWAY_HOP and r99 <= GOAL_GATEWAY_HOP
+    t = [f"gateway: {GATEWAY_QUERY}, wrk {CONNECTIONS} connections, 2 threads, "
+         f"{args.duration:g}s x {args.rounds} round(s)",
+         f"{'path':15} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'+p50 ms':>8} {'+p99 ms':>8}"]
+    for n in w:
+        h = hop.get(n, (0.0, 0.0))
+        t.append(f"{n:15} {rps[n]:9.0f} {p50[n]:8.3f} {p99[n]:8.3f} {h[0]:8.3f} {h[1]:8.3f}"
+                 + (f"  (errors {errs[n]})" if errs[n] else ""))
+    t.append(f"goal {'MET    ' if met else 'NOT MET'}  gateway hop / nginx hop <= "
+             f"{GOAL_GATEWAY_HOP:g}: p50 {fmt_ratio(r50)}, p99 {fmt_ratio(r99)}")
+    rounds = "1 round" if args.rounds == 1 else f"{args.rounds} rounds (median across rounds)"
+    start, end = MARKS["gateway"]
+    m = [start, "## Gateway: its hop against nginx's", ""]
+    m += run_lines(args, info)
+    m.append(f"- Service: `ecap serve --only catalog` on SQLite ({r['products']:,} products, "
+             f"`ecap seed --seed 1`), product cache in Redis; `GET {GATEWAY_QUERY}` "
+             f"({r['body']:,} B)")
+    m.append(f"- Load: `wrk -t2 -c{CONNECTIONS} -d{args.duration:g}s --latency`, {rounds}, "
+             "client, proxies and service on the same machine; nginx with 2 workers "
+             "(`auto`), "
+             "`deploy/nginx/nginx.conf` as committed")
+    m.append("")
+    m.append("| Goal | Measured | Status |")
+    m.append("|---|---|---|")
+    m.append(f"| The gateway's added latency ≤ nginx's own hop, p50 and p99 | "
+             f"p50 {fmt_ratio(r50)}×, p99 {fmt_ratio(r99)}× nginx's | {ok(met)} |")
+    m.append("")
+    m.append("| Path | req/s | p50 | p99 | added p50 | added p99 | errors |")
+    m.append("|---|---:|---:|---:|---:|---:|---:|")
+    labels = {"direct": "client → catalog", "nginx": "client → nginx → catalog",
+              "gateway": "client → gateway → catalog",
+              "gateway+redis": "client → gateway (Redis rate limit) → catalog",
+              "nginx+gateway": "client → nginx → gateway → catalog"}
+    for n in w:
+        h = hop.get(n)
+        m.append(f"| {labels.get(n, n)} | {rps[n]:,.0f} | {p50[n]:.3f} ms | {p99[n]:.3f} ms | "
+                 + (f"{h[0]:+.3f} ms | {h[1]:+.3f} ms" if h else "— | —")
+                 + f" | {errs[n]} |")
+    m.append("")
+    m.append("Added latency is each path's p50/p99 minus the direct path's, under the same "
+             "load. RSS after the runs: "
+             + ", ".join(f"{k} {v / 1024:.1f} MB" for k, v in r["rss_kb"].items()) + ".")
+    m.append("")
+    m.append(end)
+    return "\n".join(t), "\n".join(m) + "\n"
 
 
 # ---- reservations: CatalogStore::reserve on SQLite and PostgreSQL ----------
@@ -2200,7 +2385,7 @@ def build_reserve_report(args, info: dict, r: dict) -> tuple[str, str]:
 INTRO = f"""# Benchmarks
 
 Reproduce with `make bench` or `python3 bench/run.py` (options: `--duration N`
-seconds per wrk run, default 10; `--rounds N`; `--only core,catalog,reserve,orders,analytics`;
+seconds per wrk run, default 10; `--rounds N`; `--only core,catalog,reserve,orders,analytics,gateway`;
 `--analytics-sizes 10000,1000000,10000000`; `--no-build`). It needs `wrk` (`apt-get install wrk`),
 a PostgreSQL server for the reservation and order figures (skipped when none answers) and
 `pgbench`, and takes about five minutes after the build with the defaults, plus about 50 minutes
@@ -2343,7 +2528,8 @@ def main() -> int:
                          "(reservations on SQLite and PostgreSQL), orders (placement over HTTP "
                          "on SQLite and PostgreSQL, pgbench as the yardstick), analytics (dashboard "
                          "and revenue latency at --analytics-sizes against SQLite and DuckDB "
-                         "GROUP BY, consumer throughput, stream delay); default all. Only the "
+                         "GROUP BY, consumer throughput, stream delay), gateway (the gateway's "
+                         "hop against nginx's; needs nginx and Redis); default all. Only the "
                          "sections of the parts run are rewritten in the output file")
     ap.add_argument("--catalog-products", type=int, default=CATALOG_PRODUCTS,
                     help=f"products seeded for the catalog part (default {CATALOG_PRODUCTS})")
@@ -2383,7 +2569,7 @@ def main() -> int:
     if not Path("/proc/self/status").exists():
         log("needs Linux (/proc) for RSS figures")
         return 2
-    if ("core" in parts or "catalog" in parts) and not shutil.which("wrk"):
+    if ("core" in parts or "catalog" in parts or "gateway" in parts) and not shutil.which("wrk"):
         log("wrk not found on PATH. Install it: `sudo apt-get install wrk` (Debian/Ubuntu), "
             "`sudo dnf install wrk` (Fedora), `brew install wrk` (macOS), "
             "or build it from https://github.com/wg/wrk")
@@ -2399,7 +2585,9 @@ def main() -> int:
     ecap_bin, bare_bin, reserve_bin = tdir / "ecap", tdir / "ecap-bench", tdir / "ecap-bench-reserve"
     orders_bin = tdir / "ecap-bench-orders"
     analytics_bin = tdir / "ecap-bench-analytics"
-    for b in (ecap_bin, bare_bin, reserve_bin, orders_bin, analytics_bin):
+    needed = [ecap_bin] if parts == ["gateway"] else [
+        ecap_bin, bare_bin, reserve_bin, orders_bin, analytics_bin]
+    for b in needed:
         if not b.exists():
             log(f"missing {b} (build with cargo build --release -p ecap -p ecap-bench)")
             return 1
@@ -2417,6 +2605,8 @@ def main() -> int:
     if "analytics" in parts:
         # Consumer and stream, then per size: seed, start, latency, both baselines.
         budget += int(900 + sum(600 + n * 6e-4 for n in args.analytics_sizes))
+    if "gateway" in parts:
+        budget += int(180 + 5 * (args.rounds * (args.duration + 2) + 4))
     signal.alarm(budget)
 
     load_before = loadavg()
@@ -2440,6 +2630,8 @@ def main() -> int:
                 _, section = build_analytics_report(args, machine_info(load_before), partial)
                 write_markdown(args.output, "analytics", section)
             results["analytics"] = analytics_bench(ecap_bin, analytics_bin, work, args, progress)
+        if "gateway" in parts:
+            results["gateway"] = gateway_bench(ecap_bin, work, args.duration, args.rounds)
     except KeyboardInterrupt:
         log("interrupted; stopping everything")
         shutil.rmtree(work, ignore_errors=True)
@@ -2460,7 +2652,7 @@ def main() -> int:
     info = machine_info(load_before)
     builders = {"core": build_report, "catalog": build_catalog_report,
                 "reserve": build_reserve_report, "orders": build_orders_report,
-                "analytics": build_analytics_report}
+                "analytics": build_analytics_report, "gateway": build_gateway_report}
     for part in parts:
         table, section = builders[part](args, info, results[part])
         print(table)
