@@ -289,11 +289,10 @@ mod tests {
         ) -> Result<(), crate::revocation::RevocationError> {
             Err(crate::revocation::RevocationError("refused".into()))
         }
-        async fn is_revoked(
-            &self,
-            _: &Claims,
-        ) -> Result<bool, crate::revocation::RevocationError> {
-            Err(crate::revocation::RevocationError("connection refused".into()))
+        async fn is_revoked(&self, _: &Claims) -> Result<bool, crate::revocation::RevocationError> {
+            Err(crate::revocation::RevocationError(
+                "connection refused".into(),
+            ))
         }
     }
 
@@ -308,7 +307,11 @@ mod tests {
         let err = auth.authenticate(&token).await.unwrap_err();
         assert_eq!(err.status, axum::http::StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(err.code, ErrorCode::Unavailable);
-        assert!(!err.message.contains("connection refused"), "{}", err.message);
+        assert!(
+            !err.message.contains("connection refused"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

@@ -3510,7 +3510,7 @@ export interface operations {
             query?: {
                 /** @description 1-based page (default 1). */
                 page?: number;
-                /** @description Page size, 1–100 (default 50). */
+                /** @description Page size, 1–1000 (default 50; the original's admin pages ask 1000). */
                 limit?: number;
                 /** @description Exact role filter. */
                 role?: string;
