@@ -134,17 +134,16 @@ def ensure_base() -> None:
 
 
 def host_binary() -> str:
-    """The binary the image is built from: the release one (`ECAP_DEPLOY_PROFILE`
-    = release, the default when target/release/ecap exists), else the debug one
-    `make test` just built (a fresh CI clone: no release build to wait for; the
-    size figure then says so). Cargo brings it up to date either way;
+    """The binary the image is built from: the debug one `make test` just built
+    (no release build to wait for in CI, even when a stale target/release is
+    around; the size figure then says so), or the release one with
+    `ECAP_DEPLOY_PROFILE=release`. Cargo brings it up to date either way;
     ECAP_DEPLOY_BINARY=path uses that binary as it is."""
     given = os.environ.get("ECAP_DEPLOY_BINARY")
     if given:
         figure("binary_profile", given)
         return given
-    profile = os.environ.get("ECAP_DEPLOY_PROFILE") or (
-        "release" if (ROOT / "target/release/ecap").exists() else "debug")
+    profile = os.environ.get("ECAP_DEPLOY_PROFILE") or "debug"
     t0 = time.monotonic()
     cmd = ["cargo", "build", "-p", "ecap", "--locked"] + (["--release"] if profile == "release" else [])
     run(cmd, check_rc=True, timeout=3600)
