@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatChange, formatMoney, initials, toCents } from "./format";
+import { formatBucket, formatChange, formatMoney, initials, toCents } from "./format";
 import { passwordProblem, validateEmail } from "./validate";
 
 describe("formatting", () => {
@@ -13,6 +13,15 @@ describe("formatting", () => {
     expect(formatChange(12.345)).toBe("+12.3%");
     expect(formatChange(-3)).toBe("-3.0%");
     expect(formatChange(null)).toBe("—");
+  });
+  it("labels chart buckets by granularity, never as raw ISO", () => {
+    const iso = "2026-03-05T00:00:00Z";
+    for (const g of ["hour", "day", "week", "month", undefined]) {
+      const label = formatBucket(iso, g);
+      expect(label).not.toContain("T");
+      expect(label.length).toBeLessThan(14);
+    }
+    expect(formatBucket("not a date", "day")).toBe("not a date");
   });
   it("makes initials", () => {
     expect(initials("Jane van Doe")).toBe("JV");

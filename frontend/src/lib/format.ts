@@ -31,6 +31,20 @@ export function formatDate(iso: string | null | undefined, withTime = false): st
   });
 }
 
+/** A time bucket of the revenue series, as short as its granularity allows. */
+export function formatBucket(iso: string, granularity: string | undefined): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  switch (granularity) {
+    case "hour":
+      return d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+    case "month":
+      return d.toLocaleDateString(undefined, { year: "numeric", month: "short" });
+    default:
+      return d.toLocaleDateString(undefined, { month: "short", day: "numeric" });
+  }
+}
+
 export function formatChange(pct: number | null | undefined): string {
   if (pct == null || !Number.isFinite(pct)) return "—";
   const sign = pct > 0 ? "+" : "";

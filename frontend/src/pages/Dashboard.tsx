@@ -292,7 +292,7 @@ export default function Dashboard() {
               <ErrorState error={revenue.error} retry={() => revenue.refetch()} />
             ) : revenue.data ? (
               <Suspense fallback={<Skeleton height={280} />}>
-                <RevenueChart series={series} />
+                <RevenueChart series={series} granularity={revenue.data?.granularity} />
               </Suspense>
             ) : (
               <Skeleton height={280} />

@@ -28,6 +28,12 @@ export default function Products() {
   const view = params.get("view") === "table" ? "table" : "grid";
   const page = Number(params.get("page") ?? 1) || 1;
   const [search, setSearch] = useState(params.get("search") ?? "");
+  // On a phone the filters other than search fold behind one button, so the
+  // products stay above the fold; on wider screens they are always shown.
+  const [filtersOpen, setFiltersOpen] = useState(false);
+  const activeFilters = ["category", "minPrice", "maxPrice", "sort", "inStock"].filter((k) =>
+    params.get(k),
+  ).length;
   const canEdit = user?.role === "admin" || user?.role === "merchant";
   const shopper = user?.role !== "admin";
 
@@ -103,61 +109,72 @@ export default function Products() {
             placeholder="Name or description"
           />
         </label>
-        <label>
-          <span>Category</span>
-          <select
-            value={params.get("category") ?? ""}
-            onChange={(e) => set("category", e.target.value)}
-          >
-            <option value="">All</option>
-            {categories.data?.categories.map((c) => (
-              <option key={c} value={c}>
-                {humanize(c)}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          <span>Min price</span>
-          <input
-            type="number"
-            min={0}
-            inputMode="decimal"
-            value={params.get("minPrice") ?? ""}
-            onChange={(e) => set("minPrice", e.target.value)}
-          />
-        </label>
-        <label>
-          <span>Max price</span>
-          <input
-            type="number"
-            min={0}
-            inputMode="decimal"
-            value={params.get("maxPrice") ?? ""}
-            onChange={(e) => set("maxPrice", e.target.value)}
-          />
-        </label>
-        <label>
-          <span>Sort</span>
-          <select
-            value={params.get("sort") ?? "-createdAt"}
-            onChange={(e) => set("sort", e.target.value === "-createdAt" ? "" : e.target.value)}
-          >
-            {SORTS.map((s) => (
-              <option key={s.value} value={s.value}>
-                {s.label}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label className="check">
-          <input
-            type="checkbox"
-            checked={params.get("inStock") === "true"}
-            onChange={(e) => set("inStock", e.target.checked ? "true" : "")}
-          />
-          <span>In stock only</span>
-        </label>
+        <button
+          type="button"
+          className="btn btn-secondary filters-toggle"
+          aria-expanded={filtersOpen}
+          aria-controls="more-filters"
+          onClick={() => setFiltersOpen((o) => !o)}
+        >
+          Filters{activeFilters ? ` (${activeFilters})` : ""}
+        </button>
+        <div id="more-filters" className={filtersOpen ? "filters-more open" : "filters-more"}>
+          <label>
+            <span>Category</span>
+            <select
+              value={params.get("category") ?? ""}
+              onChange={(e) => set("category", e.target.value)}
+            >
+              <option value="">All</option>
+              {categories.data?.categories.map((c) => (
+                <option key={c} value={c}>
+                  {humanize(c)}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label>
+            <span>Min price</span>
+            <input
+              type="number"
+              min={0}
+              inputMode="decimal"
+              value={params.get("minPrice") ?? ""}
+              onChange={(e) => set("minPrice", e.target.value)}
+            />
+          </label>
+          <label>
+            <span>Max price</span>
+            <input
+              type="number"
+              min={0}
+              inputMode="decimal"
+              value={params.get("maxPrice") ?? ""}
+              onChange={(e) => set("maxPrice", e.target.value)}
+            />
+          </label>
+          <label>
+            <span>Sort</span>
+            <select
+              value={params.get("sort") ?? "-createdAt"}
+              onChange={(e) => set("sort", e.target.value === "-createdAt" ? "" : e.target.value)}
+            >
+              {SORTS.map((s) => (
+                <option key={s.value} value={s.value}>
+                  {s.label}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label className="check">
+            <input
+              type="checkbox"
+              checked={params.get("inStock") === "true"}
+              onChange={(e) => set("inStock", e.target.checked ? "true" : "")}
+            />
+            <span>In stock only</span>
+          </label>
+        </div>
       </form>
 
       {products.isError ? (
