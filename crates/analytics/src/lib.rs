@@ -95,18 +95,35 @@ impl EventHandler for AnalyticsConsumer {
     }
 }
 
-/// Reloads the mirror when another process (`ecap analytics rebuild`)
-/// replaced the tables; checks once a second.
+/// Keeps the mirror exact while other processes write the tables: follows
+/// the applies of other replicas (`analytics_changes`) four times a second,
+/// reloads when another process (`ecap analytics rebuild`) replaced the tables
+/// (checked once a second), and prunes old changes once a minute.
 pub fn spawn_refresher(store: AnalyticsStore) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut n: u64 = 0;
         loop {
             tick.tick().await;
-            match store.refresh().await {
-                Ok(true) => tracing::info!("analytics tables were rebuilt: mirror reloaded"),
-                Ok(false) => {}
-                Err(e) => tracing::warn!(error = %e, "analytics refresh failed"),
+            n = n.wrapping_add(1);
+            if n.is_multiple_of(4) {
+                match store.refresh().await {
+                    Ok(true) => {
+                        tracing::info!("analytics tables were rebuilt: mirror reloaded");
+                        continue;
+                    }
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "analytics refresh failed"),
+                }
+            }
+            if let Err(e) = store.follow().await {
+                tracing::warn!(error = %e, "following other replicas' analytics changes failed");
+            }
+            if n.is_multiple_of(240)
+                && let Err(e) = store.prune_changes().await
+            {
+                tracing::warn!(error = %e, "pruning analytics changes failed");
             }
         }
     })

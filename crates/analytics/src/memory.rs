@@ -251,7 +251,7 @@ pub struct Mirror {
 }
 
 /// A change to the customer chains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PairChange {
     Insert { cur: i64, prev: i64 },
     Remove { cur: i64, prev: i64 },

@@ -11,11 +11,18 @@ use ecap_core::{
 };
 use sea_query::{Alias, ColumnDef, Index, Table};
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 2026112701,
-    name: "analytics orders, customers, slots, cells, meta",
-    statements: v1,
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 2026112701,
+        name: "analytics orders, customers, slots, cells, meta",
+        statements: v1,
+    },
+    Migration {
+        version: 2026120701,
+        name: "analytics change feed for the mirrors of other replicas",
+        statements: v2,
+    },
+];
 
 fn a(name: &str) -> Alias {
     Alias::new(name)
@@ -144,5 +151,36 @@ fn v1(backend: Backend) -> Vec<String> {
         "INSERT INTO analytics_meta (name, value) VALUES \
          ('version', 0), ('generation', 0), ('built', 0), ('last_change_at', 0)"
             .to_owned(),
+    ]
+}
+
+/// Every apply's change to the aggregates, keyed by the `version` it committed
+/// under, so each replica's in-memory mirror can follow the applies of the
+/// others (ADR 0008). Kept a few minutes; `changes_pruned` is the highest
+/// version deleted, so a replica that fell behind it reloads instead.
+fn v2(backend: Backend) -> Vec<String> {
+    let payload = if backend == Backend::MySql {
+        ColumnDef::new(a("payload"))
+            .custom(a("LONGTEXT"))
+            .not_null()
+            .to_owned()
+    } else {
+        ColumnDef::new(a("payload")).text().not_null().to_owned()
+    };
+    let changes = Table::create()
+        .table(a("analytics_changes"))
+        .if_not_exists()
+        .col(
+            ColumnDef::new(a("version"))
+                .big_integer()
+                .not_null()
+                .primary_key(),
+        )
+        .col(payload)
+        .col(col_ms("created_at"))
+        .to_owned();
+    vec![
+        table_ddl(backend, changes),
+        "INSERT INTO analytics_meta (name, value) VALUES ('changes_pruned', 0)".to_owned(),
     ]
 }

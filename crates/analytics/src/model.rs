@@ -52,7 +52,7 @@ impl Dim {
 }
 
 /// Whole-shop figures of a slot (or of a sum of slots).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Totals {
     pub orders: i64,
     pub units: i64,
@@ -67,7 +67,7 @@ pub struct Totals {
 }
 
 /// Figures of one dimension value (a status, a product …) in a slot.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Figures {
     pub orders: i64,
     pub units: i64,
@@ -124,7 +124,7 @@ pub struct OrderState {
 }
 
 /// A change to the aggregates: deltas per slot and per (dimension, key, slot).
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Delta {
     pub slots: HashMap<i64, Totals>,
     /// Per dimension (index `Dim as usize - 1`), key and slot.

@@ -59,6 +59,8 @@ pub struct AnalyticsStore {
     /// The `generation` the mirror was loaded at.
     generation: Arc<std::sync::atomic::AtomicI64>,
     changes: watch::Sender<u64>,
+    /// The other replicas' applies this mirror has followed.
+    feed: Arc<std::sync::Mutex<Feed>>,
     /// Opened by a command line tool: no mirror is loaded or kept.
     offline: bool,
 }
@@ -402,7 +404,31 @@ struct Applied {
     pairs: Vec<PairChange>,
     applied: usize,
     last_at: i64,
+    /// The `version` the apply committed under (0 when nothing changed).
+    version: i64,
 }
+
+/// One apply as other replicas read it from `analytics_changes`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Change {
+    delta: Delta,
+    pairs: Vec<PairChange>,
+    last_at: i64,
+}
+
+/// How far this process's mirror has followed `analytics_changes`.
+#[derive(Debug, Default)]
+struct Feed {
+    /// Every change up to this version is in the mirror.
+    followed: i64,
+    /// Versions above `followed` this process applied itself.
+    own: std::collections::BTreeSet<i64>,
+}
+
+/// How long applied changes stay readable by lagging replicas.
+const CHANGES_KEPT_MS: i64 = 10 * 60 * 1000;
+/// Changes read per follow step.
+const FOLLOW_BATCH: i64 = 500;
 
 /// Everything derived from a set of order states (rebuild and verify).
 #[derive(Debug, Default)]
@@ -475,6 +501,7 @@ impl AnalyticsStore {
             apply: Arc::new(Mutex::new(())),
             generation: Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN)),
             changes: watch::channel(0).0,
+            feed: Arc::new(std::sync::Mutex::new(Feed::default())),
             offline,
         }
     }
@@ -530,17 +557,32 @@ impl AnalyticsStore {
             return Ok(());
         }
         let _guard = self.apply.lock().await;
-        let generation = self.meta("generation").await?;
+        // One snapshot for the tables and the version they hold, so the
+        // changes the mirror then follows are exactly those after it.
+        let mut tx = self.db.begin().await?;
+        if self.db.backend() == Backend::Postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let meta: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT name, value FROM analytics_meta \
+             WHERE name IN ('generation', 'last_change_at', 'version')",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let meta_value = |n: &str| meta.iter().find(|(k, _)| k == n).map_or(0, |(_, v)| *v);
+        let generation = meta_value("generation");
+        let version = meta_value("version");
         let mut mirror = Mirror {
-            last_change_at: self.meta("last_change_at").await?,
+            last_change_at: meta_value("last_change_at"),
             ..Mirror::default()
         };
-        let pool = self.db.pool();
         let mut rows = sqlx::query_as::<_, SlotRow>(
             "SELECT slot, orders, units, gross_cents, net_orders, net_units, net_cents, \
              cancelled, refunded, refund_cents, new_customers FROM analytics_slots ORDER BY slot",
         )
-        .fetch(pool);
+        .fetch(&mut *tx);
         while let Some(r) = rows.try_next().await? {
             mirror.totals.push_sorted(r.slot, &r.totals());
         }
@@ -549,7 +591,7 @@ impl AnalyticsStore {
             "SELECT dim, dkey, slot, orders, units, gross_cents, net_units, net_cents \
              FROM analytics_cells ORDER BY dim, dkey, slot",
         )
-        .fetch(pool);
+        .fetch(&mut *tx);
         let mut current: Option<(Dim, String, Series<Figures>)> = None;
         while let Some(r) = rows.try_next().await? {
             let Some(dim) = Dim::from_code(r.dim) else {
@@ -576,7 +618,7 @@ impl AnalyticsStore {
             "SELECT user_id, placed_at FROM analytics_orders WHERE user_id > 0 \
              ORDER BY user_id, placed_at",
         )
-        .fetch(pool);
+        .fetch(&mut *tx);
         let mut pairs = Vec::new();
         let mut last: Option<(i64, i64)> = None;
         while let Some((user, at)) = rows.try_next().await? {
@@ -589,11 +631,123 @@ impl AnalyticsStore {
         }
         drop(rows);
         mirror.pairs = PairIndex::from_pairs(pairs);
+        tx.commit().await?;
         *self.write() = mirror;
+        *self.feed_state() = Feed {
+            followed: version,
+            own: std::collections::BTreeSet::new(),
+        };
         self.generation
             .store(generation, std::sync::atomic::Ordering::Release);
         self.changes.send_modify(|v| *v += 1);
         Ok(())
+    }
+
+    fn feed_state(&self) -> std::sync::MutexGuard<'_, Feed> {
+        match self.feed.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Brings the mirror up to date with the applies other replicas committed
+    /// (`analytics_changes`); reloads from the tables when it fell behind what
+    /// is kept. Returns how many changes it applied.
+    pub async fn follow(&self) -> StoreResult<usize> {
+        if self.offline {
+            return Ok(0);
+        }
+        let guard = self.apply.lock().await;
+        let followed = self.feed_state().followed;
+        if self.meta("changes_pruned").await? > followed {
+            drop(guard);
+            tracing::warn!("analytics mirror fell behind the change feed: reloading");
+            self.reload().await?;
+            return Ok(0);
+        }
+        let sql = format!(
+            "SELECT version, payload FROM analytics_changes WHERE version > {} \
+             ORDER BY version LIMIT {FOLLOW_BATCH}",
+            self.ph(1)
+        );
+        let rows: Vec<(i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(followed)
+            .fetch_all(self.db.pool())
+            .await?;
+        let mut applied = 0;
+        for (version, payload) in rows {
+            let own = {
+                let mut feed = self.feed_state();
+                feed.followed = version;
+                let own = feed.own.remove(&version);
+                let followed = feed.followed;
+                feed.own.retain(|v| *v > followed);
+                own
+            };
+            if own {
+                continue;
+            }
+            match serde_json::from_str::<Change>(&payload) {
+                Ok(c) => {
+                    let mut m = self.write();
+                    m.apply(&c.delta, &c.pairs);
+                    m.last_change_at = m.last_change_at.max(c.last_at);
+                    applied += 1;
+                }
+                Err(e) => {
+                    // Not ours to read (a newer release?): the tables are
+                    // still right, so start over from them.
+                    drop(guard);
+                    tracing::warn!(version, error = %e, "unreadable analytics change: reloading");
+                    self.reload().await?;
+                    return Ok(applied);
+                }
+            }
+        }
+        if applied > 0 {
+            self.changes.send_modify(|v| *v += 1);
+        }
+        Ok(applied)
+    }
+
+    /// Deletes changes older than every replica needs (a few minutes), and
+    /// records the highest version deleted.
+    pub async fn prune_changes(&self) -> StoreResult<u64> {
+        let cutoff = now_ms() - CHANGES_KEPT_MS;
+        let mut tx = self.db.begin().await?;
+        let sql = format!(
+            "SELECT MAX(version) FROM analytics_changes WHERE created_at < {}",
+            self.ph(1)
+        );
+        let (upto,): (Option<i64>,) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(cutoff)
+            .fetch_one(&mut *tx)
+            .await?;
+        let Some(upto) = upto else {
+            tx.rollback().await?;
+            return Ok(0);
+        };
+        let sql = format!(
+            "UPDATE analytics_meta SET value = {} WHERE name = 'changes_pruned' AND value < {}",
+            self.ph(1),
+            self.ph(2)
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(upto)
+            .bind(upto)
+            .execute(&mut *tx)
+            .await?;
+        let sql = format!(
+            "DELETE FROM analytics_changes WHERE version <= {}",
+            self.ph(1)
+        );
+        let n = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(upto)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n)
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Mirror> {
@@ -655,6 +809,11 @@ impl AnalyticsStore {
             m.apply(&applied.delta, &applied.pairs);
             m.last_change_at = m.last_change_at.max(applied.last_at);
             drop(m);
+            let mut feed = self.feed_state();
+            if applied.version > feed.followed {
+                feed.own.insert(applied.version);
+            }
+            drop(feed);
             self.changes.send_modify(|v| *v += 1);
         }
         Ok(n)
@@ -678,6 +837,10 @@ impl AnalyticsStore {
         sqlx::query("UPDATE analytics_meta SET value = value + 1 WHERE name = 'version'")
             .execute(&mut *tx)
             .await?;
+        let (version,): (i64,) =
+            sqlx::query_as("SELECT value FROM analytics_meta WHERE name = 'version'")
+                .fetch_one(&mut *tx)
+                .await?;
         if let Some((key, payload)) = tracked {
             let sql = format!(
                 "INSERT INTO analytics_tracked (order_key, payload, created_at) VALUES ({}, {}, {})",
@@ -700,6 +863,7 @@ impl AnalyticsStore {
                         pairs: Vec::new(),
                         applied: 0,
                         last_at: 0,
+                        version: 0,
                     });
                 }
                 Err(e) => return Err(e.into()),
@@ -769,6 +933,7 @@ impl AnalyticsStore {
                 pairs: Vec::new(),
                 applied,
                 last_at,
+                version: 0,
             });
         }
         upsert(
@@ -794,12 +959,38 @@ impl AnalyticsStore {
             .bind(last_at)
             .execute(&mut *tx)
             .await?;
+        // The change itself, for the mirrors of the other replicas.
+        let change = Change {
+            delta,
+            pairs,
+            last_at,
+        };
+        let payload = serde_json::to_string(&change)
+            .map_err(|e| StoreError::Source(format!("encoding an analytics change: {e}")))?;
+        let sql = format!(
+            "INSERT INTO analytics_changes (version, payload, created_at) VALUES ({}, {}, {})",
+            self.ph(1),
+            self.ph(2),
+            self.ph(3)
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(version)
+            .bind(payload)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
+        let Change {
+            delta,
+            pairs,
+            last_at,
+        } = change;
         Ok(Applied {
             delta,
             pairs,
             applied,
             last_at,
+            version,
         })
     }
 

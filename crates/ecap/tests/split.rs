@@ -1,6 +1,6 @@
 //! The split shape, live: the `ecap` binary as separate processes on
-//! 127.0.0.1 — users (MariaDB), catalog, two orders replicas and analytics
-//! (PostgreSQL, one fresh database each), Redis under a key prefix of the
+//! 127.0.0.1 — users (MariaDB), catalog, two orders replicas and two
+//! analytics replicas (PostgreSQL, one fresh database each), Redis under a key prefix of the
 //! test's own, and the event stream reached through a TCP proxy the test can
 //! cut (the shared Redis itself is never restarted). Scenarios, in order:
 //!
@@ -14,8 +14,8 @@
 //!    there, no reservation leaks (stock = start − what the orders hold), and
 //!    the other replica takes the relay and sweeper leases over;
 //! 4. analytics SIGKILLed and restarted, then the event stream cut and
-//!    restored, while orders flow: everything arrives, `ecap analytics
-//!    verify` finds no difference;
+//!    restored, while orders flow: everything arrives, both analytics
+//!    replicas count every order, `ecap analytics verify` finds no difference;
 //! 5. the catalog stopped: placing an order answers 503 JSON naming it,
 //!    `/ready` of orders names it, both gateways answer 503 JSON for its
 //!    prefix (and keep routing the others), and all recovers when it returns.
@@ -218,6 +218,9 @@ struct Topo {
     catalog: Svc,
     orders: [Svc; 2],
     analytics: Svc,
+    /// A second analytics replica: the consumer group splits the events
+    /// between the two, and each mirror follows the other's applies.
+    analytics_2: Svc,
     /// Two gateways in front of everything (`--only gateway`).
     gateways: [Svc; 2],
     /// nginx in front of the two gateways.
@@ -288,7 +291,7 @@ async fn topology() -> Topo {
         conns: Arc::default(),
     };
     proxy.start().await;
-    let ports: Vec<u16> = (0..7).map(|_| free_port()).collect();
+    let ports: Vec<u16> = (0..8).map(|_| free_port()).collect();
     let url = |p: u16| format!("http://127.0.0.1:{p}");
     let db_env = vec![
         (
@@ -327,7 +330,10 @@ async fn topology() -> Topo {
             "ORDER_SERVICE_URL",
             format!("{},{}", url(ports[2]), url(ports[3])),
         ),
-        ("ANALYTICS_SERVICE_URL", url(ports[4])),
+        (
+            "ANALYTICS_SERVICE_URL",
+            format!("{},{}", url(ports[4]), url(ports[7])),
+        ),
         ("GATEWAY_HEALTH_INTERVAL_MS", "500".to_owned()),
         ("GATEWAY_EJECT_MS", "1000".to_owned()),
         ("ECAP_LEASE_SECS", "2".to_owned()),
@@ -362,6 +368,7 @@ async fn topology() -> Topo {
             svc("orders-2", "orders", ports[3]),
         ],
         analytics: svc("analytics", "analytics", ports[4]),
+        analytics_2: svc("analytics-2", "analytics", ports[7]),
         gateways: [
             svc("gateway-1", "gateway", ports[5]),
             svc("gateway-2", "gateway", ports[6]),
@@ -391,8 +398,10 @@ async fn topology() -> Topo {
     .await;
     t.orders[1].start();
     t.analytics.start();
+    t.analytics_2.start();
     wait_health(&api, &t.orders[1]).await;
     wait_health(&api, &t.analytics).await;
+    wait_health(&api, &t.analytics_2).await;
     for g in &mut t.gateways {
         g.start();
     }
@@ -510,12 +519,13 @@ impl Topo {
     }
 
     async fn analytics_orders(&self, admin: &str) -> i64 {
+        self.analytics_orders_on(&self.analytics, admin).await
+    }
+
+    async fn analytics_orders_on(&self, svc: &Svc, admin: &str) -> i64 {
         let (s, b) = self
             .api
-            .get(
-                &self.analytics.url("/api/analytics/dashboard?period=30d"),
-                admin,
-            )
+            .get(&svc.url("/api/analytics/dashboard?period=30d"), admin)
             .await;
         if s != StatusCode::OK {
             return -1;
@@ -976,6 +986,14 @@ async fn analytics_and_stream_outage(t: &mut Topo, admin: &str) {
         || async { (t.analytics_orders(admin).await == all).then_some(()) },
     )
     .await;
+    // The other replica applied only part of the events itself (the group
+    // shares them), yet its figures are whole: it followed the first one's.
+    eventually(
+        "the second analytics replica counts every order too",
+        Duration::from_secs(30),
+        || async { (t.analytics_orders_on(&t.analytics_2, admin).await == all).then_some(()) },
+    )
+    .await;
     let out = t.verify();
     assert!(
         out.status.success(),
@@ -1069,7 +1087,12 @@ async fn the_split_shape_live() {
             .query_async(&mut c)
             .await;
     }
-    for s in [&mut t.users, &mut t.catalog, &mut t.analytics] {
+    for s in [
+        &mut t.users,
+        &mut t.catalog,
+        &mut t.analytics,
+        &mut t.analytics_2,
+    ] {
         s.stop();
     }
     t.nginx = None;
