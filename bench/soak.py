@@ -1,0 +1,367 @@
+#!/usr/bin/env python3
+"""Soak: the all-in-one server under a steady mixed load for a long time.
+
+    python3 bench/soak.py [--minutes 30] [--bin target/release/ecap] [--rate 200] [--write]
+
+Starts `ecap serve --demo` on a fresh SQLite data dir (127.0.0.1, a random
+port) and drives it at a fixed pace from a few threads, each request on a
+kept-alive connection:
+
+  * reads (70 %): product pages, a product, categories, the dashboard, the
+    admin's order list, `/api/auth/me`;
+  * orders (20 %): a customer places a one-line order;
+  * status moves (10 %): the admin moves an order one step along
+    pending → processing → shipped → delivered.
+
+Every `--sample` seconds it records the server's RSS, open file descriptors,
+threads, the database and WAL sizes, and the window's request count, errors
+and p50/p99 latency. At the end it checks the books: every acknowledged order
+is there, the product's stock equals its starting stock minus what the orders
+hold, and `ecap analytics verify` is clean. It fails (exit 1) on any 5xx or
+connection error, on RSS at the end more than 25 % (and 10 MB) above the
+median of the first quarter, on open files growing by more than 20, or on a
+broken book. `--write` puts the table into BENCHMARKS.md between the
+`bench/soak.py` markers. Python standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+START_STOCK = 10_000_000
+MARK_START, MARK_END = "<!-- bench/soak.py:start -->", "<!-- bench/soak.py:end -->"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Client:
+    """One kept-alive connection; reconnects after an error."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.conn: http.client.HTTPConnection | None = None
+
+    def request(self, method: str, path: str, token: str | None = None,
+                body: dict | None = None) -> tuple[int, dict | None, float]:
+        headers = {"accept": "application/json"}
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["content-type"] = "application/json"
+        started = time.perf_counter()
+        for attempt in (0, 1):
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            try:
+                self.conn.request(method, path, body=data, headers=headers)
+                r = self.conn.getresponse()
+                raw = r.read()
+                took = time.perf_counter() - started
+                try:
+                    parsed = json.loads(raw) if raw else None
+                except ValueError:
+                    parsed = None
+                return r.status, parsed, took
+            except (OSError, http.client.HTTPException):
+                self.conn.close()
+                self.conn = None
+                if attempt == 1:
+                    return 0, None, time.perf_counter() - started
+        return 0, None, time.perf_counter() - started
+
+
+def proc_figures(pid: int) -> dict:
+    out = {"rss_kb": 0, "threads": 0, "fds": 0}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                out["rss_kb"] = int(line.split()[1])
+            elif line.startswith("Threads:"):
+                out["threads"] = int(line.split()[1])
+        out["fds"] = len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        pass
+    return out
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    v = sorted(values)
+    return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=30.0)
+    ap.add_argument("--bin", default=str(ROOT / "target/release/ecap"))
+    ap.add_argument("--rate", type=float, default=200.0, help="requests per second in all")
+    ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--sample", type=float, default=60.0, help="seconds per sample")
+    ap.add_argument("--write", action="store_true")
+    args = ap.parse_args()
+
+    binary = Path(args.bin).resolve()
+    if not binary.exists():
+        print(f"{binary} not found: cargo build --release -p ecap", file=sys.stderr)
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="ecap-soak-"))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items()
+           if not re.match(r"^(DATABASE_URL|.*_DATABASE_URL|REDIS_.*|DB_.*|S3_.*)$", k)}
+    env.update({"HOST": "127.0.0.1", "JWT_SECRET": "soak-secret-soak-secret-soak-secret-0123",
+                "LOG_LEVEL": "warn", "RATE_LIMIT_MAX_REQUESTS": "100000000",
+                "AUTH_RATE_LIMIT_MAX_REQUESTS": "100000000"})
+    log = open(work / "server.log", "wb")
+    server = subprocess.Popen([str(binary), "--data-dir", str(work / "data"), "serve", "--demo",
+                               "--port", str(port)], env=env, stdout=log,
+                              stderr=subprocess.STDOUT, cwd=str(work))
+    try:
+        return run(args, binary, work, port, env, server)
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def run(args, binary: Path, work: Path, port: int, env: dict, server: subprocess.Popen) -> int:
+    c = Client(port)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        st, _, _ = c.request("GET", "/ready")
+        if st == 200:
+            break
+        if server.poll() is not None:
+            print((work / "server.log").read_text()[-3000:], file=sys.stderr)
+            return 1
+        time.sleep(0.2)
+    else:
+        print("server not ready in 120 s", file=sys.stderr)
+        return 1
+
+    def login(email: str, password: str) -> str:
+        st, b, _ = c.request("POST", "/api/auth/login", body={"email": email, "password": password})
+        if st != 200 or not b:
+            raise SystemExit(f"login {email}: HTTP {st}")
+        return b["data"]["token"]
+
+    admin = login("admin@demo.ecap.local", "Admin123!")
+    customer = login("customer@demo.ecap.local", "Customer123!")
+    st, b, _ = c.request("POST", "/api/products", admin, {
+        "name": "Soak Item", "description": "The soak test's product", "price": 2.5,
+        "inventory": START_STOCK, "category": "sports"})
+    if st != 201 or not b:
+        raise SystemExit(f"creating the product: HTTP {st} {b}")
+    product = b["data"]["product"]["id"]
+    st, b, _ = c.request("GET", "/api/products?limit=5")
+    some_products = [p["id"] for p in (b or {}).get("data", {}).get("products", [])] or [product]
+
+    lock = threading.Lock()
+    stop = threading.Event()
+    window: dict = {"lat": [], "n": 0, "err": 0, "s5xx": 0, "s4xx": 0}
+    totals = {"n": 0, "err": 0, "s5xx": 0, "orders": 0, "moves": 0}
+    placed: list[int] = []
+    next_step = {"pending": "processing", "processing": "shipped", "shipped": "delivered"}
+    reads = [
+        ("GET", "/api/products?page=1&limit=20", None),
+        ("GET", "/api/products?page=2&limit=20&sort=price", None),
+        ("GET", "/api/products/categories", None),
+        ("GET", "/api/analytics/dashboard?period=30d", "admin"),
+        ("GET", "/api/orders?limit=20", "admin"),
+        ("GET", "/api/auth/me", "customer"),
+    ]
+
+    def worker(seed: int) -> None:
+        rnd = random.Random(seed)
+        cl = Client(port)
+        gap = args.threads / args.rate
+        due = time.perf_counter()
+        while not stop.is_set():
+            due += gap
+            pause = due - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            x = rnd.random()
+            kind = "read"
+            if x < 0.2:
+                kind = "order"
+                st, b, took = cl.request("POST", "/api/orders", customer, {
+                    "items": [{"productId": product, "quantity": 1}],
+                    "paymentMethod": "card", "shippingAddress": "1 Soak Street, Pune"})
+                if st == 201 and b:
+                    with lock:
+                        placed.append(b["data"]["order"]["id"])
+                        totals["orders"] += 1
+            elif x < 0.3:
+                kind = "move"
+                with lock:
+                    oid = rnd.choice(placed[-200:]) if placed else None
+                if oid is None:
+                    continue
+                st, b, took = cl.request("GET", f"/api/orders/{oid}", admin)
+                status = (b or {}).get("data", {}).get("order", {}).get("status") if st == 200 else None
+                if status in next_step:
+                    body = {"status": next_step[status]}
+                    if body["status"] == "shipped":
+                        body.update({"trackingNumber": f"TRK{oid}", "courierName": "Delhivery"})
+                    st, b, took = cl.request("PUT", f"/api/orders/{oid}/status", admin, body)
+                    if st == 200:
+                        with lock:
+                            totals["moves"] += 1
+                    elif st == 409:
+                        st = 200  # another worker moved it first: expected
+            else:
+                method, path, who = reads[rnd.randrange(len(reads))]
+                path = path.replace("{p}", rnd.choice(some_products))
+                st, b, took = cl.request(method, path, {"admin": admin, "customer": customer}.get(who))
+            with lock:
+                window["n"] += 1
+                totals["n"] += 1
+                window["lat"].append(took * 1000)
+                if st == 0:
+                    window["err"] += 1
+                    totals["err"] += 1
+                elif st >= 500:
+                    window["s5xx"] += 1
+                    totals["s5xx"] += 1
+                elif st >= 400 and not (kind == "order" and st == 409):
+                    window["s4xx"] += 1
+
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True)
+               for i in range(args.threads)]
+    started = time.time()
+    for t in threads:
+        t.start()
+    samples = []
+    db = work / "data" / "ecap.db"
+    end = started + args.minutes * 60
+    print(f"soak: {args.minutes:g} min at {args.rate:g} req/s on port {port} ({work})", flush=True)
+    while time.time() < end:
+        time.sleep(min(args.sample, max(0.0, end - time.time())))
+        with lock:
+            w = dict(window)
+            window.update({"lat": [], "n": 0, "err": 0, "s5xx": 0, "s4xx": 0})
+        f = proc_figures(server.pid)
+        wal = Path(str(db) + "-wal")
+        s = {"t_min": (time.time() - started) / 60, "requests": w["n"], "errors": w["err"],
+             "s5xx": w["s5xx"], "s4xx": w["s4xx"], "p50_ms": pct(w["lat"], 50),
+             "p99_ms": pct(w["lat"], 99), **f,
+             "db_mb": db.stat().st_size / 1e6 if db.exists() else 0.0,
+             "wal_mb": wal.stat().st_size / 1e6 if wal.exists() else 0.0}
+        samples.append(s)
+        print(f"  {s['t_min']:5.1f} min  {s['requests']:6d} req  p50 {s['p50_ms']:6.2f} ms  "
+              f"p99 {s['p99_ms']:7.2f} ms  5xx {s['s5xx']}  err {s['errors']}  "
+              f"RSS {s['rss_kb'] / 1024:6.1f} MB  fds {s['fds']}  threads {s['threads']}  "
+              f"db {s['db_mb']:.1f} MB  wal {s['wal_mb']:.1f} MB", flush=True)
+        if server.poll() is not None:
+            print("the server exited during the soak", file=sys.stderr)
+            break
+    stop.set()
+    for t in threads:
+        t.join(60)
+
+    # The books.
+    problems = []
+    st, b, _ = c.request("GET", f"/api/products/{product}")
+    stock = (b or {}).get("data", {}).get("product", {}).get("inventory")
+    st2, b2, _ = c.request("GET", "/api/orders?limit=1", admin)
+    total_orders = (b2 or {}).get("data", {}).get("pagination", {}).get("total")
+    missing = 0
+    for oid in placed[:: max(1, len(placed) // 200)]:
+        s3, _, _ = c.request("GET", f"/api/orders/{oid}", admin)
+        if s3 != 200:
+            missing += 1
+    if stock != START_STOCK - len(placed):
+        problems.append(f"stock {stock} != {START_STOCK} - {len(placed)} acknowledged orders")
+    if missing:
+        problems.append(f"{missing} acknowledged orders not found")
+    server.terminate()
+    try:
+        server.wait(30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+    verify = subprocess.run([str(binary), "--data-dir", str(work / "data"), "analytics", "verify"],
+                            env=env, capture_output=True, text=True, timeout=600, cwd=str(work))
+    verified = verify.returncode == 0
+    if not verified:
+        problems.append("analytics verify: " + (verify.stdout + verify.stderr)[-500:])
+    if totals["s5xx"] or totals["err"]:
+        problems.append(f"{totals['s5xx']} 5xx answers and {totals['err']} connection errors")
+    q = max(1, len(samples) // 4)
+    first_rss = sorted(s["rss_kb"] for s in samples[:q])[q // 2] if samples else 0
+    last_rss = samples[-1]["rss_kb"] if samples else 0
+    if last_rss > first_rss * 1.25 and last_rss - first_rss > 10_240:
+        problems.append(f"RSS grew from {first_rss / 1024:.1f} to {last_rss / 1024:.1f} MB")
+    if samples and samples[-1]["fds"] - samples[0]["fds"] > 20:
+        problems.append(f"open files grew from {samples[0]['fds']} to {samples[-1]['fds']}")
+
+    ok = not problems
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [MARK_START, f"## Soak: {args.minutes:g} minutes of mixed load on the all-in-one server",
+             "",
+             f"`python3 bench/soak.py --minutes {args.minutes:g} --rate {args.rate:g} --write` "
+             f"({when}, binary `{binary.relative_to(ROOT) if binary.is_relative_to(ROOT) else binary}`, "
+             f"SQLite, {os.cpu_count()} CPUs; load average at the end "
+             f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}): reads 70 %, orders 20 %, "
+             "status moves 10 %, paced from "
+             f"{args.threads} threads on kept-alive connections.", "",
+             "| minute | requests | p50 ms | p99 ms | 4xx | 5xx | conn. errors | RSS MB "
+             "| open files | threads | db MB | WAL MB |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    step = max(1, len(samples) // 10)
+    shown = samples[::step] + ([samples[-1]] if samples and (len(samples) - 1) % step else [])
+    for s in shown:
+        lines.append(f"| {s['t_min']:.1f} | {s['requests']:,} | {s['p50_ms']:.2f} | "
+                     f"{s['p99_ms']:.2f} | {s['s4xx']} | {s['s5xx']} | {s['errors']} | "
+                     f"{s['rss_kb'] / 1024:.1f} | {s['fds']} | {s['threads']} | "
+                     f"{s['db_mb']:.1f} | {s['wal_mb']:.1f} |")
+    lines += ["", f"In all {totals['n']:,} requests, {totals['orders']:,} orders acknowledged, "
+              f"{totals['moves']:,} status moves; {totals['s5xx']} 5xx, {totals['err']} connection "
+              f"errors. Books: stock {stock:,} = {START_STOCK:,} − {len(placed):,} acknowledged "
+              f"orders: {'yes' if stock == START_STOCK - len(placed) else 'NO'}; orders in the "
+              f"list {total_orders}; sampled acknowledged orders missing: {missing}; "
+              f"`ecap analytics verify`: {'clean' if verified else 'DIFFERENCES'}. "
+              f"RSS first quarter (median) {first_rss / 1024:.1f} MB, at the end "
+              f"{last_rss / 1024:.1f} MB. Verdict: **{'held' if ok else 'FAILED'}**"
+              + ("" if ok else " — " + "; ".join(problems)) + ".", "", MARK_END]
+    table = "\n".join(lines) + "\n"
+    print(table)
+    if args.write:
+        path = ROOT / "BENCHMARKS.md"
+        text = path.read_text()
+        if MARK_START in text and MARK_END in text:
+            a = text.index(MARK_START)
+            z = text.index(MARK_END) + len(MARK_END) + 1
+            text = text[:a] + table + text[z:]
+        else:
+            text = text.rstrip("\n") + "\n\n" + table
+        path.write_text(text)
+        print(f"wrote {path}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
