@@ -558,8 +558,10 @@ impl AnalyticsStore {
         }
         let _guard = self.apply.lock().await;
         // One snapshot for the tables and the version they hold, so the
-        // changes the mirror then follows are exactly those after it.
-        let mut tx = self.db.begin().await?;
+        // changes the mirror then follows are exactly those after it. A read
+        // transaction from the pool: on SQLite not the writer's `BEGIN
+        // IMMEDIATE`, so writes go on while the mirror loads.
+        let mut tx = self.db.pool().begin().await.map_err(DbError::from)?;
         if self.db.backend() == Backend::Postgres {
             sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 .execute(&mut *tx)
