@@ -752,3 +752,64 @@ pub async fn reset_daily(
         })),
     ))
 }
+
+/// The rules the handlers above enforce, written into the OpenAPI document
+/// from the constants the validators use: each route lists only the
+/// parameters it reads, with their values.
+pub fn refine_spec(api: &mut utoipa::openapi::OpenApi) {
+    use ecap_core::openapi::{integer_range, param_schema, string_enum};
+    use utoipa::openapi::{
+        RefOr,
+        schema::{KnownFormat, SchemaFormat},
+    };
+
+    const PERIOD: [&str; 4] = ["period", "from", "to", "tz"];
+    let routes: [(&str, &[&str]); 8] = [
+        ("/api/analytics/dashboard", &[]),
+        ("/api/analytics/revenue", &["granularity"]),
+        ("/api/analytics/top-products", &["limit", "sort"]),
+        ("/api/analytics/categories", &["limit", "sort"]),
+        ("/api/analytics/status-breakdown", &[]),
+        ("/api/analytics/payment-methods", &[]),
+        (
+            "/api/analytics/export",
+            &["report", "format", "granularity", "limit", "sort"],
+        ),
+        ("/api/analytics/stream", &[]),
+    ];
+    for (path, extra) in routes {
+        if let Some(op) = api.paths.paths.get_mut(path).and_then(|i| i.get.as_mut())
+            && let Some(params) = op.parameters.as_mut()
+        {
+            params.retain(|p| match p {
+                RefOr::T(p) => {
+                    PERIOD.contains(&p.name.as_str()) || extra.contains(&p.name.as_str())
+                }
+                RefOr::Ref(_) => true,
+            });
+        }
+        if let Some(o) = param_schema(api, "get", path, "period") {
+            string_enum(o, &crate::query::PERIODS);
+        }
+        for name in ["from", "to"] {
+            if let Some(o) = param_schema(api, "get", path, name) {
+                o.format = Some(SchemaFormat::KnownFormat(KnownFormat::Date));
+            }
+        }
+        if let Some(o) = param_schema(api, "get", path, "granularity") {
+            string_enum(o, &["hour", "day", "week", "month"]);
+        }
+        if let Some(o) = param_schema(api, "get", path, "limit") {
+            integer_range(o, 1, 1000);
+        }
+        if let Some(o) = param_schema(api, "get", path, "sort") {
+            string_enum(o, &["revenue", "units"]);
+        }
+        if let Some(o) = param_schema(api, "get", path, "report") {
+            string_enum(o, &["revenue", "top-products"]);
+        }
+        if let Some(o) = param_schema(api, "get", path, "format") {
+            string_enum(o, &["csv"]);
+        }
+    }
+}

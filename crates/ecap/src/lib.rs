@@ -1154,6 +1154,14 @@ fn describe(api: &mut OpenApi) {
             }
         }
     }
+    ecap_users::http::refine_spec(api);
+    ecap_catalog::http::refine_spec(api);
+    ecap_orders::http::refine_spec(api);
+    ecap_analytics::http::refine_spec(api);
+    ecap_core::openapi::add_error_responses(api);
+    ecap_core::openapi::add_success_envelope(api);
+    ecap_core::openapi::constrain_path_ids(api);
+    ecap_core::openapi::forbid_control_characters(api);
     let components = api.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",
