@@ -1600,9 +1600,8 @@ pub async fn delete_category(
 /// from the constants the validators use (`domain` and this module).
 pub fn refine_spec(api: &mut utoipa::openapi::OpenApi) {
     use domain::{
-        CATEGORY_PATTERN, IMAGE_URL_PATTERN, MAX_CATEGORY_CHARS, MAX_DESCRIPTION_CHARS, MAX_IMAGES,
-        MAX_NAME_CHARS, MAX_PRICE_CENTS, MAX_SKU_CHARS, MAX_STOCK, MAX_TAG_CHARS, MAX_TAGS,
-        SKU_PATTERN,
+        CATEGORY_PATTERN, IMAGE_URL_PATTERN, MAX_DESCRIPTION_CHARS, MAX_IMAGES, MAX_NAME_CHARS,
+        MAX_PRICE_CENTS, MAX_SKU_CHARS, MAX_STOCK, MAX_TAG_CHARS, MAX_TAGS, SKU_PATTERN,
     };
     use ecap_core::openapi::{
         integer_range, optional_copy, param_schema, property_schema, require, set_body_schema,
@@ -1671,7 +1670,6 @@ pub fn refine_spec(api: &mut utoipa::openapi::OpenApi) {
     for (schema, prop) in [("ProductBody", "category"), ("CategoryBody", "name")] {
         if let Some(o) = property_schema(api, schema, prop) {
             o.schema_type = SchemaType::Type(Type::String);
-            o.max_length = Some(MAX_CATEGORY_CHARS);
             o.pattern = Some(CATEGORY_PATTERN.into());
         }
     }

@@ -209,7 +209,6 @@ pub fn constrain_path_ids(api: &mut OpenApi) {
     }
 }
 
-
 /// The schema of parameter `name` of operation `method path`, to refine it
 /// with the rules a handler enforces (each service's `refine_spec`).
 pub fn param_schema<'a>(
@@ -422,6 +421,27 @@ pub fn set_body_schema(api: &mut OpenApi, method: &str, path: &str, name: &str) 
             if let RefOr::T(content) = content {
                 content.schema = Some(RefOr::Ref(Ref::from_schema_name(name)));
             }
+        }
+    }
+}
+
+/// Adds to the `status` answer of `from` (an operation id) a link to each
+/// operation id of `to`, passing `param` from the answer's body at `pointer`
+/// (`create → read → update → delete` for stateful clients and fuzzers).
+pub fn link(api: &mut OpenApi, from: &str, status: &str, pointer: &str, param: &str, to: &[&str]) {
+    for (_, op) in operations_mut(api) {
+        if op.operation_id.as_deref() != Some(from) {
+            continue;
+        }
+        let Some(RefOr::T(response)) = op.responses.responses.get_mut(status) else {
+            continue;
+        };
+        for target in to {
+            let link = utoipa::openapi::link::LinkBuilder::new()
+                .operation_id(*target)
+                .parameter(param, format!("$response.body#{pointer}"))
+                .build();
+            response.links.insert((*target).to_owned(), RefOr::T(link));
         }
     }
 }

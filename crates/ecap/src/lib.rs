@@ -1162,6 +1162,7 @@ fn describe(api: &mut OpenApi) {
     ecap_core::openapi::add_success_envelope(api);
     ecap_core::openapi::constrain_path_ids(api);
     ecap_core::openapi::forbid_control_characters(api);
+    add_links(api);
     let components = api.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",
@@ -1183,6 +1184,77 @@ fn describe(api: &mut OpenApi) {
              `ecap_csrf` cookie's value)",
         ))),
     );
+}
+
+/// Where a created resource goes next: `create → read → update → delete`
+/// through the document's links (what schemathesis' stateful phase follows).
+fn add_links(api: &mut OpenApi) {
+    use ecap_core::openapi::link;
+    let product = [
+        "get_product",
+        "update_product",
+        "delete_product",
+        "adjust_inventory",
+        "inventory_history",
+        "list_reviews",
+        "add_review",
+        "upload_images",
+    ];
+    link(
+        api,
+        "create_product",
+        "201",
+        "/data/product/id",
+        "id",
+        &product,
+    );
+    let category = ["rename_category", "delete_category"];
+    link(
+        api,
+        "create_category",
+        "201",
+        "/data/category/name",
+        "name",
+        &category,
+    );
+    let address = [
+        "get_address",
+        "put_address",
+        "patch_address",
+        "delete_address",
+        "set_default_address",
+    ];
+    link(
+        api,
+        "create_address",
+        "201",
+        "/data/address/id",
+        "id",
+        &address,
+    );
+    let order = [
+        "get_order",
+        "tracking",
+        "update_status",
+        "cancel_request",
+        "approve_cancel",
+        "reject_cancel",
+        "delete_order",
+        "soft_delete",
+        "review_order",
+        "create_detail_request",
+        "get_detail_request",
+        "restore_request",
+    ];
+    link(api, "create_order", "201", "/data/order/id", "id", &order);
+    let user = [
+        "get_user",
+        "user_details",
+        "update_user",
+        "update_user_patch",
+        "delete_user",
+    ];
+    link(api, "create_user", "201", "/data/user/id", "id", &user);
 }
 
 /// The all-in-one API's OpenAPI document as pretty JSON, assembled on a

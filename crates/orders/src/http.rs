@@ -1183,7 +1183,12 @@ pub async fn bulk_delete(
     ApiJson(body): ApiJson<BulkDeleteBody>,
 ) -> ApiResult<Response> {
     require_admin(&user, "Only admins can delete orders")?;
-    let ids: Vec<i64> = match &body.ids {
+    // A form with one `ids=` value reads as that one id.
+    let ids = match body.ids {
+        Some(v @ (Value::Number(_) | Value::String(_))) => Some(Value::Array(vec![v])),
+        other => other,
+    };
+    let ids: Vec<i64> = match &ids {
         Some(Value::Array(list)) if !list.is_empty() && list.len() <= BULK_MAX => list
             .iter()
             .map(|v| parse_int(v).filter(|n| *n > 0))
@@ -1771,6 +1776,11 @@ pub fn refine_spec(api: &mut utoipa::openapi::OpenApi) {
         set_param(api, path, "from", &when);
         set_param(api, path, "to", &when);
     }
+    if let Some(o) = param_schema(api, "post", "/api/orders", "Idempotency-Key") {
+        o.min_length = Some(1);
+        o.max_length = Some(255);
+        o.pattern = Some("^[!-~]+$".into());
+    }
     if let Some(o) = param_schema(
         api,
         "put",
@@ -1807,7 +1817,9 @@ pub fn refine_spec(api: &mut utoipa::openapi::OpenApi) {
     });
     let order = json!({
         "type": "object",
-        "required": ["items", "paymentMethod"],
+        // `addressId` may stand in for `shippingAddress`: the document asks
+        // for the address, which always works.
+        "required": ["items", "paymentMethod", "shippingAddress"],
         "properties": {
             "items": {
                 "type": "array",
@@ -1827,9 +1839,8 @@ pub fn refine_spec(api: &mut utoipa::openapi::OpenApi) {
             },
             "paymentMethod": {"type": "string", "enum": PAYMENT_METHODS, "example": "cod"},
             "shippingAddress": address,
-            "addressId": {"type": "integer", "format": "int64", "minimum": 1, "description": "Instead of `shippingAddress`: one of the caller's saved addresses (404 when it is not)"},
+            "addressId": {"type": "integer", "format": "int64", "minimum": 1, "description": "One of the caller's saved addresses, used instead of `shippingAddress` (404 when it is not theirs)"},
         },
-        "anyOf": [{"required": ["shippingAddress"]}, {"required": ["addressId"]}],
     });
     set_component(api, "CreateOrderBody", order);
     // The same lines merged may still exceed MAX_QUANTITY for one product:

@@ -1494,6 +1494,17 @@ pub fn refine_spec(api: &mut utoipa::openapi::OpenApi) {
     if let Some(o) = param_schema(api, "get", "/api/users/{id}/details", "page") {
         o.minimum = Some(utoipa::Number::Int(1));
     }
+    if let Some(utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(body))) = api
+        .components
+        .as_mut()
+        .and_then(|c| c.schemas.get_mut("UpdateUserBody"))
+    {
+        // "No fields to update" otherwise.
+        body.min_properties = Some(1);
+        body.additional_properties = Some(Box::new(
+            utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+        ));
+    }
     if let Some(o) = property_schema(api, "RoleBody", "role") {
         string_enum(o, &roles);
     }
