@@ -588,7 +588,9 @@ async fn build_list(state: &CatalogState, q: &ProductQuery) -> ApiResult<Bytes> 
 #[utoipa::path(get, path = "/api/products", tag = TAG_PRODUCTS, params(ListParams),
     responses((status = 200, description = "`data.products`, `data.pagination {page, limit, total, pages}`; `ETag` set"),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 400, description = "Invalid query parameter")))]
+        (status = 400, description = "Invalid query parameter"),
+        (status = 401, description = "`mine=true` without a token (or a bad token)"),
+        (status = 403, description = "`status` other than active for someone not an admin (merchants: with `mine=true`)")))]
 pub async fn list_products(
     State(state): State<CatalogState>,
     user: Option<AuthUser>,

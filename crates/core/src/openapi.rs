@@ -446,6 +446,103 @@ pub fn link(api: &mut OpenApi, from: &str, status: &str, pointer: &str, param: &
     }
 }
 
+/// Whether a body schema (as JSON) can travel as a form: its properties are
+/// scalars or lists of scalars. OpenAPI's form encoding has no spelling for
+/// nested objects (the server reads `qs`-style `a[b]=` keys, which OpenAPI
+/// cannot describe), so bodies with them are offered as JSON only.
+fn is_flat(schema: &serde_json::Value) -> bool {
+    let nested = |v: &serde_json::Value| {
+        v.get("properties").is_some()
+            || v.get("oneOf").is_some()
+            || v.get("anyOf").is_some()
+            || match v.get("type") {
+                Some(serde_json::Value::String(t)) => t == "object",
+                Some(serde_json::Value::Array(ts)) => ts.iter().any(|t| t == "object"),
+                _ => false,
+            }
+    };
+    schema
+        .get("properties")
+        .and_then(serde_json::Value::as_object)
+        .is_some_and(|props| {
+            props
+                .values()
+                .all(|p| !nested(p) && p.get("items").is_none_or(|i| !nested(i)))
+        })
+}
+
+/// Offers every JSON body whose fields are flat as a form too (the shared
+/// body extractor reads both).
+pub fn add_form_bodies(api: &mut OpenApi) {
+    let schemas: std::collections::BTreeMap<String, serde_json::Value> = api
+        .components
+        .as_ref()
+        .map(|c| {
+            c.schemas
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), serde_json::to_value(v).ok()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    for (_, op) in operations_mut(api) {
+        let Some(RefOr::T(body)) = op.request_body.as_mut() else {
+            continue;
+        };
+        let Some(json) = body.content.get("application/json").cloned() else {
+            continue;
+        };
+        let flat = match &json {
+            RefOr::T(content) => match &content.schema {
+                Some(RefOr::Ref(r)) => r
+                    .ref_location
+                    .rsplit('/')
+                    .next()
+                    .and_then(|name| schemas.get(name))
+                    .is_some_and(is_flat),
+                _ => false,
+            },
+            RefOr::Ref(_) => false,
+        };
+        if flat {
+            body.content
+                .insert("application/x-www-form-urlencoded".into(), json);
+        }
+    }
+}
+
+/// Request bodies name their fields: anything else is ignored by the
+/// handlers, so the document allows no other property (a key or value with a
+/// control character would be refused, which a schema cannot say of keys it
+/// does not name).
+pub fn close_request_bodies(api: &mut OpenApi) {
+    let mut names = Vec::new();
+    for (_, op) in operations_mut(api) {
+        if let Some(RefOr::T(body)) = op.request_body.as_ref() {
+            for content in body.content.values() {
+                if let RefOr::T(content) = content
+                    && let Some(RefOr::Ref(r)) = &content.schema
+                    && let Some(name) = r.ref_location.rsplit('/').next()
+                {
+                    names.push(name.to_owned());
+                }
+            }
+        }
+    }
+    let Some(components) = api.components.as_mut() else {
+        return;
+    };
+    for name in names {
+        if let Some(RefOr::T(Schema::Object(o))) = components.schemas.get_mut(&name)
+            && !o.properties.is_empty()
+            && o.additional_properties.is_none()
+        {
+            o.additional_properties = Some(Box::new(
+                utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+            ));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// The pattern the document publishes and the parser agree, on the edges.

@@ -1109,29 +1109,6 @@ fn describe(api: &mut OpenApi) {
          every error is `{success:false, message, code, errors}`."
             .into(),
     );
-    // Every JSON body may come as a form instead (the shared body extractor).
-    for item in api.paths.paths.values_mut() {
-        let operations = [
-            &mut item.post,
-            &mut item.put,
-            &mut item.patch,
-            &mut item.delete,
-        ];
-        for body in
-            operations
-                .into_iter()
-                .flatten()
-                .filter_map(|op| match op.request_body.as_mut() {
-                    Some(utoipa::openapi::RefOr::T(body)) => Some(body),
-                    _ => None,
-                })
-        {
-            if let Some(json) = body.content.get("application/json").cloned() {
-                body.content
-                    .insert("application/x-www-form-urlencoded".into(), json);
-            }
-        }
-    }
     // One handler on two methods (PUT and PATCH /api/users/{id}) would give two
     // operations one id; generators (openapi-typescript) refuse that.
     let mut seen = std::collections::HashSet::new();
@@ -1158,6 +1135,9 @@ fn describe(api: &mut OpenApi) {
     ecap_catalog::http::refine_spec(api);
     ecap_orders::http::refine_spec(api);
     ecap_analytics::http::refine_spec(api);
+    ecap_core::openapi::close_request_bodies(api);
+    // Every flat JSON body may come as a form instead (the shared body extractor).
+    ecap_core::openapi::add_form_bodies(api);
     ecap_core::openapi::add_error_responses(api);
     ecap_core::openapi::add_success_envelope(api);
     ecap_core::openapi::constrain_path_ids(api);

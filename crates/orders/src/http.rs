@@ -1875,11 +1875,30 @@ pub fn refine_spec(api: &mut utoipa::openapi::OpenApi) {
     text(api, "OrderReviewBody", "userName", 0, 100);
     require(api, "OrderReviewBody", &["productId", "rating"]);
 
-    if let Some(o) = property_schema(api, "DetailRequestBody", "reason") {
-        string_enum(o, &DETAIL_REASONS);
-    }
-    text(api, "DetailRequestBody", "otherReason", 0, 2000);
-    require(api, "DetailRequestBody", &["reason"]);
+    // `Other` needs `otherReason`; the other five take it optionally.
+    let (listed, other): (Vec<&str>, Vec<&str>) =
+        DETAIL_REASONS.iter().partition(|r| **r != "Other");
+    let detail = json!({"oneOf": [
+        {
+            "type": "object",
+            "required": ["reason"],
+            "properties": {
+                "reason": {"type": "string", "enum": listed},
+                "otherReason": {"type": ["string", "null"], "maxLength": 2000, "pattern": format!("^{t}*$")},
+            },
+            "additionalProperties": false,
+        },
+        {
+            "type": "object",
+            "required": ["reason", "otherReason"],
+            "properties": {
+                "reason": {"type": "string", "enum": other},
+                "otherReason": {"type": "string", "maxLength": 2000, "pattern": format!("^{t}*{n}{t}*$")},
+            },
+            "additionalProperties": false,
+        },
+    ]});
+    set_component(api, "DetailRequestBody", detail);
     text(api, "DecisionBody", "adminNote", 0, 2000);
     if let Some(o) = property_schema(api, "RestoreBody", "reason") {
         trimmed_text(o, 2, 2000);
