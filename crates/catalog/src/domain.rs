@@ -20,8 +20,9 @@ pub const MAX_SKU_CHARS: usize = 100;
 pub const MAX_CATEGORY_CHARS: usize = 64;
 /// [`parse_category_name`] as a pattern (Python's and Rust's `\w` agree on
 /// letters and digits): letters, digits, spaces, `-` or `_`, at most
-/// [`MAX_CATEGORY_CHARS`] between the first and last that are not blank.
-pub const CATEGORY_PATTERN: &str = r"^\s*[\w-](?:[\w -]{0,62}[\w-])?\s*$";
+/// [`MAX_CATEGORY_CHARS`] between the first and last that are not blank
+/// (around them, spaces only: other blanks are control characters).
+pub const CATEGORY_PATTERN: &str = r"^ *[\w-](?:[\w -]{0,62}[\w-])? *$";
 /// What a SKU may be: empty (clears it) or letters, digits, `.`, `_`, `-`.
 pub const SKU_PATTERN: &str = r"^ *[A-Za-z0-9._-]* *$";
 /// An image link: http(s), no blanks or control characters.

@@ -251,15 +251,40 @@ pub fn property_schema<'a>(
     }
 }
 
-/// Makes `o` a string among `values` (an empty `values` leaves it alone).
+/// Whether `o` admits null: an `Option` field (`[T, null]`, or any value
+/// for an `Option<Value>`), which the handlers read as missing.
+fn is_nullable(o: &Object) -> bool {
+    match &o.schema_type {
+        SchemaType::Array(ts) => ts.contains(&Type::Null),
+        SchemaType::AnyValue => true,
+        SchemaType::Type(_) => false,
+    }
+}
+
+/// `t`, or `t` or null when `o` was nullable (an optional field the handlers
+/// read null as missing).
+fn typed(o: &Object, t: Type) -> SchemaType {
+    if is_nullable(o) {
+        SchemaType::from_iter([t, Type::Null])
+    } else {
+        SchemaType::Type(t)
+    }
+}
+
+/// Makes `o` a string among `values` (null too when it was nullable).
 pub fn string_enum(o: &mut Object, values: &[&str]) {
-    o.schema_type = SchemaType::Type(Type::String);
-    o.enum_values = Some(values.iter().map(|v| serde_json::Value::from(*v)).collect());
+    let mut list: Vec<serde_json::Value> =
+        values.iter().map(|v| serde_json::Value::from(*v)).collect();
+    if is_nullable(o) {
+        list.push(serde_json::Value::Null);
+    }
+    o.schema_type = typed(o, Type::String);
+    o.enum_values = Some(list);
 }
 
 /// Makes `o` an integer in `min..=max`.
 pub fn integer_range(o: &mut Object, min: i64, max: i64) {
-    o.schema_type = SchemaType::Type(Type::Integer);
+    o.schema_type = typed(o, Type::Integer);
     o.format = Some(SchemaFormat::KnownFormat(KnownFormat::Int64));
     o.minimum = Some(utoipa::Number::Int(min as isize));
     o.maximum = Some(utoipa::Number::Int(max as isize));
@@ -278,7 +303,7 @@ pub const PARAM_CHAR: &str = r"[^\u0000-\u001F\u007F]";
 /// characters of: `maxLength` bounds the text as sent, the pattern asks for
 /// that many non-blank characters (and no control characters).
 pub fn trimmed_text(o: &mut Object, min_chars: usize, max: usize) {
-    o.schema_type = SchemaType::Type(Type::String);
+    o.schema_type = typed(o, Type::String);
     o.max_length = Some(max);
     let t = TEXT_CHAR;
     let n = NONBLANK_CHAR;
@@ -355,22 +380,41 @@ pub fn forbid_control_characters(api: &mut OpenApi) {
     }
 }
 
+/// `o` without null among its types and values.
+fn drop_null(o: &mut Object) {
+    if let SchemaType::Array(types) = &o.schema_type {
+        let types: Vec<Type> = types
+            .iter()
+            .filter(|t| **t != Type::Null)
+            .cloned()
+            .collect();
+        o.schema_type = match types.as_slice() {
+            [one] => SchemaType::Type(one.clone()),
+            _ => SchemaType::Array(types),
+        };
+    }
+    if let Some(values) = o.enum_values.as_mut() {
+        values.retain(|v| !v.is_null());
+    }
+}
+
+/// The component schema a body's content refers to.
+fn ref_name(content: &RefOr<utoipa::openapi::content::Content>) -> Option<String> {
+    match content {
+        RefOr::T(c) => match &c.schema {
+            Some(RefOr::Ref(r)) => r.ref_location.rsplit('/').next().map(str::to_owned),
+            _ => None,
+        },
+        RefOr::Ref(_) => None,
+    }
+}
+
 /// Marks `fields` of the component schema `schema` required (and not null:
 /// the handlers read a null as missing).
 pub fn require(api: &mut OpenApi, schema: &str, fields: &[&str]) {
     for field in fields {
-        if let Some(o) = property_schema(api, schema, field)
-            && let SchemaType::Array(types) = &o.schema_type
-        {
-            let types: Vec<Type> = types
-                .iter()
-                .filter(|t| **t != Type::Null)
-                .cloned()
-                .collect();
-            o.schema_type = match types.as_slice() {
-                [one] => SchemaType::Type(one.clone()),
-                _ => SchemaType::Array(types),
-            };
+        if let Some(o) = property_schema(api, schema, field) {
+            drop_null(o);
         }
     }
     let Some(RefOr::T(Schema::Object(obj))) = api
@@ -484,6 +528,7 @@ pub fn add_form_bodies(api: &mut OpenApi) {
                 .collect()
         })
         .unwrap_or_default();
+    let mut forms = Vec::new();
     for (_, op) in operations_mut(api) {
         let Some(RefOr::T(body)) = op.request_body.as_mut() else {
             continue;
@@ -491,21 +536,31 @@ pub fn add_form_bodies(api: &mut OpenApi) {
         let Some(json) = body.content.get("application/json").cloned() else {
             continue;
         };
-        let flat = match &json {
-            RefOr::T(content) => match &content.schema {
-                Some(RefOr::Ref(r)) => r
-                    .ref_location
-                    .rsplit('/')
-                    .next()
-                    .and_then(|name| schemas.get(name))
-                    .is_some_and(is_flat),
-                _ => false,
-            },
-            RefOr::Ref(_) => false,
-        };
+        let flat = ref_name(&json)
+            .and_then(|name| schemas.get(&name))
+            .is_some_and(is_flat);
         if flat {
             body.content
-                .insert("application/x-www-form-urlencoded".into(), json);
+                .insert("application/x-www-form-urlencoded".into(), json.clone());
+            forms.extend(ref_name(&json));
+        }
+    }
+    // A form spells null as the text `null`: a number or boolean field of a
+    // form-capable body is documented without null (leave it out instead).
+    let Some(components) = api.components.as_mut() else {
+        return;
+    };
+    for name in forms {
+        let Some(RefOr::T(Schema::Object(o))) = components.schemas.get_mut(&name) else {
+            continue;
+        };
+        for prop in o.properties.values_mut() {
+            if let RefOr::T(Schema::Object(p)) = prop
+                && let SchemaType::Array(types) = &p.schema_type
+                && !types.contains(&Type::String)
+            {
+                drop_null(p);
+            }
         }
     }
 }
@@ -518,14 +573,7 @@ pub fn close_request_bodies(api: &mut OpenApi) {
     let mut names = Vec::new();
     for (_, op) in operations_mut(api) {
         if let Some(RefOr::T(body)) = op.request_body.as_ref() {
-            for content in body.content.values() {
-                if let RefOr::T(content) = content
-                    && let Some(RefOr::Ref(r)) = &content.schema
-                    && let Some(name) = r.ref_location.rsplit('/').next()
-                {
-                    names.push(name.to_owned());
-                }
-            }
+            names.extend(body.content.values().filter_map(ref_name));
         }
     }
     let Some(components) = api.components.as_mut() else {

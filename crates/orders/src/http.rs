@@ -1759,7 +1759,10 @@ pub fn refine_spec(api: &mut utoipa::openapi::OpenApi) {
         .into_iter()
         .chain(Status::ALL.iter().map(|s| s.as_str()))
         .collect();
-    let when = json!({"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]});
+    let when = json!({"anyOf": [
+        {"type": "string", "format": "date"},
+        {"type": "string", "format": "date-time"},
+    ]});
     for path in ["/api/orders", "/api/orders/active"] {
         if let Some(o) = param_schema(api, "get", path, "page") {
             integer_range(o, 1, PAGE_MAX);
@@ -1800,48 +1803,63 @@ pub fn refine_spec(api: &mut utoipa::openapi::OpenApi) {
     let product_id = json!({"type": "string", "pattern": ecap_core::ports::PRODUCT_ID_PATTERN});
     let address_field = json!({"type": "string", "maxLength": 500, "pattern": format!("^{t}*$")});
     let address_keys = ["street", "city", "state", "zipCode", "phone", "country"];
+    // At least one field that is not blank: one variant per field.
+    let fields: serde_json::Map<String, Value> = address_keys
+        .iter()
+        .map(|k| ((*k).to_owned(), address_field.clone()))
+        .collect();
     let filled: Vec<Value> = address_keys
         .iter()
-        .map(|k| json!({"required": [k], "properties": {*k: {"pattern": format!("{n}")}}}))
+        .map(|k| {
+            let mut props = fields.clone();
+            props.insert(
+                (*k).to_owned(),
+                json!({"type": "string", "maxLength": 500, "pattern": format!("^{t}*{n}{t}*$")}),
+            );
+            json!({"type": "object", "required": [k], "properties": props, "additionalProperties": false})
+        })
         .collect();
     let address = json!({
         "oneOf": [
             {"type": "string", "maxLength": 2000, "pattern": format!("^{t}*{n}{t}*$")},
-            {
-                "type": "object",
-                "properties": address_keys.iter().map(|k| ((*k).to_owned(), address_field.clone())).collect::<serde_json::Map<_, _>>(),
-                "additionalProperties": false,
-                "anyOf": filled,
-            },
+            {"anyOf": filled},
         ],
     });
-    let order = json!({
-        "type": "object",
-        // `addressId` may stand in for `shippingAddress`: the document asks
-        // for the address, which always works.
-        "required": ["items", "paymentMethod", "shippingAddress"],
-        "properties": {
+    // The address comes as `shippingAddress`, or as one of the caller's
+    // saved addresses (`addressId`, used when both are sent).
+    let properties = json!({
+        "items": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_LINES,
             "items": {
-                "type": "array",
-                "minItems": 1,
-                "maxItems": MAX_LINES,
-                "items": {
-                    "type": "object",
-                    "required": ["productId", "quantity"],
-                    "properties": {
-                        "productId": product_id,
-                        "quantity": {"type": "integer", "minimum": 1, "maximum": MAX_QUANTITY},
-                        "price": {"type": "number", "minimum": 0, "description": "Ignored: the catalog prices every line"},
-                        "name": {"type": "string", "description": "Ignored: the catalog names every line"},
-                    },
+                "type": "object",
+                "required": ["productId", "quantity"],
+                "properties": {
+                    "productId": product_id,
+                    "quantity": {"type": "integer", "minimum": 1, "maximum": MAX_QUANTITY},
+                    "price": {"type": "number", "minimum": 0, "description": "Ignored: the catalog prices every line"},
+                    "name": {"type": "string", "description": "Ignored: the catalog names every line"},
                 },
-                "example": [{"productId": "65f0c0ffee0000000000abcd", "quantity": 2}],
             },
-            "paymentMethod": {"type": "string", "enum": PAYMENT_METHODS, "example": "cod"},
-            "shippingAddress": address,
-            "addressId": {"type": "integer", "format": "int64", "minimum": 1, "description": "One of the caller's saved addresses, used instead of `shippingAddress` (404 when it is not theirs)"},
+            "example": [{"productId": "65f0c0ffee0000000000abcd", "quantity": 2}],
         },
+        "paymentMethod": {"type": "string", "enum": PAYMENT_METHODS, "example": "cod"},
+        "shippingAddress": address,
+        "addressId": {"type": "integer", "format": "int64", "minimum": 1, "description": "One of the caller's saved addresses, used instead of `shippingAddress` (404 when it is not theirs)"},
     });
+    let variants: Vec<Value> = ["shippingAddress", "addressId"]
+        .into_iter()
+        .map(|a| {
+            json!({
+                "type": "object",
+                "required": ["items", "paymentMethod", a],
+                "properties": properties,
+                "additionalProperties": false,
+            })
+        })
+        .collect();
+    let order = json!({ "anyOf": variants });
     set_component(api, "CreateOrderBody", order);
     // The same lines merged may still exceed MAX_QUANTITY for one product:
     // a 400 the schema cannot say (documented in the operation).
@@ -1854,7 +1872,12 @@ pub fn refine_spec(api: &mut utoipa::openapi::OpenApi) {
     text(api, "StatusBody", "trackingNumber", 0, 255);
     text(api, "StatusBody", "courierName", 0, 255);
     text(api, "StatusBody", "cancellationReason", 0, 2000);
-    set_property(api, "StatusBody", "estimatedDelivery", &when);
+    let when_or_null = json!({"anyOf": [
+        {"type": "string", "format": "date"},
+        {"type": "string", "format": "date-time"},
+        {"type": "null"},
+    ]});
+    set_property(api, "StatusBody", "estimatedDelivery", &when_or_null);
 
     text(api, "CancelRequestBody", "reason", 1, 2000);
     require(api, "CancelRequestBody", &["reason"]);
@@ -1907,10 +1930,13 @@ pub fn refine_spec(api: &mut utoipa::openapi::OpenApi) {
     require(api, "RestoreBody", &["reason"]);
 
     fn set_component(api: &mut utoipa::openapi::OpenApi, name: &str, schema: Value) {
-        if let Ok(schema) = serde_json::from_value::<Schema>(schema)
-            && let Some(c) = api.components.as_mut()
-        {
-            c.schemas.insert(name.to_owned(), RefOr::T(schema));
+        match serde_json::from_value::<Schema>(schema) {
+            Ok(schema) => {
+                if let Some(c) = api.components.as_mut() {
+                    c.schemas.insert(name.to_owned(), RefOr::T(schema));
+                }
+            }
+            Err(e) => tracing::error!(schema = name, error = %e, "OpenAPI schema not written"),
         }
     }
     fn set_property(api: &mut utoipa::openapi::OpenApi, name: &str, prop: &str, schema: &Value) {

@@ -57,7 +57,7 @@ pub const NAME_MIN: usize = 2;
 pub const NAME_MAX: usize = 255;
 pub const PHONE_MAX: usize = 20;
 /// [`check_phone`] as a pattern: empty, or digits with `+-(). ` and a digit.
-pub const PHONE_PATTERN: &str = r"^(\s*|[0-9 +().-]*[0-9][0-9 +().-]*)$";
+pub const PHONE_PATTERN: &str = r"^( *|[0-9 +().-]*[0-9][0-9 +().-]*)$";
 
 /// Registration's password rule (contract §5.4), applied to every new password.
 pub fn check_password(password: &str) -> Result<(), &'static str> {
