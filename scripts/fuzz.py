@@ -245,7 +245,9 @@ def summarise(text):
     block = re.search(r"\nErrors:\n(.*?)\n\n", text, re.S)
     if block:
         errors = sum(int(n) for n in re.findall(r":\s*(\d+)\s*$", block.group(1), re.M))
-    return {"operations": ops, "cases": cases, "failures": failures, "errors": errors}
+    m = re.search(r"Known failures:\s*(\d+)", text)
+    known = int(m.group(1)) if m else 0
+    return {"operations": ops, "cases": cases, "failures": failures, "errors": errors, "known": known}
 
 
 def main():
@@ -287,6 +289,7 @@ def main():
         log(
             f"   {role}: {r['operations']} operations, {r['cases']} cases, {failed} failures "
             f"{json.dumps(r['failures'], ensure_ascii=False)}, {r['errors']} errors, "
+            f"{r['known']} known (baseline), "
             f"exit {r['status']}, {r['seconds']} s"
             + ("" if r["alive"] else ", THE SERVER DIED")
         )
@@ -296,11 +299,14 @@ def main():
     total = time.time() - started
     log(f"== fuzzing took {total:.0f} s; reports in {report_dir}")
     if args.long:
-        log("\n| role | operations | cases | failures | errors | seconds |\n|---|---:|---:|---:|---:|---:|")
+        log(
+            "\n| role | operations | cases | failures | errors | known (baseline) | seconds |"
+            "\n|---|---:|---:|---:|---:|---:|---:|"
+        )
         for r in results:
             log(
                 f"| {r['role']} | {r['operations']} | {r['cases']} | "
-                f"{sum(r['failures'].values())} | {r['errors']} | {r['seconds']} |"
+                f"{sum(r['failures'].values())} | {r['errors']} | {r['known']} | {r['seconds']} |"
             )
     bad = [r["role"] for r in results if r["status"] != 0 or not r["alive"]]
     if bad:
