@@ -633,13 +633,13 @@ async fn a_saved_address_is_copied_and_only_its_owner_may_use_it() {
     let row = s.admin_view(bob_order).await;
     assert_eq!(row["shippingAddress"]["street"], "9 Hill Road");
 
-    // Someone else's address (or none): 400 on addressId, nothing reserved.
+    // Someone else's address (or none): 404 on addressId, nothing reserved.
     for id in [json!(aid), json!(999_999)] {
         let r = s
             .place(&ann, with(body.clone(), "addressId", id.clone()))
             .await;
         assert_eq!(
-            assert_error(&r, StatusCode::BAD_REQUEST),
+            assert_error(&r, StatusCode::NOT_FOUND),
             "Address not found",
             "{id}"
         );
