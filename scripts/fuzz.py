@@ -265,7 +265,8 @@ def main():
     )
     args = ap.parse_args()
 
-    binary = os.environ.get("ECAP_BIN", str(ROOT / "target" / "debug" / "ecap"))
+    # Absolute: each server runs in its own temporary directory.
+    binary = os.path.abspath(os.environ.get("ECAP_BIN", str(ROOT / "target" / "debug" / "ecap")))
     if not os.access(binary, os.X_OK):
         raise SystemExit(f"{binary} not found: build it first (cargo build -p ecap)")
     ensure_schemathesis()
