@@ -355,6 +355,9 @@ pub struct ListParams {
     user_id: Option<String>,
 }
 
+/// The states of a detail or restoration request (the lists' `status` filter).
+const REQUEST_STATUSES: [&str; 3] = ["pending", "approved", "rejected"];
+
 /// Orders one bulk delete takes at most.
 const BULK_MAX: usize = 500;
 
@@ -1416,7 +1419,7 @@ pub async fn list_detail_requests(
 ) -> ApiResult<Response> {
     require_admin(&user, "Only admins can view detail requests")?;
     let status = p.status.as_deref().map(str::trim).filter(|s| !s.is_empty());
-    if status.is_some_and(|s| !["pending", "approved", "rejected"].contains(&s)) {
+    if status.is_some_and(|s| !REQUEST_STATUSES.contains(&s)) {
         return Err(ApiError::validation(vec![FieldError::new(
             Location::Query,
             "status",
@@ -1581,7 +1584,7 @@ pub async fn restoration_requests(
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .unwrap_or("pending");
-    if !["pending", "approved", "rejected"].contains(&status) {
+    if !REQUEST_STATUSES.contains(&status) {
         return Err(ApiError::validation(vec![FieldError::new(
             Location::Query,
             "status",
@@ -1778,6 +1781,15 @@ pub fn refine_spec(api: &mut utoipa::openapi::OpenApi) {
         }
         set_param(api, path, "from", &when);
         set_param(api, path, "to", &when);
+    }
+    for path in [
+        "/api/orders/detail-requests/list",
+        "/api/orders/restoration-requests",
+    ] {
+        if let Some(o) = param_schema(api, "get", path, "status") {
+            let values: Vec<&str> = [""].into_iter().chain(REQUEST_STATUSES).collect();
+            string_enum(o, &values);
+        }
     }
     if let Some(o) = param_schema(api, "post", "/api/orders", "Idempotency-Key") {
         o.min_length = Some(1);

@@ -1499,8 +1499,15 @@ pub fn refine_spec(api: &mut utoipa::openapi::OpenApi) {
         .as_mut()
         .and_then(|c| c.schemas.get_mut("UpdateUserBody"))
     {
-        // "No fields to update" otherwise.
+        // "No fields to update" otherwise (a null counts as not sent).
         body.min_properties = Some(1);
+        for prop in body.properties.values_mut() {
+            if let utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(o)) = prop {
+                o.schema_type = utoipa::openapi::schema::SchemaType::Type(
+                    utoipa::openapi::schema::Type::String,
+                );
+            }
+        }
         body.additional_properties = Some(Box::new(
             utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
         ));

@@ -1462,10 +1462,10 @@ export interface components {
         };
         UpdateUserBody: {
             /** Format: email */
-            email?: string | null;
-            name?: string | null;
+            email?: string;
+            name?: string;
             /** @description Empty clears it. */
-            phone?: string | null;
+            phone?: string;
         };
     };
     responses: never;
@@ -3508,7 +3508,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description pending, approved or rejected. */
-                status?: string;
+                status?: "" | "pending" | "approved" | "rejected";
             };
             header?: never;
             path?: never;
@@ -3754,7 +3754,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description pending, approved or rejected. */
-                status?: string;
+                status?: "" | "pending" | "approved" | "rejected";
             };
             header?: never;
             path?: never;
