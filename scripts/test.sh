@@ -46,6 +46,13 @@ sys.exit(1 if failed or status != 0 else 0)
 PY
 rust_status=$?
 
+# ---- the API fuzzed from its own OpenAPI document (issue 14) -----------------
+# schemathesis, every check and phase, four roles, a few minutes in all.
+echo
+echo "== schemathesis (scripts/fuzz-test.sh)"
+bash scripts/fuzz-test.sh
+fuzz_status=$?
+
 # ---- frontend (issue 11, owned by the frontend engineer) ----------------------
 # Biome, API-type drift, Vitest, build, and the end-to-end story with axe and
 # screenshots in Debian's Chromium: scripts/frontend-test.sh.
@@ -53,4 +60,4 @@ echo
 echo "== frontend"
 bash scripts/frontend-test.sh
 frontend_status=$?
-exit $(( rust_status != 0 || frontend_status != 0 ))
+exit $(( rust_status != 0 || fuzz_status != 0 || frontend_status != 0 ))

@@ -4,6 +4,7 @@ import { createRoot } from "react-dom/client";
 import { BrowserRouter } from "react-router";
 import { App } from "./App";
 import { ApiError, client, unwrap } from "./api/client";
+import type { AnalyticsQuery } from "./api/types";
 import { AuthProvider } from "./auth/AuthContext";
 import { ToastProvider } from "./components/toast";
 import { browserTimeZone } from "./lib/format";
@@ -29,7 +30,7 @@ const queryClient = new QueryClient({
 if (window.location.pathname === "/") {
   const period = new URLSearchParams(window.location.search).get("period") ?? "30d";
   if (period !== "custom") {
-    const query = { period, tz: browserTimeZone() };
+    const query = { period, tz: browserTimeZone() } as AnalyticsQuery;
     void queryClient.prefetchQuery({
       queryKey: ["analytics", "dashboard", query],
       queryFn: () => unwrap(client.GET("/api/analytics/dashboard", { params: { query } })),

@@ -411,6 +411,10 @@ pub async fn export(
         "revenue" => {
             let p = params.period(&state, "30d")?;
             let g = params.granularity(&p)?;
+            // Checked though this report does not read them: a bad value is
+            // refused whichever report is asked for.
+            params.limit(1000)?;
+            params.sort()?;
             let points = series(&state.store.read(), &p, g)?;
             out.push_str(
                 "date,start,orders,gross_sales,net_revenue,counted_orders,units,cancelled,refunded,customers,new_customers\n",
@@ -435,6 +439,7 @@ pub async fn export(
         }
         "top-products" => {
             let p = params.period(&state, "30d")?;
+            params.granularity(&p)?;
             let limit = params.limit(1000)?;
             let mut rows = breakdown(
                 &state.store.read(),
@@ -543,7 +548,7 @@ fn tracked_event(body: &Value) -> ApiResult<(String, OrderEvent)> {
         errors.push(FieldError::body(path, msg));
     };
     let order_id = match &body["orderId"] {
-        Value::String(s) if !s.trim().is_empty() && s.len() <= 60 => s.trim().to_owned(),
+        Value::String(s) if !s.trim().is_empty() && s.chars().count() <= 60 => s.trim().to_owned(),
         Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
         _ => {
             err(
@@ -576,7 +581,7 @@ fn tracked_event(body: &Value) -> ApiResult<(String, OrderEvent)> {
         Some(Value::Array(items)) if items.len() <= 1000 => {
             for (i, it) in items.iter().enumerate() {
                 let pid = match &it["productId"] {
-                    Value::String(s) if !s.is_empty() && s.len() <= 64 => s.clone(),
+                    Value::String(s) if !s.is_empty() && s.chars().count() <= 64 => s.clone(),
                     Value::Number(n) => n.to_string(),
                     _ => {
                         err(
@@ -634,7 +639,7 @@ fn tracked_event(body: &Value) -> ApiResult<(String, OrderEvent)> {
     };
     let payment_method = match &body["paymentMethod"] {
         Value::Null => "unknown".to_owned(),
-        Value::String(s) if !s.is_empty() && s.len() <= 32 => s.clone(),
+        Value::String(s) if !s.is_empty() && s.chars().count() <= 32 => s.clone(),
         _ => {
             err(
                 &mut errors,
@@ -751,4 +756,152 @@ pub async fn reset_daily(
             "timezone": p.tz_name,
         })),
     ))
+}
+
+/// The rules the handlers above enforce, written into the OpenAPI document
+/// from the constants the validators use: each route lists only the
+/// parameters it reads, with their values.
+pub fn refine_spec(api: &mut utoipa::openapi::OpenApi) {
+    use ecap_core::openapi::{integer_range, param_schema, string_enum};
+    use utoipa::openapi::{
+        RefOr,
+        schema::{KnownFormat, SchemaFormat},
+    };
+
+    const PERIOD: [&str; 4] = ["period", "from", "to", "tz"];
+    let routes: [(&str, &[&str]); 8] = [
+        ("/api/analytics/dashboard", &[]),
+        ("/api/analytics/revenue", &["granularity"]),
+        ("/api/analytics/top-products", &["limit", "sort"]),
+        ("/api/analytics/categories", &["limit", "sort"]),
+        ("/api/analytics/status-breakdown", &[]),
+        ("/api/analytics/payment-methods", &[]),
+        (
+            "/api/analytics/export",
+            &["report", "format", "granularity", "limit", "sort"],
+        ),
+        ("/api/analytics/stream", &[]),
+    ];
+    for (path, extra) in routes {
+        if let Some(op) = api.paths.paths.get_mut(path).and_then(|i| i.get.as_mut())
+            && let Some(params) = op.parameters.as_mut()
+        {
+            params.retain(|p| match p {
+                RefOr::T(p) => {
+                    PERIOD.contains(&p.name.as_str()) || extra.contains(&p.name.as_str())
+                }
+                RefOr::Ref(_) => true,
+            });
+        }
+        if let Some(o) = param_schema(api, "get", path, "period") {
+            // `custom` alone is refused (it needs from and to); from and to
+            // without a period make a custom period.
+            let named: Vec<&str> = crate::query::PERIODS
+                .into_iter()
+                .filter(|p| *p != "custom")
+                .collect();
+            string_enum(o, &named);
+        }
+        for name in ["from", "to"] {
+            if let Some(o) = param_schema(api, "get", path, name) {
+                o.format = Some(SchemaFormat::KnownFormat(KnownFormat::Date));
+            }
+        }
+        if let Some(o) = param_schema(api, "get", path, "granularity") {
+            string_enum(o, &["hour", "day", "week", "month"]);
+        }
+        if let Some(o) = param_schema(api, "get", path, "limit") {
+            integer_range(o, 1, 1000);
+        }
+        if let Some(o) = param_schema(api, "get", path, "sort") {
+            string_enum(o, &["revenue", "units"]);
+        }
+        if let Some(o) = param_schema(api, "get", path, "report") {
+            string_enum(o, &["revenue", "top-products"]);
+        }
+        if let Some(o) = param_schema(api, "get", path, "format") {
+            string_enum(o, &["csv"]);
+        }
+        if let Some(op) = api.paths.paths.get_mut(path).and_then(|i| i.get.as_mut()) {
+            for p in op.parameters.iter_mut().flatten() {
+                if let RefOr::T(p) = p
+                    && p.name == "tz"
+                {
+                    p.schema = Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                        "TimeZone",
+                    )));
+                }
+            }
+        }
+    }
+    track_order_schema(api);
+    // The zones `tz` takes: the IANA database bundled in the binary (every
+    // name in it resolves; the system's database may add more), listed once.
+    let db = jiff::tz::TimeZoneDatabase::bundled();
+    let mut zones: Vec<String> = db.available().map(|n| n.as_str().to_owned()).collect();
+    zones.sort();
+    let zones: Vec<&str> = zones.iter().map(String::as_str).collect();
+    let mut zone = utoipa::openapi::schema::Object::new();
+    string_enum(&mut zone, &zones);
+    zone.description = Some("An IANA time zone name".into());
+    if let Some(c) = api.components.as_mut() {
+        c.schemas.insert(
+            "TimeZone".into(),
+            RefOr::T(utoipa::openapi::schema::Schema::Object(zone)),
+        );
+    }
+}
+
+/// The body of `POST /api/analytics/track/order` in the document: the rules
+/// of `tracked_event`.
+fn track_order_schema(api: &mut utoipa::openapi::OpenApi) {
+    use ecap_core::openapi::{NONBLANK_CHAR, TEXT_CHAR};
+    let (t, n) = (TEXT_CHAR, NONBLANK_CHAR);
+    let money =
+        json!({"type": "number", "minimum": 0, "exclusiveMaximum": 1e12, "multipleOf": 0.01});
+    let schema = json!({
+        "type": "object",
+        "required": ["orderId", "amount"],
+        "properties": {
+            "orderId": {"oneOf": [
+                {"type": "string", "maxLength": 60, "pattern": format!("^{t}*{n}{t}*$")},
+                {"type": "integer"},
+            ]},
+            "amount": money,
+            "items": {"type": ["array", "null"], "maxItems": 1000, "items": {
+                "type": "object",
+                "required": ["productId", "quantity"],
+                "properties": {
+                    "productId": {"oneOf": [
+                        {"type": "string", "minLength": 1, "maxLength": 64, "pattern": format!("^{t}*$")},
+                        {"type": "number"},
+                    ]},
+                    "quantity": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+                    "price": {"type": ["number", "null"], "minimum": 0, "exclusiveMaximum": 1e12, "multipleOf": 0.01},
+                    "category": {"type": ["string", "null"], "pattern": format!("^{t}*$")},
+                },
+            }},
+            "userId": {"type": ["integer", "null"], "minimum": 1},
+            "paymentMethod": {"type": ["string", "null"], "minLength": 1, "maxLength": 32, "pattern": format!("^{t}*$")},
+            "status": {"type": ["string", "null"], "enum": STATUSES.iter().map(|s| Value::from(*s)).chain([Value::Null]).collect::<Vec<_>>()},
+            "placedAt": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": "Between 2000 and tomorrow (the schema admits the years 2000–2025)",
+                "pattern": "^(200[0-9]|201[0-9]|202[0-5])-",
+            },
+        },
+    });
+    if let Ok(schema) = serde_json::from_value::<utoipa::openapi::schema::Schema>(schema)
+        && let Some(c) = api.components.as_mut()
+    {
+        c.schemas
+            .insert("TrackOrderBody".into(), utoipa::openapi::RefOr::T(schema));
+    }
+    ecap_core::openapi::set_body_schema(
+        api,
+        "post",
+        "/api/analytics/track/order",
+        "TrackOrderBody",
+    );
 }

@@ -10,9 +10,23 @@ pub const MAX_LINE_QUANTITY: i64 = 10_000;
 /// Highest accepted price: ten million in the shop's currency.
 pub const MAX_PRICE_CENTS: i64 = 1_000_000_000;
 pub const MAX_STOCK: i64 = 1_000_000_000;
-const MAX_TAGS: usize = 20;
-const MAX_IMAGES: usize = 10;
+pub const MAX_TAGS: usize = 20;
+pub const MAX_TAG_CHARS: usize = 50;
+pub const MAX_IMAGES: usize = 10;
 const MAX_ATTRIBUTES_BYTES: usize = 16 * 1024;
+pub const MAX_NAME_CHARS: usize = 200;
+pub const MAX_DESCRIPTION_CHARS: usize = 2000;
+pub const MAX_SKU_CHARS: usize = 100;
+pub const MAX_CATEGORY_CHARS: usize = 64;
+/// [`parse_category_name`] as a pattern (Python's and Rust's `\w` agree on
+/// letters and digits): letters, digits, spaces, `-` or `_`, at most
+/// [`MAX_CATEGORY_CHARS`] between the first and last that are not blank
+/// (around them, spaces only: other blanks are control characters).
+pub const CATEGORY_PATTERN: &str = r"^ *[\w-](?:[\w -]{0,62}[\w-])? *$";
+/// What a SKU may be: empty (clears it) or letters, digits, `.`, `_`, `-`.
+pub const SKU_PATTERN: &str = r"^ *[A-Za-z0-9._-]* *$";
+/// An image link: http(s), no blanks or control characters.
+pub const IMAGE_URL_PATTERN: &str = r"^ *https?://[^\s\u0000-\u001F\u007F-\u009F]+ *$";
 
 /// Whether a product is sold and listed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,7 +146,7 @@ pub use ecap_core::extract::json_int as parse_int;
 pub fn parse_category_name(raw: &str) -> Option<String> {
     let name = raw.trim().to_lowercase();
     let ok = !name.is_empty()
-        && name.chars().count() <= 64
+        && name.chars().count() <= MAX_CATEGORY_CHARS
         && name
             .chars()
             .all(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'));
@@ -210,13 +224,13 @@ pub fn product_input(
     };
     out.name = text(
         "name",
-        200,
+        MAX_NAME_CHARS,
         "Product name is required (max 200 characters)",
         &mut errors,
     );
     out.description = text(
         "description",
-        2000,
+        MAX_DESCRIPTION_CHARS,
         "Description is required (max 2000 characters)",
         &mut errors,
     );
@@ -258,7 +272,7 @@ pub fn product_input(
                         .map(|t| {
                             t.as_str()
                                 .map(str::trim)
-                                .filter(|t| !t.is_empty() && t.chars().count() <= 50)
+                                .filter(|t| !t.is_empty() && t.chars().count() <= MAX_TAG_CHARS)
                                 .map(str::to_owned)
                         })
                         .collect::<Option<Vec<_>>>()
@@ -296,7 +310,7 @@ pub fn product_input(
             Value::Null => out.sku = Some(None),
             Value::String(s) if s.trim().is_empty() => out.sku = Some(None),
             Value::String(s)
-                if s.trim().len() <= 100
+                if s.trim().len() <= MAX_SKU_CHARS
                     && s.trim()
                         .chars()
                         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) =>

@@ -357,6 +357,26 @@ fn query_error(path: &str, msg: &str) -> FieldError {
     FieldError::new(Location::Query, path, msg)
 }
 
+/// The texts [`parse_bool`] reads (after trimming).
+const BOOL_TEXTS: [&str; 7] = ["true", "1", "yes", "false", "0", "no", ""];
+/// The values of the product list's `sort`.
+const PRODUCT_SORTS: [&str; 9] = [
+    "",
+    "price",
+    "-price",
+    "createdAt",
+    "-createdAt",
+    "name",
+    "-name",
+    "rating",
+    "-rating",
+];
+/// The values of the product list's `status`.
+const STATUS_FILTERS: [&str; 4] = ["", "active", "archived", "all"];
+const LIST_LIMIT_MAX: i64 = 100;
+const LIST_PAGE_MAX: i64 = 1_000_000;
+const SEARCH_MAX_CHARS: usize = 200;
+
 fn parse_bool(v: &str) -> Option<bool> {
     match v.trim() {
         "true" | "1" | "yes" => Some(true),
@@ -390,7 +410,7 @@ fn parse_list(p: &ListParams, user: Option<&AuthUser>) -> ApiResult<ProductQuery
     let page = match p.page.as_deref().map(str::trim) {
         None | Some("") => 1,
         Some(v) => match v.parse::<u64>() {
-            Ok(n) if (1..=1_000_000).contains(&n) => n,
+            Ok(n) if (1..=LIST_PAGE_MAX as u64).contains(&n) => n,
             _ => {
                 errors.push(query_error("page", "Page must be a positive integer"));
                 1
@@ -400,7 +420,7 @@ fn parse_list(p: &ListParams, user: Option<&AuthUser>) -> ApiResult<ProductQuery
     let limit = match p.limit.as_deref().map(str::trim) {
         None | Some("") => 10,
         Some(v) => match v.parse::<u64>() {
-            Ok(n) if (1..=100).contains(&n) => n,
+            Ok(n) if (1..=LIST_LIMIT_MAX as u64).contains(&n) => n,
             _ => {
                 errors.push(query_error("limit", "Limit must be between 1 and 100"));
                 10
@@ -409,14 +429,7 @@ fn parse_list(p: &ListParams, user: Option<&AuthUser>) -> ApiResult<ProductQuery
     };
     let min = price_filter(p.min_price.as_deref(), "minPrice", &mut errors);
     let max = price_filter(p.max_price.as_deref(), "maxPrice", &mut errors);
-    if let (Some(a), Some(b)) = (min, max)
-        && a > b
-    {
-        errors.push(query_error(
-            "minPrice",
-            "minPrice must not be above maxPrice",
-        ));
-    }
+    // A minPrice above maxPrice matches nothing: an empty page, as the original answered.
     let (sort, descending) = match p.sort.as_deref().map(str::trim) {
         None | Some("") | Some("-createdAt") => (ProductSort::CreatedAt, true),
         Some("createdAt") => (ProductSort::CreatedAt, false),
@@ -454,7 +467,10 @@ fn parse_list(p: &ListParams, user: Option<&AuthUser>) -> ApiResult<ProductQuery
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_owned);
-    if search.as_deref().is_some_and(|s| s.chars().count() > 200) {
+    if search
+        .as_deref()
+        .is_some_and(|s| s.chars().count() > SEARCH_MAX_CHARS)
+    {
         errors.push(query_error(
             "search",
             "Search text is limited to 200 characters",
@@ -572,7 +588,9 @@ async fn build_list(state: &CatalogState, q: &ProductQuery) -> ApiResult<Bytes> 
 #[utoipa::path(get, path = "/api/products", tag = TAG_PRODUCTS, params(ListParams),
     responses((status = 200, description = "`data.products`, `data.pagination {page, limit, total, pages}`; `ETag` set"),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 400, description = "Invalid query parameter")))]
+        (status = 400, description = "Invalid query parameter"),
+        (status = 401, description = "`mine=true` without a token (or a bad token)"),
+        (status = 403, description = "`status` other than active for someone not an admin (merchants: with `mine=true`)")))]
 pub async fn list_products(
     State(state): State<CatalogState>,
     user: Option<AuthUser>,
@@ -912,7 +930,7 @@ pub struct PageParams {
 fn page_of(p: &PageParams) -> ApiResult<(u64, u64)> {
     let page = p.page.unwrap_or(1);
     let limit = p.limit.unwrap_or(20);
-    if page == 0 || !(1..=100).contains(&limit) {
+    if page == 0 || !(1..=LIST_LIMIT_MAX as u64).contains(&limit) {
         return Err(ApiError::validation(vec![query_error(
             "limit",
             "page must be ≥ 1 and limit between 1 and 100",
@@ -1578,4 +1596,139 @@ pub async fn delete_category(
         .map_err(category_error)?;
     written(&state).await;
     Ok(ok_message("Category deleted successfully"))
+}
+
+/// The rules the handlers above enforce, written into the OpenAPI document
+/// from the constants the validators use (`domain` and this module).
+pub fn refine_spec(api: &mut utoipa::openapi::OpenApi) {
+    use domain::{
+        CATEGORY_PATTERN, IMAGE_URL_PATTERN, MAX_DESCRIPTION_CHARS, MAX_IMAGES, MAX_NAME_CHARS,
+        MAX_PRICE_CENTS, MAX_SKU_CHARS, MAX_STOCK, MAX_TAG_CHARS, MAX_TAGS, SKU_PATTERN,
+    };
+    use ecap_core::openapi::{
+        integer_range, optional_copy, param_schema, property_schema, require, set_body_schema,
+        string_enum, trimmed_text,
+    };
+    use utoipa::openapi::{
+        RefOr,
+        schema::{Object, Schema, SchemaType, Type},
+    };
+
+    let list = "/api/products";
+    if let Some(o) = param_schema(api, "get", list, "page") {
+        integer_range(o, 1, LIST_PAGE_MAX);
+    }
+    if let Some(o) = param_schema(api, "get", list, "limit") {
+        integer_range(o, 1, LIST_LIMIT_MAX);
+    }
+    for name in ["minPrice", "maxPrice"] {
+        if let Some(o) = param_schema(api, "get", list, name) {
+            o.schema_type = SchemaType::Type(Type::Number);
+            o.minimum = Some(utoipa::Number::Int(0));
+        }
+    }
+    if let Some(o) = param_schema(api, "get", list, "sort") {
+        string_enum(o, &PRODUCT_SORTS);
+    }
+    if let Some(o) = param_schema(api, "get", list, "status") {
+        string_enum(o, &STATUS_FILTERS);
+    }
+    for name in ["inStock", "mine"] {
+        if let Some(o) = param_schema(api, "get", list, name) {
+            string_enum(o, &BOOL_TEXTS);
+        }
+    }
+    if let Some(o) = param_schema(api, "get", list, "search") {
+        o.max_length = Some(SEARCH_MAX_CHARS);
+    }
+    for path in [
+        "/api/products/{id}/reviews",
+        "/api/products/{id}/inventory/history",
+    ] {
+        if let Some(o) = param_schema(api, "get", path, "page") {
+            o.minimum = Some(utoipa::Number::Int(1));
+        }
+        if let Some(o) = param_schema(api, "get", path, "limit") {
+            integer_range(o, 1, LIST_LIMIT_MAX);
+        }
+    }
+
+    let text = |api: &mut utoipa::openapi::OpenApi, schema: &str, prop: &str, min, max| {
+        if let Some(o) = property_schema(api, schema, prop) {
+            trimmed_text(o, min, max);
+        }
+    };
+    text(api, "ProductBody", "name", 1, MAX_NAME_CHARS);
+    text(api, "ProductBody", "description", 1, MAX_DESCRIPTION_CHARS);
+    if let Some(o) = property_schema(api, "ProductBody", "price") {
+        o.minimum = Some(utoipa::Number::Int(0));
+        o.maximum = Some(utoipa::Number::Int((MAX_PRICE_CENTS / 100) as isize));
+        o.multiple_of = Some(utoipa::Number::Float(0.01));
+    }
+    if let Some(o) = property_schema(api, "ProductBody", "inventory") {
+        o.minimum = Some(utoipa::Number::Int(0));
+        o.maximum = Some(utoipa::Number::Int(MAX_STOCK as isize));
+    }
+    for (schema, prop) in [("ProductBody", "category"), ("CategoryBody", "name")] {
+        if let Some(o) = property_schema(api, schema, prop) {
+            o.schema_type = SchemaType::Type(Type::String);
+            o.pattern = Some(CATEGORY_PATTERN.into());
+        }
+    }
+    if let Some(o) = property_schema(api, "ProductBody", "sku") {
+        o.max_length = Some(MAX_SKU_CHARS);
+        o.pattern = Some(SKU_PATTERN.into());
+    }
+    if let Some(o) = property_schema(api, "ProductBody", "status") {
+        string_enum(o, &["active", "archived"]);
+    }
+    // Arrays: `tags` of short words, `images` of http(s) links.
+    let array_of = |max_items: usize, item: Object| {
+        let mut array = utoipa::openapi::schema::Array::new(item);
+        array.max_items = Some(max_items);
+        array.schema_type = SchemaType::from_iter([Type::Array, Type::Null]);
+        RefOr::T(Schema::Array(array))
+    };
+    let mut tag = Object::with_type(Type::String);
+    trimmed_text(&mut tag, 1, MAX_TAG_CHARS);
+    let mut url = Object::with_type(Type::String);
+    url.max_length = Some(2048);
+    url.pattern = Some(IMAGE_URL_PATTERN.into());
+    if let Some(components) = api.components.as_mut()
+        && let Some(RefOr::T(Schema::Object(body))) = components.schemas.get_mut("ProductBody")
+    {
+        body.properties
+            .insert("tags".into(), array_of(MAX_TAGS, tag));
+        body.properties
+            .insert("images".into(), array_of(MAX_IMAGES, url));
+    }
+    if optional_copy(api, "ProductBody", "ProductUpdateBody") {
+        set_body_schema(api, "put", "/api/products/{id}", "ProductUpdateBody");
+        if let Some(components) = api.components.as_mut()
+            && let Some(RefOr::T(Schema::Object(body))) =
+                components.schemas.get_mut("ProductUpdateBody")
+        {
+            // An update needs at least one field it knows.
+            body.min_properties = Some(1);
+        }
+    }
+    require(
+        api,
+        "ProductBody",
+        &["name", "description", "price", "category"],
+    );
+    require(api, "CategoryBody", &["name"]);
+
+    if let Some(o) = property_schema(api, "InventoryBody", "change") {
+        integer_range(o, -MAX_STOCK, MAX_STOCK);
+    }
+    text(api, "InventoryBody", "reason", 0, 500);
+    require(api, "InventoryBody", &["change"]);
+
+    if let Some(o) = property_schema(api, "ReviewBody", "rating") {
+        integer_range(o, 1, 5);
+    }
+    text(api, "ReviewBody", "comment", 0, 2000);
+    text(api, "ReviewBody", "userName", 0, 100);
+    require(api, "ReviewBody", &["rating"]);
 }

@@ -10,10 +10,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// Where a failing value came from.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Location {
     Body,
@@ -23,9 +23,11 @@ pub enum Location {
 }
 
 /// One failing rule, in express-validator's shape.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {
+    /// Always `field`.
     #[serde(rename = "type")]
+    #[schema(value_type = String, example = "field")]
     pub kind: &'static str,
     pub path: String,
     pub msg: String,
@@ -47,7 +49,7 @@ impl FieldError {
 }
 
 /// Stable machine-readable codes, one per kind of failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     ValidationFailed,
@@ -155,13 +157,30 @@ impl ApiError {
     }
 
     pub fn body(&self) -> Value {
-        json!({
-            "success": false,
-            "message": self.message,
-            "code": self.code,
-            "errors": self.errors,
+        serde_json::to_value(ErrorBody {
+            success: false,
+            message: &self.message,
+            code: self.code,
+            errors: &self.errors,
         })
+        .unwrap_or(Value::Null)
     }
+}
+
+/// Every error answer's body; the OpenAPI document's `Error` schema is derived
+/// from this type, so the two cannot drift.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody<'a> {
+    /// Always `false`.
+    pub success: bool,
+    /// What went wrong (the first failing rule's text for a validation error).
+    #[schema(value_type = String)]
+    pub message: &'a str,
+    pub code: ErrorCode,
+    /// Every failing rule (empty when the error is not about fields).
+    #[schema(value_type = Vec<FieldError>)]
+    pub errors: &'a [FieldError],
 }
 
 impl IntoResponse for ApiError {

@@ -12,6 +12,7 @@ pub mod extract;
 pub mod http;
 pub mod lease;
 pub mod migrate;
+pub mod openapi;
 pub mod ports;
 pub mod revocation;
 pub mod session;

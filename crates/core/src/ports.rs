@@ -21,6 +21,10 @@ pub struct CustomerStats {
 #[error("port: {0}")]
 pub struct PortError(pub String);
 
+/// What [`parse_product_id`] accepts, as the OpenAPI document's pattern (a
+/// test in `openapi` checks the two agree).
+pub const PRODUCT_ID_PATTERN: &str = "^[0-9a-fA-F]{24}$";
+
 /// A product id from a path or a body: 24 hex digits (the original's Mongo
 /// ObjectIds), lower-cased. The one rule every service checks ids with.
 pub fn parse_product_id(raw: &str) -> Option<String> {

@@ -1109,29 +1109,6 @@ fn describe(api: &mut OpenApi) {
          every error is `{success:false, message, code, errors}`."
             .into(),
     );
-    // Every JSON body may come as a form instead (the shared body extractor).
-    for item in api.paths.paths.values_mut() {
-        let operations = [
-            &mut item.post,
-            &mut item.put,
-            &mut item.patch,
-            &mut item.delete,
-        ];
-        for body in
-            operations
-                .into_iter()
-                .flatten()
-                .filter_map(|op| match op.request_body.as_mut() {
-                    Some(utoipa::openapi::RefOr::T(body)) => Some(body),
-                    _ => None,
-                })
-        {
-            if let Some(json) = body.content.get("application/json").cloned() {
-                body.content
-                    .insert("application/x-www-form-urlencoded".into(), json);
-            }
-        }
-    }
     // One handler on two methods (PUT and PATCH /api/users/{id}) would give two
     // operations one id; generators (openapi-typescript) refuse that.
     let mut seen = std::collections::HashSet::new();
@@ -1154,6 +1131,18 @@ fn describe(api: &mut OpenApi) {
             }
         }
     }
+    ecap_users::http::refine_spec(api);
+    ecap_catalog::http::refine_spec(api);
+    ecap_orders::http::refine_spec(api);
+    ecap_analytics::http::refine_spec(api);
+    ecap_core::openapi::close_request_bodies(api);
+    // Every flat JSON body may come as a form instead (the shared body extractor).
+    ecap_core::openapi::add_form_bodies(api);
+    ecap_core::openapi::add_error_responses(api);
+    ecap_core::openapi::add_success_envelope(api);
+    ecap_core::openapi::constrain_path_ids(api);
+    ecap_core::openapi::forbid_control_characters(api);
+    add_links(api);
     let components = api.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",
@@ -1175,6 +1164,77 @@ fn describe(api: &mut OpenApi) {
              `ecap_csrf` cookie's value)",
         ))),
     );
+}
+
+/// Where a created resource goes next: `create → read → update → delete`
+/// through the document's links (what schemathesis' stateful phase follows).
+fn add_links(api: &mut OpenApi) {
+    use ecap_core::openapi::link;
+    let product = [
+        "get_product",
+        "update_product",
+        "delete_product",
+        "adjust_inventory",
+        "inventory_history",
+        "list_reviews",
+        "add_review",
+        "upload_images",
+    ];
+    link(
+        api,
+        "create_product",
+        "201",
+        "/data/product/id",
+        "id",
+        &product,
+    );
+    let category = ["rename_category", "delete_category"];
+    link(
+        api,
+        "create_category",
+        "201",
+        "/data/category/name",
+        "name",
+        &category,
+    );
+    let address = [
+        "get_address",
+        "put_address",
+        "patch_address",
+        "delete_address",
+        "set_default_address",
+    ];
+    link(
+        api,
+        "create_address",
+        "201",
+        "/data/address/id",
+        "id",
+        &address,
+    );
+    let order = [
+        "get_order",
+        "tracking",
+        "update_status",
+        "cancel_request",
+        "approve_cancel",
+        "reject_cancel",
+        "delete_order",
+        "soft_delete",
+        "review_order",
+        "create_detail_request",
+        "get_detail_request",
+        "restore_request",
+    ];
+    link(api, "create_order", "201", "/data/order/id", "id", &order);
+    let user = [
+        "get_user",
+        "user_details",
+        "update_user",
+        "update_user_patch",
+        "delete_user",
+    ];
+    link(api, "create_user", "201", "/data/user/id", "id", &user);
 }
 
 /// The all-in-one API's OpenAPI document as pretty JSON, assembled on a

@@ -191,13 +191,17 @@ async fn form_errors_match_json_errors() {
     assert_eq!(r, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let r = Resp415::send(&app, "multipart/form-data; boundary=x", "--x--").await;
     assert_eq!(r, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    // The API description says so.
+    // The API description says so for flat bodies; nested ones (an order's
+    // lines) have no spelling in OpenAPI's form encoding, so the document
+    // offers them as JSON (the server still reads `items[0][productId]=`).
     let spec = app.get("/api/openapi.json", None).await.body;
-    let content = &spec["paths"]["/api/orders"]["post"]["requestBody"]["content"];
+    let content = &spec["paths"]["/api/auth/register"]["post"]["requestBody"]["content"];
     assert!(
         content["application/x-www-form-urlencoded"].is_object(),
         "{content}"
     );
+    let content = &spec["paths"]["/api/orders"]["post"]["requestBody"]["content"];
+    assert!(content["application/json"].is_object(), "{content}");
     // Nothing was created by any of it.
     let users = app.get("/api/users", Some(&admin)).await;
     assert_eq!(

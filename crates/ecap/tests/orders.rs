@@ -633,13 +633,13 @@ async fn a_saved_address_is_copied_and_only_its_owner_may_use_it() {
     let row = s.admin_view(bob_order).await;
     assert_eq!(row["shippingAddress"]["street"], "9 Hill Road");
 
-    // Someone else's address (or none): 400 on addressId, nothing reserved.
+    // Someone else's address (or none): 404 on addressId, nothing reserved.
     for id in [json!(aid), json!(999_999)] {
         let r = s
             .place(&ann, with(body.clone(), "addressId", id.clone()))
             .await;
         assert_eq!(
-            assert_error(&r, StatusCode::BAD_REQUEST),
+            assert_error(&r, StatusCode::NOT_FOUND),
             "Address not found",
             "{id}"
         );
@@ -2861,7 +2861,6 @@ async fn tracking_timeline_and_list_filters() {
         "status=lost",
         "from=yesterday",
         "to=2026-13-45",
-        "from=2026-02-01&to=2026-01-01",
         "userId=abc",
     ] {
         let r = s.app.get(&format!("/api/orders?{q}"), Some(&ann)).await;
@@ -2869,6 +2868,12 @@ async fn tracking_timeline_and_list_filters() {
     }
     let r = s.app.get("/api/orders?limit=0", Some(&ann)).await;
     assert!(has_error_at(&r, "limit"), "{}", r.body);
+    // `from` after `to`: an empty page (issue 14: a range the document cannot refuse).
+    let r = s
+        .app
+        .get("/api/orders?from=2026-02-01&to=2026-01-01", Some(&ann))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     for path in ["/api/orders/abc", "/api/orders/0", "/api/orders/-1"] {
         assert_error(&s.app.get(path, Some(&ann)).await, StatusCode::BAD_REQUEST);
     }

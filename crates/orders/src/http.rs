@@ -355,6 +355,16 @@ pub struct ListParams {
     user_id: Option<String>,
 }
 
+/// The states of a detail or restoration request (the lists' `status` filter).
+const REQUEST_STATUSES: [&str; 3] = ["pending", "approved", "rejected"];
+
+/// Orders one bulk delete takes at most.
+const BULK_MAX: usize = 500;
+
+/// Order lists: the largest page size (the original took up to 10,000) and page.
+const LIMIT_MAX: i64 = 10_000;
+const PAGE_MAX: i64 = i64::MAX / (LIMIT_MAX + 1);
+
 fn int_param(
     raw: &Option<String>,
     name: &str,
@@ -387,7 +397,7 @@ fn query_of(
         "page",
         1,
         1,
-        i64::MAX / 10_001,
+        PAGE_MAX,
         "Page must be a positive integer",
     )?;
     let limit = int_param(
@@ -395,7 +405,7 @@ fn query_of(
         "limit",
         default_limit,
         1,
-        10_000,
+        LIMIT_MAX,
         "Limit must be between 1 and 10000",
     )?;
     let status = match p.status.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -433,15 +443,7 @@ fn query_of(
         };
     let from = time_param(&p.from, "from", false)?;
     let to = time_param(&p.to, "to", true)?;
-    if let (Some(f), Some(t)) = (from, to)
-        && f > t
-    {
-        return Err(ApiError::validation(vec![FieldError::new(
-            Location::Query,
-            "from",
-            "from must not be after to",
-        )]));
-    }
+    // `from` after `to` matches nothing: an empty page, not an error.
     let customer = match p
         .user_id
         .as_deref()
@@ -901,7 +903,12 @@ pub async fn create_order(
             .address(user.id(), aid)
             .await
             .map_err(ApiError::internal)?
-            .ok_or_else(|| ApiError::field("addressId", "Address not found"))?;
+            .ok_or_else(|| {
+                let mut e = ApiError::field("addressId", "Address not found");
+                e.status = StatusCode::NOT_FOUND;
+                e.code = ErrorCode::NotFound;
+                e
+            })?;
         address = Some(serde_json::to_value(saved).map_err(ApiError::internal)?);
     }
     let request_hash = format!(
@@ -1179,8 +1186,13 @@ pub async fn bulk_delete(
     ApiJson(body): ApiJson<BulkDeleteBody>,
 ) -> ApiResult<Response> {
     require_admin(&user, "Only admins can delete orders")?;
-    let ids: Vec<i64> = match &body.ids {
-        Some(Value::Array(list)) if !list.is_empty() && list.len() <= 500 => list
+    // A form with one `ids=` value reads as that one id.
+    let ids = match body.ids {
+        Some(v @ (Value::Number(_) | Value::String(_))) => Some(Value::Array(vec![v])),
+        other => other,
+    };
+    let ids: Vec<i64> = match &ids {
+        Some(Value::Array(list)) if !list.is_empty() && list.len() <= BULK_MAX => list
             .iter()
             .map(|v| parse_int(v).filter(|n| *n > 0))
             .collect::<Option<Vec<_>>>()
@@ -1407,7 +1419,7 @@ pub async fn list_detail_requests(
 ) -> ApiResult<Response> {
     require_admin(&user, "Only admins can view detail requests")?;
     let status = p.status.as_deref().map(str::trim).filter(|s| !s.is_empty());
-    if status.is_some_and(|s| !["pending", "approved", "rejected"].contains(&s)) {
+    if status.is_some_and(|s| !REQUEST_STATUSES.contains(&s)) {
         return Err(ApiError::validation(vec![FieldError::new(
             Location::Query,
             "status",
@@ -1572,7 +1584,7 @@ pub async fn restoration_requests(
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .unwrap_or("pending");
-    if !["pending", "approved", "rejected"].contains(&status) {
+    if !REQUEST_STATUSES.contains(&status) {
         return Err(ApiError::validation(vec![FieldError::new(
             Location::Query,
             "status",
@@ -1735,4 +1747,231 @@ pub async fn outbox_status(
         None,
         Some(json!({"pending": pending, "delivered": delivered})),
     ))
+}
+
+/// The rules the handlers above enforce, written into the OpenAPI document
+/// from the constants the validators use (`domain` and this module).
+pub fn refine_spec(api: &mut utoipa::openapi::OpenApi) {
+    use ecap_core::openapi::{
+        NONBLANK_CHAR, TEXT_CHAR, integer_range, param_schema, property_schema, require,
+        string_enum, trimmed_text,
+    };
+    use utoipa::openapi::{RefOr, schema::Schema};
+
+    let statuses: Vec<&str> = ["", "all"]
+        .into_iter()
+        .chain(Status::ALL.iter().map(|s| s.as_str()))
+        .collect();
+    let when = json!({"anyOf": [
+        {"type": "string", "format": "date"},
+        {"type": "string", "format": "date-time"},
+    ]});
+    for path in ["/api/orders", "/api/orders/active"] {
+        if let Some(o) = param_schema(api, "get", path, "page") {
+            integer_range(o, 1, PAGE_MAX);
+        }
+        if let Some(o) = param_schema(api, "get", path, "limit") {
+            integer_range(o, 1, LIMIT_MAX);
+        }
+        if let Some(o) = param_schema(api, "get", path, "status") {
+            string_enum(o, &statuses);
+        }
+        if let Some(o) = param_schema(api, "get", path, "userId") {
+            integer_range(o, 1, i64::MAX);
+        }
+        set_param(api, path, "from", &when);
+        set_param(api, path, "to", &when);
+    }
+    for path in [
+        "/api/orders/detail-requests/list",
+        "/api/orders/restoration-requests",
+    ] {
+        if let Some(o) = param_schema(api, "get", path, "status") {
+            let values: Vec<&str> = [""].into_iter().chain(REQUEST_STATUSES).collect();
+            string_enum(o, &values);
+        }
+    }
+    if let Some(o) = param_schema(api, "post", "/api/orders", "Idempotency-Key") {
+        o.min_length = Some(1);
+        o.max_length = Some(255);
+        o.pattern = Some("^[!-~]+$".into());
+    }
+    if let Some(o) = param_schema(
+        api,
+        "put",
+        "/api/orders/detail-requests/{requestId}/{action}",
+        "action",
+    ) {
+        string_enum(o, &["approve", "reject"]);
+    }
+
+    let text = |api: &mut utoipa::openapi::OpenApi, schema: &str, prop: &str, min, max| {
+        if let Some(o) = property_schema(api, schema, prop) {
+            trimmed_text(o, min, max);
+        }
+    };
+    let t = TEXT_CHAR;
+    let n = NONBLANK_CHAR;
+    let product_id = json!({"type": "string", "pattern": ecap_core::ports::PRODUCT_ID_PATTERN});
+    let address_field = json!({"type": "string", "maxLength": 500, "pattern": format!("^{t}*$")});
+    let address_keys = ["street", "city", "state", "zipCode", "phone", "country"];
+    // At least one field that is not blank: one variant per field.
+    let fields: serde_json::Map<String, Value> = address_keys
+        .iter()
+        .map(|k| ((*k).to_owned(), address_field.clone()))
+        .collect();
+    let filled: Vec<Value> = address_keys
+        .iter()
+        .map(|k| {
+            let mut props = fields.clone();
+            props.insert(
+                (*k).to_owned(),
+                json!({"type": "string", "maxLength": 500, "pattern": format!("^{t}*{n}{t}*$")}),
+            );
+            json!({"type": "object", "required": [k], "properties": props, "additionalProperties": false})
+        })
+        .collect();
+    let address = json!({
+        "oneOf": [
+            {"type": "string", "maxLength": 2000, "pattern": format!("^{t}*{n}{t}*$")},
+            {"anyOf": filled},
+        ],
+    });
+    // The address comes as `shippingAddress`, or as one of the caller's
+    // saved addresses (`addressId`, used when both are sent).
+    let properties = json!({
+        "items": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_LINES,
+            "items": {
+                "type": "object",
+                "required": ["productId", "quantity"],
+                "properties": {
+                    "productId": product_id,
+                    "quantity": {"type": "integer", "minimum": 1, "maximum": MAX_QUANTITY},
+                    "price": {"type": "number", "minimum": 0, "description": "Ignored: the catalog prices every line"},
+                    "name": {"type": "string", "description": "Ignored: the catalog names every line"},
+                },
+            },
+            "example": [{"productId": "65f0c0ffee0000000000abcd", "quantity": 2}],
+        },
+        "paymentMethod": {"type": "string", "enum": PAYMENT_METHODS, "example": "cod"},
+        "shippingAddress": address,
+        "addressId": {"type": "integer", "format": "int64", "minimum": 1, "description": "One of the caller's saved addresses, used instead of `shippingAddress` (404 when it is not theirs)"},
+    });
+    let variants: Vec<Value> = ["shippingAddress", "addressId"]
+        .into_iter()
+        .map(|a| {
+            json!({
+                "type": "object",
+                "required": ["items", "paymentMethod", a],
+                "properties": properties,
+                "additionalProperties": false,
+            })
+        })
+        .collect();
+    let order = json!({ "anyOf": variants });
+    set_component(api, "CreateOrderBody", order);
+    // The same lines merged may still exceed MAX_QUANTITY for one product:
+    // a 400 the schema cannot say (documented in the operation).
+
+    if let Some(o) = property_schema(api, "StatusBody", "status") {
+        let settable: Vec<&str> = Status::SETTABLE.iter().map(|s| s.as_str()).collect();
+        string_enum(o, &settable);
+    }
+    require(api, "StatusBody", &["status"]);
+    text(api, "StatusBody", "trackingNumber", 0, 255);
+    text(api, "StatusBody", "courierName", 0, 255);
+    text(api, "StatusBody", "cancellationReason", 0, 2000);
+    let when_or_null = json!({"anyOf": [
+        {"type": "string", "format": "date"},
+        {"type": "string", "format": "date-time"},
+        {"type": "null"},
+    ]});
+    set_property(api, "StatusBody", "estimatedDelivery", &when_or_null);
+
+    text(api, "CancelRequestBody", "reason", 1, 2000);
+    require(api, "CancelRequestBody", &["reason"]);
+    let images = json!({"type": "array", "maxItems": 10, "items": {"type": "string", "maxLength": 2048, "pattern": "^(https?://|/media/)"}});
+    set_property(api, "CancelRequestBody", "images", &images);
+    text(api, "RejectBody", "rejectionReason", 0, 2000);
+    text(api, "DeleteBody", "reason", 0, 500);
+    text(api, "BulkDeleteBody", "reason", 0, 500);
+    let ids = json!({"type": "array", "minItems": 1, "maxItems": BULK_MAX, "items": {"type": "integer", "format": "int64", "minimum": 1}});
+    set_property(api, "BulkDeleteBody", "ids", &ids);
+    require(api, "BulkDeleteBody", &["ids"]);
+
+    set_property(api, "OrderReviewBody", "productId", &product_id);
+    if let Some(o) = property_schema(api, "OrderReviewBody", "rating") {
+        integer_range(o, 1, 5);
+    }
+    text(api, "OrderReviewBody", "comment", 0, 2000);
+    text(api, "OrderReviewBody", "userName", 0, 100);
+    require(api, "OrderReviewBody", &["productId", "rating"]);
+
+    // `Other` needs `otherReason`; the other five take it optionally.
+    let (listed, other): (Vec<&str>, Vec<&str>) =
+        DETAIL_REASONS.iter().partition(|r| **r != "Other");
+    let detail = json!({"oneOf": [
+        {
+            "type": "object",
+            "required": ["reason"],
+            "properties": {
+                "reason": {"type": "string", "enum": listed},
+                "otherReason": {"type": ["string", "null"], "maxLength": 2000, "pattern": format!("^{t}*$")},
+            },
+            "additionalProperties": false,
+        },
+        {
+            "type": "object",
+            "required": ["reason", "otherReason"],
+            "properties": {
+                "reason": {"type": "string", "enum": other},
+                "otherReason": {"type": "string", "maxLength": 2000, "pattern": format!("^{t}*{n}{t}*$")},
+            },
+            "additionalProperties": false,
+        },
+    ]});
+    set_component(api, "DetailRequestBody", detail);
+    text(api, "DecisionBody", "adminNote", 0, 2000);
+    if let Some(o) = property_schema(api, "RestoreBody", "reason") {
+        trimmed_text(o, 2, 2000);
+        o.pattern = Some(format!("^{t}*{n}{t}{{8,}}{n}{t}*$"));
+    }
+    require(api, "RestoreBody", &["reason"]);
+
+    fn set_component(api: &mut utoipa::openapi::OpenApi, name: &str, schema: Value) {
+        match serde_json::from_value::<Schema>(schema) {
+            Ok(schema) => {
+                if let Some(c) = api.components.as_mut() {
+                    c.schemas.insert(name.to_owned(), RefOr::T(schema));
+                }
+            }
+            Err(e) => tracing::error!(schema = name, error = %e, "OpenAPI schema not written"),
+        }
+    }
+    fn set_property(api: &mut utoipa::openapi::OpenApi, name: &str, prop: &str, schema: &Value) {
+        if let Ok(schema) = serde_json::from_value::<Schema>(schema.clone())
+            && let Some(c) = api.components.as_mut()
+            && let Some(RefOr::T(Schema::Object(o))) = c.schemas.get_mut(name)
+        {
+            o.properties.insert(prop.to_owned(), RefOr::T(schema));
+        }
+    }
+    fn set_param(api: &mut utoipa::openapi::OpenApi, path: &str, name: &str, schema: &Value) {
+        let Ok(schema) = serde_json::from_value::<Schema>(schema.clone()) else {
+            return;
+        };
+        let Some(op) = api.paths.paths.get_mut(path).and_then(|i| i.get.as_mut()) else {
+            return;
+        };
+        for p in op.parameters.iter_mut().flatten() {
+            if let RefOr::T(p) = p
+                && p.name == name
+            {
+                p.schema = Some(RefOr::T(schema.clone()));
+            }
+        }
+    }
 }

@@ -14,7 +14,7 @@ pub struct Email(String);
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
         let raw = raw.trim();
-        if raw.len() > 254 || !email_address::EmailAddress::is_valid(raw) {
+        if raw.len() > EMAIL_MAX || !email_address::EmailAddress::is_valid(raw) {
             return Err("Valid email is required");
         }
         let lower = raw.to_lowercase();
@@ -43,11 +43,25 @@ impl Email {
 }
 
 pub const PASSWORD_SYMBOLS: &str = "@$!%*?&";
+pub const PASSWORD_MIN: usize = 8;
 pub const PASSWORD_MAX: usize = 128;
+/// [`check_password`] as a pattern for the OpenAPI document (length aside):
+/// a lower-case letter, an upper-case letter, a digit and one of
+/// [`PASSWORD_SYMBOLS`], starting with a letter, digit or one of those; no
+/// control characters (`t`: the pattern of one allowed character).
+pub fn password_pattern(t: &str) -> String {
+    format!("(?={t}*[a-z])(?={t}*[A-Z])(?={t}*[0-9])(?={t}*[@$!%*?&])[A-Za-z0-9@$!%*?&]{t}*$")
+}
+pub const EMAIL_MAX: usize = 254;
+pub const NAME_MIN: usize = 2;
+pub const NAME_MAX: usize = 255;
+pub const PHONE_MAX: usize = 20;
+/// [`check_phone`] as a pattern: empty, or digits with `+-(). ` and a digit.
+pub const PHONE_PATTERN: &str = r"^( *|[0-9 +().-]*[0-9][0-9 +().-]*)$";
 
 /// Registration's password rule (contract §5.4), applied to every new password.
 pub fn check_password(password: &str) -> Result<(), &'static str> {
-    if password.chars().count() < 8 {
+    if password.chars().count() < PASSWORD_MIN {
         return Err("Password must be at least 8 characters");
     }
     if password.chars().count() > PASSWORD_MAX {
@@ -74,10 +88,10 @@ pub fn check_password(password: &str) -> Result<(), &'static str> {
 pub fn check_name(name: &str) -> Result<String, &'static str> {
     let name = name.trim();
     let n = name.chars().count();
-    if n < 2 {
+    if n < NAME_MIN {
         return Err("Name must be at least 2 characters");
     }
-    if n > 255 {
+    if n > NAME_MAX {
         return Err("Name must be at most 255 characters");
     }
     Ok(name.to_owned())
@@ -93,7 +107,7 @@ pub fn check_phone(phone: &str) -> Result<Option<String>, &'static str> {
     let ok_chars = phone
         .chars()
         .all(|c| c.is_ascii_digit() || " +-().".contains(c));
-    if phone.len() > 20 || !ok_chars || !phone.chars().any(|c| c.is_ascii_digit()) {
+    if phone.len() > PHONE_MAX || !ok_chars || !phone.chars().any(|c| c.is_ascii_digit()) {
         return Err("Phone must be a phone number of at most 20 characters");
     }
     Ok(Some(phone.to_owned()))

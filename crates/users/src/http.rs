@@ -839,6 +839,11 @@ pub struct ListParams {
     sort: Option<String>,
 }
 
+/// The largest page of `GET /api/users` (the original's admin pages ask 1000).
+const USERS_LIMIT_MAX: u64 = 1000;
+/// The keys `GET /api/users` sorts by (each also with `-` for descending).
+const USER_SORT_KEYS: [&str; 5] = ["createdAt", "created_at", "name", "email", "role"];
+
 /// All users, paginated, with search, role filter and sort (admin).
 #[utoipa::path(get, path = "/api/users", tag = TAG_ADMIN, security(("bearer" = [])), params(ListParams),
     responses((status = 200, description = "`data.users`, `data.pagination`"), (status = 403, description = "Not an admin")))]
@@ -853,7 +858,7 @@ pub async fn list_users(
         checks.fail("page", "page must be 1 or more");
     }
     let limit = params.limit.unwrap_or(50);
-    if !(1..=1000).contains(&limit) {
+    if !(1..=USERS_LIMIT_MAX).contains(&limit) {
         checks.fail("limit", "limit must be between 1 and 1000");
     }
     let role = match params.role.as_deref().filter(|r| !r.is_empty()) {
@@ -1354,4 +1359,161 @@ pub async fn change_role(
         Some("User role updated successfully"),
         Some(json!({ "user": user_json(&row) })),
     ))
+}
+
+/// The rules the handlers above enforce, written into the OpenAPI document
+/// from the same constants the validators use (`domain`).
+pub fn refine_spec(api: &mut utoipa::openapi::OpenApi) {
+    use crate::domain::{
+        EMAIL_MAX, NAME_MAX, NAME_MIN, PASSWORD_MAX, PASSWORD_MIN, PHONE_MAX, PHONE_PATTERN,
+        password_pattern,
+    };
+    use ecap_core::openapi::{
+        TEXT_CHAR, integer_range, optional_copy, param_schema, property_schema, require,
+        set_body_schema, string_enum, trimmed_text,
+    };
+    use utoipa::openapi::schema::{KnownFormat, SchemaFormat};
+
+    let email = |api: &mut utoipa::openapi::OpenApi, schema: &str| {
+        if let Some(o) = property_schema(api, schema, "email") {
+            o.format = Some(SchemaFormat::KnownFormat(KnownFormat::Email));
+            o.max_length = Some(EMAIL_MAX);
+        }
+    };
+    let password = |api: &mut utoipa::openapi::OpenApi, schema: &str, field: &str| {
+        if let Some(o) = property_schema(api, schema, field) {
+            o.min_length = Some(PASSWORD_MIN);
+            o.max_length = Some(PASSWORD_MAX);
+            o.pattern = Some(format!("^{}", password_pattern(TEXT_CHAR)));
+        }
+    };
+    let name = |api: &mut utoipa::openapi::OpenApi, schema: &str| {
+        if let Some(o) = property_schema(api, schema, "name") {
+            trimmed_text(o, NAME_MIN, NAME_MAX);
+        }
+    };
+    let phone = |api: &mut utoipa::openapi::OpenApi, schema: &str| {
+        if let Some(o) = property_schema(api, schema, "phone") {
+            o.max_length = Some(PHONE_MAX);
+            o.pattern = Some(PHONE_PATTERN.into());
+        }
+    };
+    let roles = [Role::Customer, Role::Merchant, Role::Admin].map(Role::as_str);
+
+    for schema in [
+        "RegisterBody",
+        "CreateUserBody",
+        "UpdateUserBody",
+        "ProfileBody",
+        "LoginBody",
+    ] {
+        email(api, schema);
+    }
+    for schema in [
+        "RegisterBody",
+        "CreateUserBody",
+        "UpdateUserBody",
+        "ProfileBody",
+    ] {
+        name(api, schema);
+    }
+    for schema in ["CreateUserBody", "UpdateUserBody", "ProfileBody"] {
+        phone(api, schema);
+    }
+    password(api, "RegisterBody", "password");
+    password(api, "CreateUserBody", "password");
+    require(api, "RegisterBody", &["email", "password", "name"]);
+    if let Some(o) = property_schema(api, "RegisterBody", "role") {
+        // Empty means the default, customer.
+        string_enum(o, &["", roles[0], roles[1], roles[2]]);
+    }
+    require(api, "LoginBody", &["email", "password"]);
+    if let Some(o) = property_schema(api, "LoginBody", "password") {
+        o.min_length = Some(1);
+    }
+    require(
+        api,
+        "CreateUserBody",
+        &["email", "password", "name", "role"],
+    );
+    if let Some(o) = property_schema(api, "CreateUserBody", "role") {
+        string_enum(o, &roles);
+    }
+    require(api, "ProfileBody", &["name"]);
+    if let Some(o) = property_schema(api, "ProfileBody", "newPassword") {
+        // Empty means "no change"; otherwise the password rule.
+        o.max_length = Some(PASSWORD_MAX);
+        let t = TEXT_CHAR;
+        o.pattern = Some(format!(
+            "^$|^(?={t}{{{PASSWORD_MIN},}}$){}",
+            password_pattern(t)
+        ));
+    }
+    if let Some(o) = property_schema(api, "RefreshBody", "token") {
+        o.min_length = Some(1);
+    }
+    require(api, "RefreshBody", &["token"]);
+    for (path, _, max) in ADDRESS_FIELDS {
+        if let Some(o) = property_schema(api, "AddressBody", path) {
+            trimmed_text(o, 1, max);
+        }
+    }
+    if optional_copy(api, "AddressBody", "AddressPatchBody") {
+        set_body_schema(
+            api,
+            "patch",
+            "/api/users/addresses/{id}",
+            "AddressPatchBody",
+        );
+    }
+    require(
+        api,
+        "AddressBody",
+        &["label", "street", "city", "state", "zipCode", "phone"],
+    );
+    if let Some(o) = param_schema(api, "get", "/api/users", "limit") {
+        integer_range(o, 1, USERS_LIMIT_MAX as i64);
+    }
+    if let Some(o) = param_schema(api, "get", "/api/users", "page") {
+        o.minimum = Some(utoipa::Number::Int(1));
+    }
+    if let Some(o) = param_schema(api, "get", "/api/users", "role") {
+        string_enum(o, &["", roles[0], roles[1], roles[2]]);
+    }
+    if let Some(o) = param_schema(api, "get", "/api/users", "sort") {
+        let sorts: Vec<String> = USER_SORT_KEYS
+            .iter()
+            .flat_map(|k| [(*k).to_owned(), format!("-{k}")])
+            .collect();
+        let sorts: Vec<&str> = sorts.iter().map(String::as_str).collect();
+        string_enum(o, &sorts);
+    }
+    if let Some(o) = param_schema(api, "get", "/api/users/{id}/details", "limit") {
+        integer_range(o, 1, DETAILS_ORDERS_MAX as i64);
+    }
+    if let Some(o) = param_schema(api, "get", "/api/users/{id}/details", "page") {
+        o.minimum = Some(utoipa::Number::Int(1));
+    }
+    if let Some(utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(body))) = api
+        .components
+        .as_mut()
+        .and_then(|c| c.schemas.get_mut("UpdateUserBody"))
+    {
+        // "No fields to update" otherwise (a null counts as not sent).
+        body.min_properties = Some(1);
+        for prop in body.properties.values_mut() {
+            if let utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(o)) = prop {
+                o.schema_type = utoipa::openapi::schema::SchemaType::Type(
+                    utoipa::openapi::schema::Type::String,
+                );
+            }
+        }
+        body.additional_properties = Some(Box::new(
+            utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+        ));
+    }
+    if let Some(o) = property_schema(api, "RoleBody", "role") {
+        string_enum(o, &roles);
+    }
+    require(api, "RoleBody", &["role"]);
 }

@@ -172,3 +172,14 @@ export interface CategoryDetail {
   unitsInStock: number;
   stockValue: number;
 }
+
+// Request values the OpenAPI document narrows to enums (generated types).
+type Schemas = import("./schema").components["schemas"];
+type Paths = import("./schema").paths;
+export type PaymentMethod = Schemas["CreateOrderBody"]["paymentMethod"];
+export type SettableStatus = Schemas["StatusBody"]["status"];
+export type DetailRequestBody = Schemas["DetailRequestBody"];
+export type AnalyticsQuery = NonNullable<
+  Paths["/api/analytics/dashboard"]["get"]["parameters"]["query"]
+>;
+export type ProfileBody = Schemas["ProfileBody"];

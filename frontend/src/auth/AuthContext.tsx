@@ -68,7 +68,8 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     refreshTimer.current = setTimeout(async () => {
       try {
         const a = await unwrap<SessionAnswer>(
-          client.POST("/api/auth/refresh", { body: {}, headers: COOKIE_MODE }),
+          // The session cookie carries the token (the document describes bearer clients).
+          client.POST("/api/auth/refresh", { body: {} as { token: string }, headers: COOKIE_MODE }),
         );
         schedule(a.expiresAt);
       } catch {

@@ -2,7 +2,7 @@ import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useRef, useState } from "react";
 import { Link } from "react-router";
 import { ApiError, client, unwrap } from "../api/client";
-import type { Address, Order } from "../api/types";
+import type { Address, Order, PaymentMethod } from "../api/types";
 import {
   Button,
   EmptyState,
@@ -65,7 +65,7 @@ export default function Checkout() {
         client.POST("/api/orders", {
           body: {
             items: cart.map((l) => ({ productId: l.productId, quantity: l.quantity })),
-            paymentMethod: payment,
+            paymentMethod: payment as PaymentMethod,
             addressId: id,
           },
           headers: { "Idempotency-Key": key.current },

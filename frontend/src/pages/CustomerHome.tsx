@@ -30,7 +30,7 @@ export default function CustomerHome() {
     queryKey: ["orders", "home"],
     queryFn: () =>
       unwrap<{ orders: Order[]; pagination: Pagination }>(
-        client.GET("/api/orders", { params: { query: { limit: "1000" } } }),
+        client.GET("/api/orders", { params: { query: { limit: 1000 } } }),
       ),
   });
   const f = orders.data ? customerFigures(orders.data.orders) : null;

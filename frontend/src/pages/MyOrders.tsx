@@ -2,7 +2,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
 import { Link, useSearchParams } from "react-router";
 import { client, unwrap } from "../api/client";
-import type { Order, OrderStatus, Pagination } from "../api/types";
+import type { DetailRequestBody, Order, OrderStatus, Pagination } from "../api/types";
 import { useAuth } from "../auth/AuthContext";
 import { Progress, Timeline } from "../components/OrderBits";
 import { useToast } from "../components/toast";
@@ -207,7 +207,7 @@ function DetailDialog({ order, onClose }: { order: Order; onClose: () => void })
       unwrap(
         client.POST("/api/orders/{id}/detail-request", {
           params: { path: { id: order.id } },
-          body: { reason, otherReason: other.trim() || null },
+          body: { reason, otherReason: other.trim() || null } as DetailRequestBody,
         }),
       ),
     onSuccess: () => {

@@ -2,7 +2,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
 import { useSearchParams } from "react-router";
 import { ApiError, client, unwrap } from "../api/client";
-import type { Order, OrderStatus, Pagination } from "../api/types";
+import type { Order, OrderStatus, Pagination, SettableStatus } from "../api/types";
 import { Timeline } from "../components/OrderBits";
 import { useToast } from "../components/toast";
 import {
@@ -456,7 +456,7 @@ export default function Orders() {
       await unwrap(
         client.PUT("/api/orders/{id}/status", {
           params: { path: { id: o.id } },
-          body: { status: to },
+          body: { status: to as SettableStatus },
         }),
       );
       notify(`Order #${o.id}: ${STATUS_LABEL[to]}`);

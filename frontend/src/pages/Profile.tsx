@@ -1,7 +1,7 @@
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useEffect, useState } from "react";
 import { ApiError, client, unwrap } from "../api/client";
-import type { Address, User } from "../api/types";
+import type { Address, ProfileBody, User } from "../api/types";
 import { useAuth } from "../auth/AuthContext";
 import { useToast } from "../components/toast";
 import {
@@ -154,7 +154,9 @@ export default function Profile() {
   const save = async (body: Record<string, string | null>, done: string) => {
     setBusy(true);
     try {
-      const r = await unwrap<{ user: User }>(client.PUT("/api/users/profile", { body }));
+      const r = await unwrap<{ user: User }>(
+        client.PUT("/api/users/profile", { body: body as ProfileBody }),
+      );
       setUser({ ...r.user });
       qc.invalidateQueries({ queryKey: ["profile"] });
       notify(done);

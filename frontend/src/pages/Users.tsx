@@ -58,7 +58,11 @@ function CreateUser({ onClose, onDone }: { onClose: () => void; onDone: () => vo
     if (Object.keys(errs).length) return;
     setBusy(true);
     try {
-      await unwrap(client.POST("/api/users", { body: { ...f, phone: f.phone.trim() || null } }));
+      await unwrap(
+        client.POST("/api/users", {
+          body: { ...f, role: f.role as Role, phone: f.phone.trim() || null },
+        }),
+      );
       onDone();
     } catch (err) {
       if (err instanceof ApiError)
