@@ -1,0 +1,622 @@
+//! Faults under mixed traffic (orders placed, statuses moved, products and
+//! orders read) on the real databases, issue 14 item 4:
+//!
+//! - **A database restart** (PostgreSQL, MariaDB): the shared servers are never
+//!   stopped. A TCP proxy of the test's own ([`common::proxy`]) sits between
+//!   ecap and the server and "restarts" it: every open connection is cut and
+//!   new ones are closed at once for a few seconds, then it accepts again.
+//!   Requests fail fast with 503 `unavailable` (within `DB_ACQUIRE_TIMEOUT_MS`),
+//!   `/ready` says 503, ecap recovers by itself, no acknowledged write is lost,
+//!   stock equals the ledger and `ecap analytics verify` is clean.
+//! - **A full disk** under the SQLite data directory (a small tmpfs mounted by
+//!   the test; skipped with a message when `mount` is not allowed): writes get
+//!   507 `insufficient_storage`, reads keep answering, `PRAGMA integrity_check`
+//!   is ok and writes resume once space returns.
+//! - **A slow database** (PostgreSQL, MariaDB): a transaction of the test holds
+//!   a product's row lock; orders for it are cancelled by the server after
+//!   `DB_STATEMENT_TIMEOUT_MS` and answered 503, no statement is left waiting
+//!   on the server, the pool does not grow past its size and other routes keep
+//!   answering.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+#[path = "common/invariants.rs"]
+mod invariants;
+#[path = "common/proxy.rs"]
+mod proxy;
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use common::TestApp;
+use ecap_core::{config::Secret, db::Backend};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const STOCK: i64 = 1_000_000;
+
+/// The order lifecycle the load walks each of its orders through.
+const CHAIN: [&str; 5] = [
+    "pending",
+    "processing",
+    "shipped",
+    "out_for_delivery",
+    "delivered",
+];
+
+/// One answered (or failed) request of the load.
+#[derive(Debug, Clone)]
+struct Sample {
+    at: Instant,
+    took: Duration,
+    /// 0: no HTTP answer (connection error or client timeout).
+    status: u16,
+    kind: &'static str,
+}
+
+/// An order the load placed: the last status the server acknowledged and the
+/// one asked for when the answer did not come.
+#[derive(Debug, Clone)]
+struct Placed {
+    acked: &'static str,
+    maybe: Option<&'static str>,
+}
+
+#[derive(Default)]
+struct Ledger {
+    samples: Vec<Sample>,
+    orders: HashMap<i64, Placed>,
+    /// Error answers not in the shared shape, or 5xx other than 503/507.
+    violations: Vec<String>,
+}
+
+struct Shop {
+    admin: String,
+    customers: Vec<String>,
+    products: Vec<String>,
+}
+
+async fn shop(app: &TestApp, products: usize) -> Shop {
+    let (admin, _) = app.admin().await;
+    let mut ids = Vec::new();
+    for i in 0..products {
+        let r = app
+            .post(
+                "/api/products",
+                Some(&admin),
+                json!({"name": format!("Fault Item {i}"), "description": "survives faults",
+                    "price": 10 + i, "inventory": STOCK, "category": "sports"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        ids.push(r.body["data"]["product"]["id"].as_str().unwrap().to_owned());
+    }
+    let mut customers = Vec::new();
+    for i in 0..3 {
+        customers.push(app.customer(&format!("fault{i}@example.com")).await.0);
+    }
+    Shop {
+        admin,
+        customers,
+        products: ids,
+    }
+}
+
+/// Mixed traffic from `workers` clients until `stop`: orders placed, each
+/// worker's own orders moved along [`CHAIN`] (every fifth one cancelled), the
+/// product list and single orders read. Every answer is recorded.
+fn load(
+    app: &TestApp,
+    shop: &Shop,
+    workers: usize,
+    stop: Arc<AtomicBool>,
+    ledger: Arc<Mutex<Ledger>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    (0..workers)
+        .map(|n| {
+            let (client, base) = (client.clone(), app.base.clone());
+            let token = shop.customers[n % shop.customers.len()].clone();
+            let admin = shop.admin.clone();
+            let products = shop.products.clone();
+            let (stop, ledger) = (stop.clone(), ledger.clone());
+            tokio::spawn(async move {
+                let mut mine: Vec<i64> = Vec::new();
+                let mut k = 0usize;
+                while !stop.load(Ordering::SeqCst) {
+                    k += 1;
+                    let at = Instant::now();
+                    let (kind, req, change) = match k % 4 {
+                        0 | 1 => {
+                            let items: Vec<Value> = (0..1 + k % 2)
+                                .map(|l| json!({"productId": products[(n + k + l) % products.len()], "quantity": 1 + l}))
+                                .collect();
+                            let req = client
+                                .post(format!("{base}/api/orders"))
+                                .bearer_auth(&token)
+                                .json(&json!({"items": items, "paymentMethod": "cod",
+                                    "shippingAddress": "1 Fault Lane"}));
+                            ("place", req, None)
+                        }
+                        2 => {
+                            let req = match mine.last() {
+                                Some(id) if k % 8 == 2 => client
+                                    .get(format!("{base}/api/orders/{id}"))
+                                    .bearer_auth(&token),
+                                _ => client.get(format!("{base}/api/products?limit=5")),
+                            };
+                            ("read", req, None)
+                        }
+                        _ => {
+                            let next = {
+                                let l = ledger.lock().unwrap();
+                                mine.iter().rev().find_map(|id| {
+                                    let now = l.orders[id].acked;
+                                    let i = CHAIN.iter().position(|s| *s == now)?;
+                                    let to = if i == 0 && id % 5 == 0 {
+                                        "cancelled"
+                                    } else {
+                                        CHAIN.get(i + 1)?
+                                    };
+                                    Some((*id, to))
+                                })
+                            };
+                            let Some((id, to)) = next else { continue };
+                            ledger.lock().unwrap().orders.get_mut(&id).unwrap().maybe = Some(to);
+                            let req = client
+                                .put(format!("{base}/api/orders/{id}/status"))
+                                .bearer_auth(&admin)
+                                .json(&json!({"status": to}));
+                            ("status", req, Some((id, to)))
+                        }
+                    };
+                    let (status, body, retry_after) = match req.send().await {
+                        Ok(r) => {
+                            let status = r.status().as_u16();
+                            let retry = r.headers().contains_key("retry-after");
+                            (status, r.json::<Value>().await.unwrap_or(Value::Null), retry)
+                        }
+                        Err(_) => (0, Value::Null, false),
+                    };
+                    let mut l = ledger.lock().unwrap();
+                    l.samples.push(Sample {
+                        at,
+                        took: at.elapsed(),
+                        status,
+                        kind,
+                    });
+                    match status {
+                        201 if kind == "place" => {
+                            let id = body["data"]["order"]["id"].as_i64().unwrap();
+                            l.orders.insert(
+                                id,
+                                Placed {
+                                    acked: "pending",
+                                    maybe: None,
+                                },
+                            );
+                            mine.push(id);
+                        }
+                        200 => {
+                            if let Some((id, to)) = change {
+                                let o = l.orders.get_mut(&id).unwrap();
+                                o.acked = to;
+                                o.maybe = None;
+                            }
+                        }
+                        503 | 507 => {
+                            let code = if status == 503 {
+                                "unavailable"
+                            } else {
+                                "insufficient_storage"
+                            };
+                            if body["success"] != false
+                                || body["code"] != code
+                                || !body["errors"].is_array()
+                                || !retry_after
+                            {
+                                l.violations.push(format!("{kind} {status}: {body}"));
+                            }
+                        }
+                        0 => l.violations.push(format!("{kind}: no answer after {:?}", at.elapsed())),
+                        s if s >= 500 => l.violations.push(format!("{kind} {s}: {body}")),
+                        _ => {}
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+/// Every acknowledged order is there, in its acknowledged status (or the one
+/// whose answer was lost).
+async fn every_acknowledged_order_is_there(app: &TestApp, admin: &str, ledger: &Ledger) {
+    for (id, placed) in &ledger.orders {
+        let r = app.get(&format!("/api/orders/{id}"), Some(admin)).await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "acknowledged order {id}: {}",
+            r.body
+        );
+        let status = r.body["data"]["order"]["status"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            status == placed.acked || Some(status.as_str()) == placed.maybe,
+            "order {id}: status {status}, acknowledged {placed:?}"
+        );
+    }
+}
+
+/// Waits for the outbox to drain and checks stock, ledger, reservations and
+/// analytics against the orders.
+async fn no_damage(app: &TestApp, shop: &Shop) {
+    let db = ecap_core::db::Db::connect(&app.db.url, 2).await.unwrap();
+    invariants::settle(&db, &db, &shop.products, STOCK, 20).await;
+    db.close().await;
+    let url = app.db.url.expose().to_owned();
+    tokio::task::spawn_blocking(move || invariants::analytics_verify(&url))
+        .await
+        .unwrap();
+}
+
+fn summary(samples: &[Sample]) -> String {
+    let mut by: HashMap<(&str, u16), usize> = HashMap::new();
+    for s in samples {
+        *by.entry((s.kind, s.status)).or_default() += 1;
+    }
+    let mut v: Vec<_> = by.into_iter().collect();
+    v.sort();
+    format!("{v:?}")
+}
+
+// ---- a database restart ---------------------------------------------------
+
+/// Acquire timeout of the restart test: the bound on how long a request may
+/// wait for a server that is gone.
+const ACQUIRE_MS: u64 = 1000;
+const OUTAGE: Duration = Duration::from_secs(4);
+
+async fn a_restart_fails_fast_and_recovers(backend: Backend) {
+    let server = match backend {
+        Backend::Postgres => std::env::var("ECAP_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| ecap_core::testing::POSTGRES_DEFAULT.into()),
+        _ => std::env::var("ECAP_TEST_MYSQL_URL")
+            .unwrap_or_else(|_| ecap_core::testing::MYSQL_DEFAULT.into()),
+    };
+    let proxy = proxy::Proxy::start(proxy::upstream_of(&server)).await;
+    let app = common::spawn_app_with(backend, |c| {
+        let direct = c.database_url.clone().unwrap();
+        c.database_url = Some(Secret::new(proxy.route(direct.expose())));
+        c.db_acquire_timeout_ms = ACQUIRE_MS;
+        c.db_statement_timeout_ms = 5_000;
+    })
+    .await;
+    let shop = shop(&app, 4).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let tasks = load(&app, &shop, 8, stop.clone(), ledger.clone());
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let cut = Instant::now();
+    proxy.down();
+    // /ready says so while the server is away.
+    let mut ready_down = None;
+    while cut.elapsed() < OUTAGE - Duration::from_millis(500) {
+        let r = app.get("/ready", None).await;
+        if r.status == StatusCode::SERVICE_UNAVAILABLE {
+            assert_eq!(r.body["status"], "unavailable", "{}", r.body);
+            ready_down.get_or_insert(cut.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ready_down = ready_down.expect("/ready answered 503 while the database was away");
+    tokio::time::sleep(OUTAGE.saturating_sub(cut.elapsed())).await;
+    let back = Instant::now();
+    proxy.up();
+    // Recovery: the first order placed after the server is back.
+    let recovered = loop {
+        let first = ledger
+            .lock()
+            .unwrap()
+            .samples
+            .iter()
+            .find(|s| s.at >= back && s.kind == "place" && s.status == 201)
+            .map(|s| s.at + s.took - back);
+        if let Some(took) = first {
+            break took;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(15),
+            "ecap did not recover"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let tail = Instant::now() - Duration::from_millis(1000);
+    stop.store(true, Ordering::SeqCst);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let r = app.get("/ready", None).await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "/ready after recovery: {}",
+        r.body
+    );
+
+    let ledger = std::mem::take(&mut *ledger.lock().unwrap());
+    assert!(ledger.violations.is_empty(), "{:#?}", ledger.violations);
+    let outage: Vec<&Sample> = ledger
+        .samples
+        .iter()
+        .filter(|s| s.at >= cut && s.at < back)
+        .collect();
+    let unavailable: Vec<&&Sample> = outage.iter().filter(|s| s.status == 503).collect();
+    assert!(
+        !unavailable.is_empty(),
+        "writes during the outage were answered 503: {}",
+        summary(&ledger.samples)
+    );
+    let first_503 = unavailable
+        .iter()
+        .map(|s| s.at + s.took - cut)
+        .min()
+        .unwrap();
+    let slowest = outage.iter().map(|s| s.took).max().unwrap();
+    // Nothing hangs: a request waits for a connection at most the acquire
+    // timeout, plus a statement already sent when the connection was cut.
+    assert!(
+        slowest <= Duration::from_millis(ACQUIRE_MS + 1500),
+        "slowest request during the outage: {slowest:?}"
+    );
+    let tail_errors: Vec<&Sample> = ledger
+        .samples
+        .iter()
+        .filter(|s| s.at >= tail && s.status >= 500)
+        .collect();
+    assert!(
+        tail_errors.is_empty(),
+        "errors long after recovery: {tail_errors:?}"
+    );
+    let placed = ledger.orders.len();
+    eprintln!(
+        "{}: first 503 {first_503:?} after the cut, slowest request during the outage \
+         {slowest:?}, /ready 503 after {ready_down:?}, first order {recovered:?} after the \
+         server returned; {placed} orders acknowledged; {}",
+        backend.name(),
+        summary(&ledger.samples)
+    );
+    every_acknowledged_order_is_there(&app, &shop.admin, &ledger).await;
+    no_damage(&app, &shop).await;
+}
+
+mod postgres {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_restart_fails_fast_and_recovers() {
+        super::a_restart_fails_fast_and_recovers(ecap_core::db::Backend::Postgres).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_slow_database_is_bounded_by_the_statement_timeout() {
+        super::a_slow_database_is_bounded(ecap_core::db::Backend::Postgres).await;
+    }
+}
+
+mod mysql {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_restart_fails_fast_and_recovers() {
+        super::a_restart_fails_fast_and_recovers(ecap_core::db::Backend::MySql).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_slow_database_is_bounded_by_the_statement_timeout() {
+        super::a_slow_database_is_bounded(ecap_core::db::Backend::MySql).await;
+    }
+}
+
+// ---- a slow database --------------------------------------------------------
+
+const STATEMENT_MS: u64 = 1500;
+
+async fn a_slow_database_is_bounded(backend: Backend) {
+    let app = common::spawn_app_with(backend, |c| {
+        c.db_acquire_timeout_ms = 1000;
+        c.db_statement_timeout_ms = STATEMENT_MS;
+        c.db_max_connections = 5;
+    })
+    .await;
+    let shop = shop(&app, 2).await;
+    let (locked, free) = (shop.products[0].clone(), shop.products[1].clone());
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let place = {
+        let (client, base, token) = (client.clone(), app.base.clone(), shop.customers[0].clone());
+        move |product: String| {
+            let (client, base, token) = (client.clone(), base.clone(), token.clone());
+            async move {
+                let at = Instant::now();
+                let r = client
+                    .post(format!("{base}/api/orders"))
+                    .bearer_auth(&token)
+                    .json(&json!({"items": [{"productId": product, "quantity": 1}],
+                    "paymentMethod": "cod", "shippingAddress": "1 Slow Lane"}))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status().as_u16();
+                (status, r.json::<Value>().await.unwrap(), at.elapsed())
+            }
+        }
+    };
+    assert_eq!(place(locked.clone()).await.0, 201);
+    let rss_before = rss_kib();
+
+    // Another client holds the product's row lock in an open transaction.
+    let holder = ecap_core::db::Db::connect(&app.db.url, 2).await.unwrap();
+    let mut tx = holder.pool().begin().await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT stock FROM products WHERE id = '{locked}' FOR UPDATE"
+    )))
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+
+    // Three clients keep ordering the locked product, as many read and order
+    // the other one.
+    let stop = Arc::new(AtomicBool::new(false));
+    let blocked: Vec<_> = (0..3)
+        .map(|_| {
+            let (stop, place, locked) = (stop.clone(), place.clone(), locked.clone());
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                while !stop.load(Ordering::SeqCst) {
+                    seen.push(place(locked.clone()).await);
+                }
+                seen
+            })
+        })
+        .collect();
+    let others: Vec<_> = (0..3)
+        .map(|n| {
+            let (stop, place, free) = (stop.clone(), place.clone(), free.clone());
+            let (client, base) = (client.clone(), app.base.clone());
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                while !stop.load(Ordering::SeqCst) {
+                    if n == 0 {
+                        seen.push(place(free.clone()).await);
+                    } else {
+                        let at = Instant::now();
+                        let r = client
+                            .get(format!("{base}/api/products?limit=5"))
+                            .send()
+                            .await
+                            .unwrap();
+                        seen.push((r.status().as_u16(), Value::Null, at.elapsed()));
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                seen
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(STATEMENT_MS * 3)).await;
+    // While the lock is still held, nothing of ours waits on the server: the
+    // cancelled statements are gone (only the three in flight at most).
+    let waiting = waiting_statements(&holder, &app).await;
+    let pool = pool_in_use(&app).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut blocked_seen = Vec::new();
+    for t in blocked {
+        blocked_seen.extend(t.await.unwrap());
+    }
+    let mut other_seen = Vec::new();
+    for t in others {
+        other_seen.extend(t.await.unwrap());
+    }
+    tx.rollback().await.unwrap();
+    let released = Instant::now();
+    let (status, body, _) = place(locked.clone()).await;
+    assert_eq!(status, 201, "orders resume once the lock is gone: {body}");
+    let resumed = released.elapsed();
+    let rss_after = rss_kib();
+
+    let slowest_blocked = blocked_seen.iter().map(|s| s.2).max().unwrap();
+    for (status, body, _) in &blocked_seen {
+        assert_eq!(*status, 503, "an order stuck behind the lock: {body}");
+        assert_eq!(body["code"], "unavailable", "{body}");
+    }
+    assert!(
+        slowest_blocked <= Duration::from_millis(STATEMENT_MS + 1500),
+        "the statement timeout bounds the wait: {slowest_blocked:?}"
+    );
+    let other_ok = other_seen
+        .iter()
+        .filter(|s| s.0 == 200 || s.0 == 201)
+        .count();
+    let slowest_other = other_seen.iter().map(|s| s.2).max().unwrap();
+    assert!(
+        other_ok == other_seen.len(),
+        "other routes keep answering: {:?}",
+        other_seen.iter().filter(|s| s.0 >= 300).collect::<Vec<_>>()
+    );
+    assert!(
+        waiting <= 3,
+        "{waiting} statements still waiting on the server"
+    );
+    assert!(pool <= 5, "pool grew past its size: {pool}");
+    let grown = rss_after.saturating_sub(rss_before);
+    assert!(grown < 64 * 1024, "memory grew by {grown} KiB");
+    eprintln!(
+        "{}: {} orders behind the lock, all 503, slowest {slowest_blocked:?}; {} other \
+         requests all answered, slowest {slowest_other:?}; {waiting} statements waiting on the \
+         server while locked, pool in use {pool}/5; resumed {resumed:?} after the lock went; \
+         RSS {rss_before} → {rss_after} KiB",
+        backend.name(),
+        blocked_seen.len(),
+        other_seen.len()
+    );
+    holder.close().await;
+}
+
+/// This test process's resident memory (the app runs in it).
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Statements of the app's database currently waiting on the server.
+async fn waiting_statements(holder: &ecap_core::db::Db, app: &TestApp) -> i64 {
+    let name = app.db.url.expose().rsplit('/').next().unwrap().to_owned();
+    let sql = match app.db.backend {
+        Backend::Postgres => format!(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM pg_stat_activity WHERE datname = '{name}' \
+             AND wait_event_type = 'Lock'"
+        ),
+        _ => format!(
+            "SELECT CAST(COUNT(*) AS SIGNED) FROM information_schema.PROCESSLIST \
+             WHERE DB = '{name}' AND COMMAND = 'Query' AND ID <> CONNECTION_ID()"
+        ),
+    };
+    let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .fetch_one(holder.pool())
+        .await
+        .unwrap();
+    n
+}
+
+/// Connections the app's pools have checked out, from `/metrics`.
+async fn pool_in_use(app: &TestApp) -> i64 {
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("db_pool_connections") && l.contains("in_use"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|v| v as i64)
+        .max()
+        .unwrap_or(0)
+}
