@@ -290,7 +290,8 @@ impl Db {
                 // No ping per checkout (one round trip saved on every
                 // transaction); a connection the server dropped fails its
                 // next statement and is discarded by the pool.
-                .test_before_acquire(false);
+                .test_before_acquire(false)
+                .before_acquire(|conn, _meta| Box::pin(settled(conn)));
             match backend {
                 Backend::Sqlite => options.after_connect(|conn, _meta| {
                     Box::pin(async move {
@@ -445,6 +446,27 @@ impl Db {
         }
         self.pool.close().await;
     }
+}
+
+/// Whether a connection coming out of the pool is outside any transaction.
+/// A transaction dropped without commit is rolled back on the connection's
+/// next use, so one that still counts as open is asked a round trip first; if
+/// it is open after that, its rollback failed (SQLite after a COMMIT refused
+/// for a full disk: SQLite had already rolled back, and sqlx's ROLLBACK then
+/// fails and leaves it counting one transaction for good). Such a connection
+/// would refuse every `BEGIN` from then on: the pool closes it and opens
+/// another. Costs nothing on the usual path.
+async fn settled(conn: &mut AnyConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    if !conn.is_in_transaction() {
+        return Ok(true);
+    }
+    conn.ping().await?;
+    if conn.is_in_transaction() {
+        tracing::warn!("a database connection stuck in a failed transaction was replaced");
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 /// Bounds every statement of a new connection: PostgreSQL's

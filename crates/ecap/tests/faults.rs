@@ -271,6 +271,37 @@ async fn no_damage(app: &TestApp, shop: &Shop) {
         .unwrap();
 }
 
+/// How long after `since` the load's first order was acknowledged; panics
+/// with what the load saw when none is within 15 s.
+async fn first_order_after(ledger: &Mutex<Ledger>, since: Instant) -> Duration {
+    loop {
+        {
+            let l = ledger.lock().unwrap();
+            if let Some(s) = l
+                .samples
+                .iter()
+                .find(|s| s.at >= since && s.kind == "place" && s.status == 201)
+            {
+                return s.at + s.took - since;
+            }
+            if since.elapsed() > Duration::from_secs(15) {
+                let after: Vec<Sample> = l
+                    .samples
+                    .iter()
+                    .filter(|s| s.at >= since)
+                    .cloned()
+                    .collect();
+                panic!(
+                    "orders did not resume: {}; {:?}",
+                    summary(&after),
+                    l.violations.iter().rev().take(5).collect::<Vec<_>>()
+                );
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn summary(samples: &[Sample]) -> String {
     let mut by: HashMap<(&str, u16), usize> = HashMap::new();
     for s in samples {
@@ -326,23 +357,7 @@ async fn a_restart_fails_fast_and_recovers(backend: Backend) {
     let back = Instant::now();
     proxy.up();
     // Recovery: the first order placed after the server is back.
-    let recovered = loop {
-        let first = ledger
-            .lock()
-            .unwrap()
-            .samples
-            .iter()
-            .find(|s| s.at >= back && s.kind == "place" && s.status == 201)
-            .map(|s| s.at + s.took - back);
-        if let Some(took) = first {
-            break took;
-        }
-        assert!(
-            back.elapsed() < Duration::from_secs(15),
-            "ecap did not recover"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let recovered = first_order_after(&ledger, back).await;
     tokio::time::sleep(Duration::from_millis(2000)).await;
     let tail = Instant::now() - Duration::from_millis(1000);
     stop.store(true, Ordering::SeqCst);
@@ -619,4 +634,154 @@ async fn pool_in_use(app: &TestApp) -> i64 {
         .map(|v| v as i64)
         .max()
         .unwrap_or(0)
+}
+
+// ---- a full disk --------------------------------------------------------------
+
+/// A small tmpfs mounted for one test, unmounted when dropped.
+struct Mount(std::path::PathBuf);
+
+impl Mount {
+    /// `None` (and a message) when this machine does not let the test mount.
+    fn tmpfs(dir: &std::path::Path, size: &str) -> Option<Self> {
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(Self(dir.to_path_buf())),
+            Ok(o) => {
+                eprintln!(
+                    "SKIPPED: cannot mount a tmpfs for the disk-full test (needs root): {}",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                );
+                None
+            }
+            Err(e) => {
+                eprintln!("SKIPPED: no mount command for the disk-full test: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Fills the file system holding `dir` with one file until the disk is full.
+fn fill(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let chunk = vec![0u8; 64 * 1024];
+    loop {
+        if f.write_all(&chunk).and_then(|()| f.sync_all()).is_err() {
+            break;
+        }
+    }
+    // The last bytes a partial chunk could not take.
+    let mut byte = [0u8; 1];
+    while f.write_all(&byte).and_then(|()| f.sync_all()).is_ok() {
+        byte[0] = byte[0].wrapping_add(1);
+    }
+    path
+}
+
+mod sqlite {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_full_disk_is_507_and_corrupts_nothing() {
+        super::a_full_disk_is_507_and_corrupts_nothing().await;
+    }
+}
+
+async fn a_full_disk_is_507_and_corrupts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(_mount) = Mount::tmpfs(dir.path(), "24m") else {
+        return;
+    };
+    let file = dir.path().join("ecap.db");
+    let url = format!("sqlite://{}", file.display());
+    let mut app = common::spawn_app_with(Backend::Sqlite, |c| {
+        c.database_url = Some(Secret::new(url.clone()));
+        c.ecap_data_dir = dir.path().to_path_buf();
+    })
+    .await;
+    // The checks below read the file on the tmpfs, not the test database's default.
+    app.db.url = Secret::new(url.clone());
+    let shop = shop(&app, 4).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let tasks = load(&app, &shop, 6, stop.clone(), ledger.clone());
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+
+    // The write-ahead log emptied, then not a byte left.
+    let side = ecap_core::db::Db::connect(&app.db.url, 1).await.unwrap();
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(side.pool())
+        .await
+        .unwrap();
+    let full = Instant::now();
+    let filler = fill(dir.path());
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let freed = Instant::now();
+    std::fs::remove_file(&filler).unwrap();
+    let resumed = first_order_after(&ledger, freed).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    stop.store(true, Ordering::SeqCst);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let ledger = std::mem::take(&mut *ledger.lock().unwrap());
+    assert!(ledger.violations.is_empty(), "{:#?}", ledger.violations);
+    let during: Vec<&Sample> = ledger
+        .samples
+        .iter()
+        .filter(|s| s.at >= full + Duration::from_millis(200) && s.at + s.took < freed)
+        .collect();
+    let refused = during.iter().filter(|s| s.status == 507).count();
+    let placed = during
+        .iter()
+        .filter(|s| s.kind == "place" && s.status == 201)
+        .count();
+    let reads = during.iter().filter(|s| s.kind == "read").count();
+    let reads_ok = during
+        .iter()
+        .filter(|s| s.kind == "read" && s.status == 200)
+        .count();
+    let slowest = during.iter().map(|s| s.took).max().unwrap();
+    assert!(
+        refused > 0,
+        "writes on a full disk: {}",
+        summary(&ledger.samples)
+    );
+    assert!(
+        reads > 0 && reads_ok == reads,
+        "reads on a full disk: {}",
+        summary(&ledger.samples)
+    );
+    assert!(
+        slowest < Duration::from_secs(12),
+        "slowest request on a full disk: {slowest:?}"
+    );
+    let (check,): (String,) = sqlx::query_as("PRAGMA integrity_check")
+        .fetch_one(side.pool())
+        .await
+        .unwrap();
+    assert_eq!(check, "ok");
+    side.close().await;
+    eprintln!(
+        "sqlite: on the full disk {refused} writes answered 507, {placed} orders still placed, \
+         {reads_ok}/{reads} reads answered, slowest {slowest:?}; orders resumed {resumed:?} \
+         after the space came back; {} orders acknowledged; {}",
+        ledger.orders.len(),
+        summary(&ledger.samples)
+    );
+    every_acknowledged_order_is_there(&app, &shop.admin, &ledger).await;
+    no_damage(&app, &shop).await;
 }
