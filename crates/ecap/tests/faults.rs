@@ -22,11 +22,12 @@
 mod common;
 #[path = "common/invariants.rs"]
 mod invariants;
+#[path = "common/load.rs"]
+mod load;
 #[path = "common/proxy.rs"]
 mod proxy;
 
 use std::{
-    collections::HashMap,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
@@ -36,51 +37,13 @@ use std::{
 
 use common::TestApp;
 use ecap_core::{config::Secret, db::Backend};
+use load::{
+    Ledger, Sample, Shop, every_acknowledged_order_is_there, first_order_after, load, summary,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const STOCK: i64 = 1_000_000;
-
-/// The order lifecycle the load walks each of its orders through.
-const CHAIN: [&str; 5] = [
-    "pending",
-    "processing",
-    "shipped",
-    "out_for_delivery",
-    "delivered",
-];
-
-/// One answered (or failed) request of the load.
-#[derive(Debug, Clone)]
-struct Sample {
-    at: Instant,
-    took: Duration,
-    /// 0: no HTTP answer (connection error or client timeout).
-    status: u16,
-    kind: &'static str,
-}
-
-/// An order the load placed: the last status the server acknowledged and the
-/// one asked for when the answer did not come.
-#[derive(Debug, Clone)]
-struct Placed {
-    acked: &'static str,
-    maybe: Option<&'static str>,
-}
-
-#[derive(Default)]
-struct Ledger {
-    samples: Vec<Sample>,
-    orders: HashMap<i64, Placed>,
-    /// Error answers not in the shared shape, or 5xx other than 503/507.
-    violations: Vec<String>,
-}
-
-struct Shop {
-    admin: String,
-    customers: Vec<String>,
-    products: Vec<String>,
-}
 
 async fn shop(app: &TestApp, products: usize) -> Shop {
     let (admin, _) = app.admin().await;
@@ -108,157 +71,6 @@ async fn shop(app: &TestApp, products: usize) -> Shop {
     }
 }
 
-/// Mixed traffic from `workers` clients until `stop`: orders placed, each
-/// worker's own orders moved along [`CHAIN`] (every fifth one cancelled), the
-/// product list and single orders read. Every answer is recorded.
-fn load(
-    app: &TestApp,
-    shop: &Shop,
-    workers: usize,
-    stop: Arc<AtomicBool>,
-    ledger: Arc<Mutex<Ledger>>,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
-    (0..workers)
-        .map(|n| {
-            let (client, base) = (client.clone(), app.base.clone());
-            let token = shop.customers[n % shop.customers.len()].clone();
-            let admin = shop.admin.clone();
-            let products = shop.products.clone();
-            let (stop, ledger) = (stop.clone(), ledger.clone());
-            tokio::spawn(async move {
-                let mut mine: Vec<i64> = Vec::new();
-                let mut k = 0usize;
-                while !stop.load(Ordering::SeqCst) {
-                    k += 1;
-                    let at = Instant::now();
-                    let (kind, req, change) = match k % 4 {
-                        0 | 1 => {
-                            let items: Vec<Value> = (0..1 + k % 2)
-                                .map(|l| json!({"productId": products[(n + k + l) % products.len()], "quantity": 1 + l}))
-                                .collect();
-                            let req = client
-                                .post(format!("{base}/api/orders"))
-                                .bearer_auth(&token)
-                                .json(&json!({"items": items, "paymentMethod": "cod",
-                                    "shippingAddress": "1 Fault Lane"}));
-                            ("place", req, None)
-                        }
-                        2 => {
-                            let req = match mine.last() {
-                                Some(id) if k % 8 == 2 => client
-                                    .get(format!("{base}/api/orders/{id}"))
-                                    .bearer_auth(&token),
-                                _ => client.get(format!("{base}/api/products?limit=5")),
-                            };
-                            ("read", req, None)
-                        }
-                        _ => {
-                            let next = {
-                                let l = ledger.lock().unwrap();
-                                mine.iter().rev().find_map(|id| {
-                                    let now = l.orders[id].acked;
-                                    let i = CHAIN.iter().position(|s| *s == now)?;
-                                    let to = if i == 0 && id % 5 == 0 {
-                                        "cancelled"
-                                    } else {
-                                        CHAIN.get(i + 1)?
-                                    };
-                                    Some((*id, to))
-                                })
-                            };
-                            let Some((id, to)) = next else { continue };
-                            ledger.lock().unwrap().orders.get_mut(&id).unwrap().maybe = Some(to);
-                            let req = client
-                                .put(format!("{base}/api/orders/{id}/status"))
-                                .bearer_auth(&admin)
-                                .json(&json!({"status": to}));
-                            ("status", req, Some((id, to)))
-                        }
-                    };
-                    let (status, body, retry_after) = match req.send().await {
-                        Ok(r) => {
-                            let status = r.status().as_u16();
-                            let retry = r.headers().contains_key("retry-after");
-                            (status, r.json::<Value>().await.unwrap_or(Value::Null), retry)
-                        }
-                        Err(_) => (0, Value::Null, false),
-                    };
-                    let mut l = ledger.lock().unwrap();
-                    l.samples.push(Sample {
-                        at,
-                        took: at.elapsed(),
-                        status,
-                        kind,
-                    });
-                    match status {
-                        201 if kind == "place" => {
-                            let id = body["data"]["order"]["id"].as_i64().unwrap();
-                            l.orders.insert(
-                                id,
-                                Placed {
-                                    acked: "pending",
-                                    maybe: None,
-                                },
-                            );
-                            mine.push(id);
-                        }
-                        200 => {
-                            if let Some((id, to)) = change {
-                                let o = l.orders.get_mut(&id).unwrap();
-                                o.acked = to;
-                                o.maybe = None;
-                            }
-                        }
-                        503 | 507 => {
-                            let code = if status == 503 {
-                                "unavailable"
-                            } else {
-                                "insufficient_storage"
-                            };
-                            if body["success"] != false
-                                || body["code"] != code
-                                || !body["errors"].is_array()
-                                || !retry_after
-                            {
-                                l.violations.push(format!("{kind} {status}: {body}"));
-                            }
-                        }
-                        0 => l.violations.push(format!("{kind}: no answer after {:?}", at.elapsed())),
-                        s if s >= 500 => l.violations.push(format!("{kind} {s}: {body}")),
-                        _ => {}
-                    }
-                }
-            })
-        })
-        .collect()
-}
-
-/// Every acknowledged order is there, in its acknowledged status (or the one
-/// whose answer was lost).
-async fn every_acknowledged_order_is_there(app: &TestApp, admin: &str, ledger: &Ledger) {
-    for (id, placed) in &ledger.orders {
-        let r = app.get(&format!("/api/orders/{id}"), Some(admin)).await;
-        assert_eq!(
-            r.status,
-            StatusCode::OK,
-            "acknowledged order {id}: {}",
-            r.body
-        );
-        let status = r.body["data"]["order"]["status"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        assert!(
-            status == placed.acked || Some(status.as_str()) == placed.maybe,
-            "order {id}: status {status}, acknowledged {placed:?}"
-        );
-    }
-}
-
 /// Waits for the outbox to drain and checks stock, ledger, reservations and
 /// analytics against the orders.
 async fn no_damage(app: &TestApp, shop: &Shop) {
@@ -269,47 +81,6 @@ async fn no_damage(app: &TestApp, shop: &Shop) {
     tokio::task::spawn_blocking(move || invariants::analytics_verify(&url))
         .await
         .unwrap();
-}
-
-/// How long after `since` the load's first order was acknowledged; panics
-/// with what the load saw when none is within 15 s.
-async fn first_order_after(ledger: &Mutex<Ledger>, since: Instant) -> Duration {
-    loop {
-        {
-            let l = ledger.lock().unwrap();
-            if let Some(s) = l
-                .samples
-                .iter()
-                .find(|s| s.at >= since && s.kind == "place" && s.status == 201)
-            {
-                return s.at + s.took - since;
-            }
-            if since.elapsed() > Duration::from_secs(15) {
-                let after: Vec<Sample> = l
-                    .samples
-                    .iter()
-                    .filter(|s| s.at >= since)
-                    .cloned()
-                    .collect();
-                panic!(
-                    "orders did not resume: {}; {:?}",
-                    summary(&after),
-                    l.violations.iter().rev().take(5).collect::<Vec<_>>()
-                );
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn summary(samples: &[Sample]) -> String {
-    let mut by: HashMap<(&str, u16), usize> = HashMap::new();
-    for s in samples {
-        *by.entry((s.kind, s.status)).or_default() += 1;
-    }
-    let mut v: Vec<_> = by.into_iter().collect();
-    v.sort();
-    format!("{v:?}")
 }
 
 // ---- a database restart ---------------------------------------------------
@@ -337,7 +108,7 @@ async fn a_restart_fails_fast_and_recovers(backend: Backend) {
     let shop = shop(&app, 4).await;
     let stop = Arc::new(AtomicBool::new(false));
     let ledger = Arc::new(Mutex::new(Ledger::default()));
-    let tasks = load(&app, &shop, 8, stop.clone(), ledger.clone());
+    let tasks = load(&app.base, &shop, 8, stop.clone(), ledger.clone());
 
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let cut = Instant::now();
@@ -414,7 +185,7 @@ async fn a_restart_fails_fast_and_recovers(backend: Backend) {
         backend.name(),
         summary(&ledger.samples)
     );
-    every_acknowledged_order_is_there(&app, &shop.admin, &ledger).await;
+    every_acknowledged_order_is_there(&app.base, &shop.admin, &ledger).await;
     no_damage(&app, &shop).await;
 }
 
@@ -717,7 +488,7 @@ async fn a_full_disk_is_507_and_corrupts_nothing() {
     let shop = shop(&app, 4).await;
     let stop = Arc::new(AtomicBool::new(false));
     let ledger = Arc::new(Mutex::new(Ledger::default()));
-    let tasks = load(&app, &shop, 6, stop.clone(), ledger.clone());
+    let tasks = load(&app.base, &shop, 6, stop.clone(), ledger.clone());
     tokio::time::sleep(Duration::from_millis(1000)).await;
 
     // The write-ahead log emptied, then not a byte left.
@@ -782,6 +553,6 @@ async fn a_full_disk_is_507_and_corrupts_nothing() {
         ledger.orders.len(),
         summary(&ledger.samples)
     );
-    every_acknowledged_order_is_there(&app, &shop.admin, &ledger).await;
+    every_acknowledged_order_is_there(&app.base, &shop.admin, &ledger).await;
     no_damage(&app, &shop).await;
 }

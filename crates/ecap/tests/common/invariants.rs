@@ -123,11 +123,19 @@ pub async fn settle(catalog: &Db, orders: &Db, products: &[String], initial_stoc
 /// `ecap analytics verify` on `database_url` (every service on it): panics
 /// unless every aggregate matches the orders.
 pub fn analytics_verify(database_url: &str) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecap"))
+    analytics_verify_with(&[("DATABASE_URL", database_url)]);
+}
+
+/// `ecap analytics verify` with these database variables.
+pub fn analytics_verify_with(urls: &[(&str, &str)]) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ecap"));
+    cmd.env_clear();
+    for (name, url) in urls {
+        cmd.env(name, url);
+    }
+    let out = cmd
         .args(["analytics", "verify"])
-        .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", database_url)
         .env("JWT_SECRET", "verify-secret-of-sixteen-plus")
         .env("LOG_LEVEL", "warn")
         .current_dir(std::env::temp_dir())
