@@ -17,6 +17,8 @@
 //!   `DB_STATEMENT_TIMEOUT_MS` and answered 503, no statement is left waiting
 //!   on the server, the pool does not grow past its size and other routes keep
 //!   answering.
+//! - **The clock**: retention windows edge at the shop's local midnights
+//!   (a zone with DST), and the scheduled clean-up erases exactly what ran out.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -191,6 +193,10 @@ async fn a_restart_fails_fast_and_recovers(backend: Backend) {
 
 mod postgres {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn retention_windows_hold_at_local_midnight() {
+        super::retention_windows_hold_at_local_midnight(ecap_core::db::Backend::Postgres).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn a_restart_fails_fast_and_recovers() {
         super::a_restart_fails_fast_and_recovers(ecap_core::db::Backend::Postgres).await;
     }
@@ -201,6 +207,10 @@ mod postgres {
 }
 
 mod mysql {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn retention_windows_hold_at_local_midnight() {
+        super::retention_windows_hold_at_local_midnight(ecap_core::db::Backend::MySql).await;
+    }
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn a_restart_fails_fast_and_recovers() {
         super::a_restart_fails_fast_and_recovers(ecap_core::db::Backend::MySql).await;
@@ -466,6 +476,10 @@ fn fill(dir: &std::path::Path) -> std::path::PathBuf {
 
 mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn retention_windows_hold_at_local_midnight() {
+        super::retention_windows_hold_at_local_midnight(ecap_core::db::Backend::Sqlite).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn a_full_disk_is_507_and_corrupts_nothing() {
         super::a_full_disk_is_507_and_corrupts_nothing().await;
     }
@@ -555,4 +569,192 @@ async fn a_full_disk_is_507_and_corrupts_nothing() {
     );
     every_acknowledged_order_is_there(&app.base, &shop.admin, &ledger).await;
     no_damage(&app, &shop).await;
+}
+
+// ---- the clock: retention windows in the shop's time zone ---------------------
+
+const DAY_MS: i64 = 86_400_000;
+/// A shop whose zone has DST (the window's edges are checked at its local midnights).
+const ZONE: &str = "Europe/Berlin";
+
+/// Retention is 30 × 24 h of elapsed time, as in the original (a DST change
+/// inside the window neither lengthens nor shortens it; the unit tests in
+/// `ecap_orders::domain` pin that across both of Berlin's changes). Here, on
+/// every database, with the shop in [`ZONE`]: orders cancelled at the local
+/// midnights on either side of the 30-day edge and a minute on either side of
+/// it are shown to their customer or hidden accordingly, and the scheduled
+/// clean-up (its first run at start) erases exactly the hidden orders whose
+/// 30 days have run out.
+async fn retention_windows_hold_at_local_midnight(backend: Backend) {
+    let app = common::spawn_app_with(backend, |c| {
+        c.ecap_timezone = ZONE.into();
+        c.ecap_cleanup_interval_secs = 0;
+    })
+    .await;
+    let (admin, _) = app.admin().await;
+    let r = app
+        .post(
+            "/api/products",
+            Some(&admin),
+            json!({"name": "Clock Item", "description": "keeps time", "price": 10,
+                "inventory": 100, "category": "sports"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let product = r.body["data"]["product"]["id"].as_str().unwrap().to_owned();
+    let (customer, _) = app.customer("clock@example.com").await;
+    let mut ids = Vec::new();
+    for _ in 0..6 {
+        let r = app
+            .post(
+                "/api/orders",
+                Some(&customer),
+                json!({"items": [{"productId": product, "quantity": 1}], "paymentMethod": "cod",
+                    "shippingAddress": "1 Clock Lane"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        ids.push(r.body["data"]["order"]["id"].as_i64().unwrap());
+    }
+    for id in &ids[..4] {
+        let r = app
+            .put(
+                &format!("/api/orders/{id}/status"),
+                Some(&admin),
+                json!({"status": "cancelled", "cancellationReason": "clock test"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    for id in &ids[4..] {
+        let r = app
+            .delete(&format!("/api/orders/{id}/soft"), Some(&customer))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+
+    let now = ecap_core::clock::now_ms();
+    let edge = now - 30 * DAY_MS;
+    let tz = jiff::tz::TimeZone::get(ZONE).unwrap();
+    let day = jiff::Timestamp::from_millisecond(edge)
+        .unwrap()
+        .to_zoned_datetime(tz);
+    let midnight_before = day.start_of_day().unwrap().timestamp().as_millisecond();
+    let midnight_after = day
+        .tomorrow()
+        .unwrap()
+        .start_of_day()
+        .unwrap()
+        .timestamp()
+        .as_millisecond();
+    // (order, cancelled at, shown to its customer)
+    let cancelled = [
+        (ids[0], midnight_after, true),
+        (ids[1], midnight_before, false),
+        (ids[2], edge + 60_000, true),
+        (ids[3], edge - 60_000, false),
+    ];
+    let db = ecap_core::db::Db::connect(&app.db.url, 2).await.unwrap();
+    let set = |sql: String| {
+        let db = db.clone();
+        async move {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(db.pool())
+                .await
+                .unwrap();
+        }
+    };
+    for (id, at, _) in cancelled {
+        set(format!(
+            "UPDATE orders SET cancelled_at = {at} WHERE id = {id}"
+        ))
+        .await;
+    }
+    // Hidden 30 days and a minute ago (expired), and 29 days and 23 hours ago.
+    set(format!(
+        "UPDATE orders SET hidden_at = {}, hidden_expires_at = {} WHERE id = {}",
+        edge - 60_000,
+        now - 60_000,
+        ids[4]
+    ))
+    .await;
+    set(format!(
+        "UPDATE orders SET hidden_at = {}, hidden_expires_at = {} WHERE id = {}",
+        edge + 3_600_000,
+        now + 3_600_000,
+        ids[5]
+    ))
+    .await;
+
+    let listed = app.get("/api/orders?limit=100", Some(&customer)).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    let listed: Vec<i64> = listed.body["data"]["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o["id"].as_i64())
+        .collect();
+    for (id, at, shown) in cancelled {
+        let r = app.get(&format!("/api/orders/{id}"), Some(&customer)).await;
+        let expected = if shown {
+            StatusCode::OK
+        } else {
+            StatusCode::FORBIDDEN
+        };
+        assert_eq!(
+            r.status,
+            expected,
+            "order {id} cancelled {} h before now ({}): {}",
+            (now - at) as f64 / 3_600_000.0,
+            jiff::Timestamp::from_millisecond(at).unwrap(),
+            r.body
+        );
+        assert_eq!(
+            listed.contains(&id),
+            shown,
+            "order {id} in the customer's list"
+        );
+    }
+
+    // The scheduled clean-up: a second process on the same database runs it at start.
+    let mut config = app.config.clone();
+    config.ecap_cleanup_interval_secs = 3600;
+    let (_platform, _addr, _stop) = common::serve(&config).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let state = |id: i64| {
+        let db = db.clone();
+        async move {
+            let (status, address): (Option<String>, Option<String>) =
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT restoration_status, shipping_address FROM orders WHERE id = {id}"
+                )))
+                .fetch_one(db.pool())
+                .await
+                .unwrap();
+            (status, address)
+        }
+    };
+    loop {
+        let (status, address) = state(ids[4]).await;
+        if status.as_deref() == Some("expired") {
+            assert!(
+                address.as_deref().is_none_or(|a| a == "null"),
+                "the address of an expired hidden order is erased: {address:?}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "the clean-up did not run");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, address) = state(ids[5]).await;
+    assert_ne!(status.as_deref(), Some("expired"), "{address:?}");
+    assert!(address.is_some_and(|a| a.contains("Clock Lane")));
+    db.close().await;
+    eprintln!(
+        "{}: the 30-day edge {} in {ZONE}; local midnights {} (shown) and {} (hidden)",
+        backend.name(),
+        jiff::Timestamp::from_millisecond(edge).unwrap(),
+        jiff::Timestamp::from_millisecond(midnight_after).unwrap(),
+        jiff::Timestamp::from_millisecond(midnight_before).unwrap()
+    );
 }
