@@ -42,8 +42,29 @@ pub async fn consistent(
     let holding: HashSet<String> = holding.into_iter().map(|(k,)| k).collect();
     let orphans = held.iter().filter(|(k,)| !holding.contains(k)).count();
     if orphans > 0 || held.len() != holding.len() {
+        // What the orders database says about each orphaned key.
+        let mut seen = Vec::new();
+        for (k,) in held.iter().filter(|(k,)| !holding.contains(k)).take(5) {
+            let order: Option<(i64, String, i64, Option<String>)> =
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT id, status, CAST(inventory_deducted AS {int}), inventory_pending \
+                     FROM orders WHERE reservation_key = '{}'",
+                    k.replace('\'', "")
+                )))
+                .fetch_optional(orders.pool())
+                .await
+                .map_err(err)?;
+            let placement: Option<(Option<i64>,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT order_id FROM order_placements WHERE reservation_key = '{}'",
+                k.replace('\'', "")
+            )))
+            .fetch_optional(orders.pool())
+            .await
+            .map_err(err)?;
+            seen.push(format!("{k}: order {order:?}, placement {placement:?}"));
+        }
         return Err(format!(
-            "{orphans} held reservations without an order ({} held, {} orders holding)",
+            "{orphans} held reservations without an order ({} held, {} orders holding): {seen:?}",
             held.len(),
             holding.len()
         ));
