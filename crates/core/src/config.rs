@@ -69,6 +69,12 @@ pub struct Config {
     pub db_name: Option<String>,
     /// Connections per pool.
     pub db_max_connections: u32,
+    /// Longest a request waits for a database connection (all busy, or the
+    /// server gone) before it is answered 503.
+    pub db_acquire_timeout_ms: u64,
+    /// PostgreSQL/MySQL/MariaDB: longest one statement (lock waits included)
+    /// runs before the server cancels it and the request gets 503; 0 = no limit.
+    pub db_statement_timeout_ms: u64,
 
     pub jwt_secret: Option<Secret>,
     /// Token lifetime: `7d`, `12h`, `30m`, `45s` or plain seconds.
@@ -187,6 +193,8 @@ impl Default for Config {
             db_password: None,
             db_name: None,
             db_max_connections: 10,
+            db_acquire_timeout_ms: 5_000,
+            db_statement_timeout_ms: 30_000,
             jwt_secret: None,
             jwt_expiry: "7d".into(),
             cors_origin: "http://localhost:3000".into(),
@@ -257,6 +265,8 @@ pub const ENV_KEYS: &[&str] = &[
     "DB_PASSWORD",
     "DB_NAME",
     "DB_MAX_CONNECTIONS",
+    "DB_ACQUIRE_TIMEOUT_MS",
+    "DB_STATEMENT_TIMEOUT_MS",
     "JWT_SECRET",
     "JWT_EXPIRY",
     "CORS_ORIGIN",
@@ -485,6 +495,16 @@ impl Config {
             .or_else(|| self.redis())
     }
 
+    /// The database pools' size and timeouts.
+    pub fn pool_settings(&self) -> crate::db::PoolSettings {
+        crate::db::PoolSettings {
+            max_connections: self.db_max_connections,
+            acquire_timeout: Duration::from_millis(self.db_acquire_timeout_ms),
+            statement_timeout: (self.db_statement_timeout_ms > 0)
+                .then(|| Duration::from_millis(self.db_statement_timeout_ms)),
+        }
+    }
+
     pub fn jwt_lifetime(&self) -> Result<Duration, ConfigError> {
         parse_duration(&self.jwt_expiry)
             .ok_or_else(|| ConfigError(format!("JWT_EXPIRY: cannot read {:?}", self.jwt_expiry)))
@@ -553,6 +573,9 @@ impl Config {
             return Err(ConfigError(
                 "INTERNAL_TOKEN must be at least 16 characters".into(),
             ));
+        }
+        if self.db_acquire_timeout_ms == 0 {
+            return Err(ConfigError("DB_ACQUIRE_TIMEOUT_MS must be above 0".into()));
         }
         if self.internal_timeout_ms == 0 || self.ecap_lease_secs == 0 {
             return Err(ConfigError(

@@ -76,11 +76,92 @@ pub enum DbError {
     Conflict(String),
     #[error("database configuration: {0}")]
     Config(String),
-    #[error("database: {0}")]
+    #[error("{}", describe(.0))]
     Sqlx(#[from] sqlx::Error),
 }
 
+/// What a failed statement means for the request that ran it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The server did not answer in time (gone, restarting, refusing,
+    /// a statement or lock wait past its timeout, the pool exhausted): 503, try again.
+    Unavailable,
+    /// The disk under the database is full: 507 until space returns.
+    StorageFull,
+    /// Anything else: a bug or a rule the database enforced.
+    Other,
+}
+
+/// Classifies an sqlx error by what it means for the request.
+pub fn fault_of(e: &sqlx::Error) -> Fault {
+    use sqlx::Error as E;
+    match e {
+        E::Io(io) if io.raw_os_error() == Some(ENOSPC) => Fault::StorageFull,
+        E::Io(_)
+        | E::Tls(_)
+        | E::Protocol(_)
+        | E::PoolTimedOut
+        | E::PoolClosed
+        | E::WorkerCrashed => Fault::Unavailable,
+        E::Database(d) => {
+            let code = d.code();
+            let code = code.as_deref().unwrap_or_default();
+            let message = d.message();
+            // SQLite reports its (extended) result code; the primary code is the low byte.
+            let sqlite = code.parse::<i32>().ok().map(|c| c & 0xff);
+            if code == "53100"
+                || sqlite == Some(13)
+                || message.contains("disk is full")
+                || message.contains("No space left")
+            {
+                Fault::StorageFull
+            } else if code.starts_with("08")
+                || matches!(
+                    code,
+                    "57014" | "55P03" | "57P01" | "57P02" | "57P03" | "53300" | "70100"
+                )
+                || matches!(sqlite, Some(5 | 6))
+                || message.contains("Lock wait timeout exceeded")
+                || message.contains("max_statement_time exceeded")
+                || message.contains("maximum statement execution time exceeded")
+            {
+                Fault::Unavailable
+            } else {
+                Fault::Other
+            }
+        }
+        _ => Fault::Other,
+    }
+}
+
+const ENOSPC: i32 = 28;
+
+/// The error's text, led by the marker `ApiError::internal` turns into a 503
+/// or 507 when the database is unavailable or full. The client sees only
+/// what follows the marker; the whole text goes to the log.
+fn describe(e: &sqlx::Error) -> String {
+    match fault_of(e) {
+        Fault::Unavailable => format!(
+            "database: {e}; {}the database (not answering in time)",
+            crate::ports::UNAVAILABLE
+        ),
+        Fault::StorageFull => format!(
+            "database: {e}; {}the database's disk is full",
+            crate::error::STORAGE_FULL
+        ),
+        Fault::Other => format!("database: {e}"),
+    }
+}
+
 impl DbError {
+    /// What this error means for the request (see [`Fault`]).
+    pub fn fault(&self) -> Fault {
+        match self {
+            Self::Sqlx(e) => fault_of(e),
+            _ => Fault::Other,
+        }
+    }
+
     /// A deadlock or serialisation failure: the transaction may simply be run again.
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -159,39 +240,81 @@ pub struct Db {
     backend: Backend,
 }
 
+/// How a pool waits: the limits that keep a slow or missing database from
+/// holding requests (and their memory) for long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    /// Longest a request waits for a connection (every one busy, or the server
+    /// not accepting new ones) before it is answered 503 (`DB_ACQUIRE_TIMEOUT_MS`).
+    pub acquire_timeout: Duration,
+    /// PostgreSQL and MySQL/MariaDB: longest one statement may run, lock waits
+    /// included, before the server cancels it (`DB_STATEMENT_TIMEOUT_MS`;
+    /// `None` keeps the server's own). SQLite waits for its lock at most
+    /// `acquire_timeout` plus its busy timeout.
+    pub statement_timeout: Option<Duration>,
+}
+
+impl PoolSettings {
+    /// `max_connections` with the default timeouts.
+    pub fn new(max_connections: u32) -> Self {
+        Self {
+            max_connections,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Some(Duration::from_secs(30)),
+        }
+    }
+}
+
 impl Db {
-    /// Connects, creating the SQLite file (and its folder) when needed.
+    /// Connects with the default timeouts (see [`PoolSettings::new`]).
     pub async fn connect(url: &Secret, max_connections: u32) -> DbResult<Self> {
+        Self::connect_with(url, PoolSettings::new(max_connections)).await
+    }
+
+    /// Connects, creating the SQLite file (and its folder) when needed.
+    pub async fn connect_with(url: &Secret, settings: PoolSettings) -> DbResult<Self> {
         sqlx::any::install_default_drivers();
         let mut url = url.expose().to_owned();
         let backend = Backend::from_url(&url)?;
         if backend == Backend::Sqlite {
             url = prepare_sqlite_url(&url)?;
         }
+        let statement_ms = settings
+            .statement_timeout
+            .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1));
         let options = |max: u32| {
             let options = AnyPoolOptions::new()
                 .max_connections(max.max(1))
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(settings.acquire_timeout)
                 // No ping per checkout (one round trip saved on every
                 // transaction); a connection the server dropped fails its
                 // next statement and is discarded by the pool.
-                .test_before_acquire(false);
-            if backend != Backend::Sqlite {
-                return options;
+                .test_before_acquire(false)
+                .before_acquire(|conn, _meta| Box::pin(settled(conn)));
+            match backend {
+                Backend::Sqlite => options.after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        // WAL lets readers run beside the writer; the busy timeout makes
+                        // writers queue instead of failing with "database is locked".
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA synchronous = FULL").await?;
+                        Ok(())
+                    })
+                }),
+                _ => options.after_connect(move |conn, _meta| {
+                    Box::pin(async move {
+                        if let Some(ms) = statement_ms {
+                            statement_timeout(conn, backend, ms).await?;
+                        }
+                        Ok(())
+                    })
+                }),
             }
-            options.after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    // WAL lets readers run beside the writer; the busy timeout makes
-                    // writers queue instead of failing with "database is locked".
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA busy_timeout = 10000").await?;
-                    conn.execute("PRAGMA foreign_keys = ON").await?;
-                    conn.execute("PRAGMA synchronous = FULL").await?;
-                    Ok(())
-                })
-            })
         };
-        let pool = options(max_connections).connect(&url).await?;
+        let pool = options(settings.max_connections).connect(&url).await?;
         let writer = match backend {
             Backend::Sqlite => Some(options(1).connect(&url).await?),
             _ => None,
@@ -325,6 +448,62 @@ impl Db {
     }
 }
 
+/// Whether a connection coming out of the pool is outside any transaction.
+/// A transaction dropped without commit is rolled back on the connection's
+/// next use, so one that still counts as open is asked a round trip first; if
+/// it is open after that, its rollback failed (SQLite after a COMMIT refused
+/// for a full disk: SQLite had already rolled back, and sqlx's ROLLBACK then
+/// fails and leaves it counting one transaction for good). Such a connection
+/// would refuse every `BEGIN` from then on: the pool closes it and opens
+/// another. Costs nothing on the usual path.
+async fn settled(conn: &mut AnyConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    if !conn.is_in_transaction() {
+        return Ok(true);
+    }
+    conn.ping().await?;
+    if conn.is_in_transaction() {
+        tracing::warn!("a database connection stuck in a failed transaction was replaced");
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// Bounds every statement of a new connection: PostgreSQL's
+/// `statement_timeout` (lock waits included); on MariaDB `max_statement_time`,
+/// on MySQL `max_execution_time` (reads only), and on both the InnoDB row-lock
+/// wait (whole seconds, at least one).
+async fn statement_timeout(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    ms: u64,
+) -> Result<(), sqlx::Error> {
+    match backend {
+        Backend::Postgres => {
+            conn.execute(sqlx::AssertSqlSafe(format!("SET statement_timeout = {ms}")))
+                .await?;
+        }
+        Backend::MySql => {
+            let (version,): (String,) = sqlx::query_as("SELECT CAST(VERSION() AS CHAR)")
+                .fetch_one(&mut *conn)
+                .await?;
+            let set = if version.contains("MariaDB") {
+                format!("SET SESSION max_statement_time = {}", ms as f64 / 1000.0)
+            } else {
+                format!("SET SESSION max_execution_time = {ms}")
+            };
+            conn.execute(sqlx::AssertSqlSafe(set)).await?;
+            conn.execute(sqlx::AssertSqlSafe(format!(
+                "SET SESSION innodb_lock_wait_timeout = {}",
+                ms.div_ceil(1000).max(1)
+            )))
+            .await?;
+        }
+        Backend::Sqlite => {}
+    }
+    Ok(())
+}
+
 /// `sqlite://path` → the same with `mode=rwc`, creating the folder.
 fn prepare_sqlite_url(url: &str) -> DbResult<String> {
     let rest = url
@@ -365,6 +544,29 @@ mod tests {
         );
         assert_eq!(Backend::from_url("mysql://h/db").unwrap(), Backend::MySql);
         assert!(Backend::from_url("mongodb://h/db").is_err());
+    }
+
+    #[test]
+    fn faults_are_classified_by_what_they_mean_for_a_request() {
+        let io = |code| sqlx::Error::Io(std::io::Error::from_raw_os_error(code));
+        assert_eq!(fault_of(&sqlx::Error::PoolTimedOut), Fault::Unavailable);
+        assert_eq!(fault_of(&io(104)), Fault::Unavailable); // ECONNRESET
+        assert_eq!(fault_of(&io(ENOSPC)), Fault::StorageFull);
+        assert_eq!(fault_of(&sqlx::Error::RowNotFound), Fault::Other);
+        let gone = DbError::from(sqlx::Error::PoolTimedOut).to_string();
+        assert!(gone.contains(crate::ports::UNAVAILABLE), "{gone}");
+        let full = DbError::from(io(ENOSPC)).to_string();
+        assert!(full.contains(crate::error::STORAGE_FULL), "{full}");
+        let api = crate::error::ApiError::from(DbError::from(io(ENOSPC)));
+        assert_eq!(api.status.as_u16(), 507);
+        assert_eq!(api.retry_after_secs, Some(30));
+        let api = crate::error::ApiError::from(DbError::from(sqlx::Error::PoolTimedOut));
+        assert_eq!(api.status.as_u16(), 503);
+        assert!(
+            !api.message.contains("pool"),
+            "no driver text reaches a client: {}",
+            api.message
+        );
     }
 
     #[test]

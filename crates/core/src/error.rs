@@ -70,8 +70,13 @@ pub enum ErrorCode {
     RateLimited,
     AccountLocked,
     Unavailable,
+    InsufficientStorage,
     Internal,
 }
+
+/// Marks an error as "the disk under the database is full": a request that
+/// hits it is answered 507 `insufficient_storage` (see [`ApiError::internal`]).
+pub const STORAGE_FULL: &str = "storage full: ";
 
 /// An error answer. Internal causes are logged once, at the edge, and never sent.
 #[derive(Debug, Clone)]
@@ -133,7 +138,10 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, ErrorCode::Conflict, message)
     }
 
-    /// Logs the cause with the request's span and answers a generic 500.
+    /// Logs the cause with the request's span and answers a generic 500, or
+    /// 503 `unavailable` (with `Retry-After`) when the cause is marked as a
+    /// dependency that did not answer, or 507 `insufficient_storage` when it
+    /// is marked as a full disk.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         let text = cause.to_string();
         // Another service did not answer (split shape): say so, 503, retry soon.
@@ -146,6 +154,17 @@ impl ApiError {
                 format!("Service temporarily unavailable: {what}"),
             );
             e.retry_after_secs = Some(5);
+            return e;
+        }
+        if let Some(at) = text.find(STORAGE_FULL) {
+            let what = &text[at + STORAGE_FULL.len()..];
+            tracing::error!(error = %text, "out of storage");
+            let mut e = Self::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                ErrorCode::InsufficientStorage,
+                format!("The change could not be saved: {what}; nothing was changed"),
+            );
+            e.retry_after_secs = Some(30);
             return e;
         }
         tracing::error!(error = %text, "internal error");

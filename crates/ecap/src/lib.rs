@@ -163,7 +163,7 @@ async fn service_database(
 ) -> anyhow::Result<Db> {
     let db = match opened.iter().find(|(u, _)| u == &url) {
         Some((_, db)) => db.clone(),
-        None => Db::connect(&url, config.db_max_connections)
+        None => Db::connect_with(&url, config.pool_settings())
             .await
             .with_context(|| format!("connecting to the {service} database"))?,
     };
@@ -264,7 +264,7 @@ pub async fn response_cache(config: &Config) -> anyhow::Result<ResponseCache> {
 /// Connects to the users database and applies its migrations.
 pub async fn users_database(config: &Config) -> anyhow::Result<Db> {
     let url = config.users_database();
-    let db = Db::connect(&url, config.db_max_connections)
+    let db = Db::connect_with(&url, config.pool_settings())
         .await
         .context("connecting to the users database")?;
     let ran = ecap_users::migrate(&db)

@@ -179,6 +179,11 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     if let Some(url) = &cli.database_url {
         config.database_url = Some(Secret::new(url.clone()));
     }
+    if !matches!(cli.command, Command::Serve { .. }) {
+        // Migrations, seeding, rebuilds and verification run long statements
+        // on purpose; the statement limit protects requests, not batch work.
+        config.db_statement_timeout_ms = 0;
+    }
     if let Command::Serve { port, host, .. } = &cli.command {
         if port.is_some() {
             config.port = *port;

@@ -321,6 +321,30 @@ mod tests {
     }
 
     #[test]
+    fn retention_is_thirty_days_of_elapsed_time_across_a_dst_change() {
+        // Europe/Berlin moved to summer time on 2026-03-29: from 1 March 00:00
+        // CET (2026-02-28T23:00Z) to 31 March 00:00 CEST (2026-03-30T22:00Z)
+        // are 30 local days but 30 × 24 h − 1 h.
+        let (base, local_30_days) = (1_772_319_600_000, 1_774_908_000_000);
+        assert_eq!(local_30_days - base, RETENTION_MS - 3_600_000);
+        let view = |now| retention(Status::Cancelled, Some(base), false, false, now).can_view;
+        assert!(view(local_30_days));
+        assert!(view(base + RETENTION_MS));
+        assert!(!view(base + RETENTION_MS + 1));
+        // Back to winter time on 2026-10-25: 25 October 00:00 CEST
+        // (2026-10-24T22:00Z) to 24 November 00:00 CET (2026-11-23T23:00Z) are
+        // 30 local days and 30 × 24 h + 1 h: the window closed an hour before.
+        let (base, local_30_days) = (1_792_879_200_000, 1_795_474_800_000);
+        assert_eq!(local_30_days - base, RETENTION_MS + 3_600_000);
+        let view = |now| retention(Status::Cancelled, Some(base), false, false, now).can_view;
+        assert!(view(base + RETENTION_MS));
+        assert!(!view(local_30_days - 3_600_000 + 1));
+        assert!(!view(local_30_days));
+        let request = |now| retention(Status::Deleted, Some(base), false, false, now).can_request;
+        assert!(request(base + RETENTION_MS) && !request(local_30_days));
+    }
+
+    #[test]
     fn addresses() {
         assert!(address_from_json(&serde_json::json!({})).is_err());
         assert!(address_from_json(&serde_json::json!("")).is_err());

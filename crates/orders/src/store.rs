@@ -288,6 +288,11 @@ pub struct OrderRow {
     pub event_seq: i64,
 }
 
+/// `order_placements.order_id` of a placement the sweeper gave up on: its
+/// stock is being released, then the row goes (NULL: still being placed; 0:
+/// taken by the order's transaction; above: the order).
+const ABANDONED: i64 = -1;
+
 impl OrderRow {
     /// A new pending order as it is inserted (its id set by [`OrderStore::insert_order`]);
     /// it holds stock when it has a reservation key.
@@ -849,7 +854,7 @@ impl OrderStore {
                 .await?;
             match row {
                 Some((h, _)) if h != hash => return Err(StoreError::IdempotencyMismatch),
-                Some((_, Some(order_id))) => {
+                Some((_, Some(order_id))) if order_id != ABANDONED => {
                     let order = self.order(order_id).await?;
                     let items = self.items_of(&[order_id]).await?;
                     return Ok(Some(Placed {
@@ -860,7 +865,8 @@ impl OrderStore {
                 }
                 // Gone (the first attempt failed): try to become the placer.
                 None => continue,
-                Some((_, None)) => {
+                // Still being placed, or abandoned and being released by the sweeper.
+                Some((_, _)) => {
                     if tokio::time::Instant::now() > deadline {
                         return Err(StoreError::IdempotencyInProgress);
                     }
@@ -978,9 +984,12 @@ impl OrderStore {
         // it): taking it is the first write, and it locks the row. With an
         // Idempotency-Key the row stays and gets the order id below.
         let taken = if new.idempotency.is_some() {
+            // An i64 like every other value of the column: PostgreSQL caches
+            // the statement with its parameter types, and the sweeper runs the
+            // same UPDATE text with `ABANDONED`.
             let take = Query::update()
                 .table(OrderPlacements::Table)
-                .value(OrderPlacements::OrderId, 0)
+                .value(OrderPlacements::OrderId, 0_i64)
                 .and_where(Expr::col(OrderPlacements::ReservationKey).eq(key))
                 .and_where(Expr::col(OrderPlacements::OrderId).is_null())
                 .to_owned();
@@ -2335,20 +2344,33 @@ impl OrderStore {
             )
             .await?;
         for (key,) in stale {
-            // Deleting first decides the race with a late placement: it finds
-            // its row gone and gives up (and releases) on its own.
-            let taken = self
-                .write(
-                    &Query::delete()
-                        .from_table(OrderPlacements::Table)
-                        .and_where(Expr::col(OrderPlacements::ReservationKey).eq(key.as_str()))
-                        .and_where(Expr::col(OrderPlacements::OrderId).is_null())
-                        .to_owned(),
-                )
-                .await?;
-            if taken == 0 {
-                continue;
-            }
+            // Marking the row abandoned first decides the race with a late
+            // placement: it finds the row no longer open and gives up (and
+            // releases) on its own. The row goes only after the release, so a
+            // crash in between leaves it for the next sweep, not a held stock.
+            self.write(
+                &Query::update()
+                    .table(OrderPlacements::Table)
+                    .value(OrderPlacements::OrderId, ABANDONED)
+                    .and_where(Expr::col(OrderPlacements::ReservationKey).eq(key.as_str()))
+                    .and_where(Expr::col(OrderPlacements::OrderId).is_null())
+                    .to_owned(),
+            )
+            .await?;
+        }
+        let abandoned: Vec<(String,)> = self
+            .db
+            .fetch_all(
+                self.db.pool(),
+                &Query::select()
+                    .column(OrderPlacements::ReservationKey)
+                    .from(OrderPlacements::Table)
+                    .and_where(Expr::col(OrderPlacements::OrderId).eq(ABANDONED))
+                    .limit(500)
+                    .to_owned(),
+            )
+            .await?;
+        for (key,) in abandoned {
             match self.inventory.release(&key).await {
                 Ok(released) => {
                     if released {
@@ -2357,10 +2379,18 @@ impl OrderStore {
                             "released stock of a placement that never became an order"
                         );
                     }
+                    self.write(
+                        &Query::delete()
+                            .from_table(OrderPlacements::Table)
+                            .and_where(Expr::col(OrderPlacements::ReservationKey).eq(key.as_str()))
+                            .and_where(Expr::col(OrderPlacements::OrderId).eq(ABANDONED))
+                            .to_owned(),
+                    )
+                    .await?;
                     fixed += 1;
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, key, "sweeper could not release; stock stays held")
+                    tracing::error!(error = %e, key, "sweeper could not release; retrying at the next sweep")
                 }
             }
         }
