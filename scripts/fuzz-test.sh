@@ -11,4 +11,5 @@ cd "$(dirname "$0")/.."
 if [ -z "${ECAP_BIN:-}" ]; then
   cargo build --quiet -p ecap
 fi
-exec python3 scripts/fuzz.py --budget "${FUZZ_BUDGET:-140}" "$@"
+# A fixed seed: the gate replays the same cases run to run (bench/fuzz.sh explores).
+exec python3 scripts/fuzz.py --budget "${FUZZ_BUDGET:-140}" --seed "${FUZZ_SEED:-20261207}" "$@"

@@ -1270,7 +1270,7 @@ export interface components {
          * @description Stable machine-readable codes, one per kind of failure.
          * @enum {string}
          */
-        ErrorCode: "validation_failed" | "malformed_json" | "malformed_form" | "unsupported_media_type" | "payload_too_large" | "headers_too_large" | "unauthenticated" | "token_expired" | "invalid_token" | "token_revoked" | "forbidden" | "not_found" | "route_not_found" | "method_not_allowed" | "conflict" | "rate_limited" | "account_locked" | "unavailable" | "internal";
+        ErrorCode: "validation_failed" | "malformed_json" | "malformed_form" | "unsupported_media_type" | "payload_too_large" | "headers_too_large" | "unauthenticated" | "token_expired" | "invalid_token" | "token_revoked" | "forbidden" | "not_found" | "route_not_found" | "method_not_allowed" | "conflict" | "rate_limited" | "account_locked" | "unavailable" | "insufficient_storage" | "internal";
         /** @description One failing rule, in express-validator's shape. */
         FieldError: {
             location: components["schemas"]["Location"];
