@@ -17,13 +17,9 @@ use serde_json::{Value, json};
 const BIN: &str = env!("CARGO_BIN_EXE_ecap");
 const SECRET: &str = "cli-test-secret-0123456789abcdef";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[path = "common/port.rs"]
+mod port;
+use port::free_port;
 
 /// A command with a clean environment, run from `dir`.
 fn ecap(dir: &Path) -> Command {

@@ -23,13 +23,9 @@ use serde_json::{Value, json};
 const BIN: &str = env!("CARGO_BIN_EXE_ecap");
 const STOCK: i64 = 100_000;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[path = "common/port.rs"]
+mod port;
+use port::free_port;
 
 /// The first admin's registration token (`ECAP_SETUP_TOKEN`).
 const SETUP_TOKEN: &str = "crash-test-setup-token";

@@ -52,13 +52,9 @@ const INTERNAL: &str = "split-test-internal-token-0123";
 const SETUP: &str = "split-test-setup-token-0123";
 const PASSWORD: &str = "Passw0rd!23";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[path = "common/port.rs"]
+mod port;
+use port::free_port;
 
 fn redis_url() -> String {
     std::env::var("ECAP_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
