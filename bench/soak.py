@@ -188,7 +188,7 @@ def run(args, binary: Path, work: Path, port: int, env: dict, server: subprocess
     reads = [
         ("GET", "/api/products?page=1&limit=20", None),
         ("GET", "/api/products?page=2&limit=20&sort=price", None),
-        ("GET", "/api/products/categories", None),
+        ("GET", "/api/categories", None),
         ("GET", "/api/analytics/dashboard?period=30d", "admin"),
         ("GET", "/api/orders?limit=20", "admin"),
         ("GET", "/api/auth/me", "customer"),
