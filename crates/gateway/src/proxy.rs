@@ -704,6 +704,28 @@ fn error(status: StatusCode, message: &str) -> Response {
     ApiError::new(status, code, message).into_response()
 }
 
+/// The declared `Content-Length`, when it is a number.
+fn content_length(headers: &HeaderMap) -> Option<usize> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok())
+}
+
+fn timed_out_answer() -> Response {
+    error(
+        StatusCode::GATEWAY_TIMEOUT,
+        "Gateway timeout: the service did not answer in time",
+    )
+}
+
+fn broke_off_answer() -> Response {
+    error(
+        StatusCode::BAD_GATEWAY,
+        "Bad gateway: the service broke off the exchange",
+    )
+}
+
 fn unavailable() -> Response {
     let mut e = ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -739,11 +761,7 @@ async fn forward(gw: &Gateway, service: Service, mut parts: Parts, body: Body) -
     } else {
         gw.settings.body_limit
     };
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<usize>().ok());
+    let declared = content_length(&parts.headers);
     if declared.is_some_and(|n| n > limit) {
         return too_large(limit);
     }
@@ -843,13 +861,7 @@ async fn forward(gw: &Gateway, service: Service, mut parts: Parts, body: Body) -
                 // nginx's proxy buffer sends it: fewer frames, wake-ups and
                 // system calls than relaying it chunk by chunk. Streams (SSE,
                 // no length) and large bodies are relayed as they come.
-                let small = head
-                    .headers
-                    .get(header::CONTENT_LENGTH)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<usize>().ok())
-                    .is_some_and(|n| n <= BUFFERED_RESPONSE);
-                if small {
+                if content_length(&head.headers).is_some_and(|n| n <= BUFFERED_RESPONSE) {
                     let whole = tokio::time::timeout(
                         gw.settings.read_timeout,
                         axum::body::to_bytes(Body::new(incoming), BUFFERED_RESPONSE),
@@ -858,18 +870,12 @@ async fn forward(gw: &Gateway, service: Service, mut parts: Parts, body: Body) -
                         Ok(Ok(bytes)) => Response::from_parts(head, Body::from(bytes)),
                         Err(_) => {
                             u.m.timeouts.increment(1);
-                            error(
-                                StatusCode::GATEWAY_TIMEOUT,
-                                "Gateway timeout: the service did not answer in time",
-                            )
+                            timed_out_answer()
                         }
                         Ok(Err(e)) => {
                             u.m.io_errors.increment(1);
                             tracing::warn!(service = service.name(), upstream = %u.url, error = %e, "upstream response broke off");
-                            error(
-                                StatusCode::BAD_GATEWAY,
-                                "Bad gateway: the service broke off the exchange",
-                            )
+                            broke_off_answer()
                         }
                     };
                 }
@@ -895,10 +901,7 @@ async fn forward(gw: &Gateway, service: Service, mut parts: Parts, body: Body) -
                 }
                 u.m.io_errors.increment(1);
                 tracing::warn!(service = service.name(), upstream = %u.url, error = %e, "upstream request failed");
-                return error(
-                    StatusCode::BAD_GATEWAY,
-                    "Bad gateway: the service broke off the exchange",
-                );
+                return broke_off_answer();
             }
             Err(_) => {
                 u.m.timeouts.increment(1);
@@ -909,10 +912,7 @@ async fn forward(gw: &Gateway, service: Service, mut parts: Parts, body: Body) -
                     after_ms = duration_ms(gw.settings.read_timeout),
                     "upstream timed out"
                 );
-                return error(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "Gateway timeout: the service did not answer in time",
-                );
+                return timed_out_answer();
             }
         }
     }
