@@ -676,17 +676,12 @@ impl AnalyticsStore {
             .bind(followed)
             .fetch_all(self.db.pool())
             .await?;
+        let Some(&(last, _)) = rows.last() else {
+            return Ok(0);
+        };
         let mut applied = 0;
         for (version, payload) in rows {
-            let own = {
-                let mut feed = self.feed_state();
-                feed.followed = version;
-                let own = feed.own.remove(&version);
-                let followed = feed.followed;
-                feed.own.retain(|v| *v > followed);
-                own
-            };
-            if own {
+            if self.feed_state().own.remove(&version) {
                 continue;
             }
             match serde_json::from_str::<Change>(&payload) {
@@ -706,6 +701,10 @@ impl AnalyticsStore {
                 }
             }
         }
+        let mut feed = self.feed_state();
+        feed.followed = last;
+        feed.own.retain(|v| *v > last);
+        drop(feed);
         if applied > 0 {
             self.changes.send_modify(|v| *v += 1);
         }
