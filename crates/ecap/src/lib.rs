@@ -910,18 +910,7 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
         trusted_proxies: config.trusted_proxies.clone(),
         trusted_proxies_limit: shape == Shape::AllInOne,
     });
-    let router = foundation(
-        router,
-        &HttpOptions {
-            cors_origin: config.cors_origin.clone(),
-            body_limit_bytes: config.body_limit_bytes,
-            upload_limit_bytes: upload_limit,
-        },
-        Some(middleware::from_fn_with_state(
-            limits,
-            ecap_gateway::rate_limit,
-        )),
-    );
+    let router = with_shared_layers(router, config, upload_limit, limits);
     Ok(Platform {
         router,
         databases: pools,
@@ -962,6 +951,28 @@ pub fn edge_limiter(
         }
         None => GcraLimiter::new(max, window)?,
     })
+}
+
+/// A process's routes in the shared layers, with its rate limits as the edge
+/// policy (every shape and the gateway alike).
+fn with_shared_layers(
+    router: Router,
+    config: &Config,
+    upload_limit: usize,
+    limits: Arc<Limits>,
+) -> HttpService {
+    foundation(
+        router,
+        &HttpOptions {
+            cors_origin: config.cors_origin.clone(),
+            body_limit_bytes: config.body_limit_bytes,
+            upload_limit_bytes: upload_limit,
+        },
+        Some(middleware::from_fn_with_state(
+            limits,
+            ecap_gateway::rate_limit,
+        )),
+    )
 }
 
 /// `serve --only gateway`: the reverse proxy in front of the services, with
@@ -1032,17 +1043,11 @@ pub async fn assemble_gateway(config: &Config) -> anyhow::Result<Platform> {
     }
     // The browser app answers every path no service owns (as all-in-one).
     let (gateway, checks) = Gateway::new(settings, auth, Some(web::router()));
-    let router = foundation(
+    let router = with_shared_layers(
         ecap_gateway::proxy::router(gateway),
-        &HttpOptions {
-            cors_origin: config.cors_origin.clone(),
-            body_limit_bytes: config.body_limit_bytes,
-            upload_limit_bytes: upload_limit,
-        },
-        Some(middleware::from_fn_with_state(
-            limits,
-            ecap_gateway::rate_limit,
-        )),
+        config,
+        upload_limit,
+        limits,
     );
     Ok(Platform {
         router,
