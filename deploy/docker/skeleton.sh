@@ -7,13 +7,18 @@ set -eu
 src="$1"
 dest="$2"
 cd "$src"
-find . -path ./target -prune -o \( -name Cargo.toml -o -name Cargo.lock -o -name 'rust-toolchain*' \) -print |
+# Patched dependencies (vendor/, `[patch.crates-io]`) are dependencies: whole.
+if [ -d vendor ]; then
+    mkdir -p "$dest"
+    cp -R vendor "$dest/vendor"
+fi
+find . \( -path ./target -o -path ./vendor \) -prune -o \( -name Cargo.toml -o -name Cargo.lock -o -name 'rust-toolchain*' \) -print |
     while read -r f; do
         mkdir -p "$dest/$(dirname "$f")"
         cp "$f" "$dest/$f"
     done
 cd "$dest"
-find . -name Cargo.toml -not -path ./Cargo.toml | while read -r manifest; do
+find . -name Cargo.toml -not -path ./Cargo.toml -not -path './vendor/*' | while read -r manifest; do
     dir=$(dirname "$manifest")
     # The crate's own target files (inferred and explicit [[bin]] path = ...),
     # each as a stub: an empty library, or an empty main.
