@@ -42,15 +42,20 @@ fn refuse(b: BadParam) -> ApiError {
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct Params {
-    /// today, 7d, 30d, 90d, 12m or custom (with `from`/`to`).
+    /// today, 7d, 30d, 90d or 12m. With `from`/`to` leave it out (or say
+    /// `custom`): another period beside them is a 400 naming `period`.
     pub period: Option<String>,
-    /// First local day of a custom period (YYYY-MM-DD).
+    /// First local day of a custom period (YYYY-MM-DD, years 1000–9999).
+    /// Goes with `to` (one without the other is a 400), is not after it, and
+    /// the period spans at most 3,700 days.
     pub from: Option<String>,
-    /// Last local day of a custom period (YYYY-MM-DD), inclusive.
+    /// Last local day of a custom period (YYYY-MM-DD), inclusive. Goes with
+    /// `from`.
     pub to: Option<String>,
     /// IANA time zone the days are counted in (default: `ECAP_TIMEZONE`).
     pub tz: Option<String>,
-    /// hour, day, week or month (series only).
+    /// hour, day, week or month (series only). A series has at most 5,000
+    /// buckets (hourly: about 208 days): more is a 400 naming `granularity`.
     pub granularity: Option<String>,
     /// How many rows (breakdowns; 1–1000).
     pub limit: Option<String>,
@@ -758,6 +763,10 @@ pub async fn reset_daily(
     ))
 }
 
+/// The exact bodies of this service's 2xx answers (see
+/// [`ecap_core::openapi::add_response_schemas`]).
+pub const RESPONSES: &str = include_str!("responses.json");
+
 /// The rules the handlers above enforce, written into the OpenAPI document
 /// from the constants the validators use: each route lists only the
 /// parameters it reads, with their values.
@@ -805,6 +814,7 @@ pub fn refine_spec(api: &mut utoipa::openapi::OpenApi) {
         for name in ["from", "to"] {
             if let Some(o) = param_schema(api, "get", path, name) {
                 o.format = Some(SchemaFormat::KnownFormat(KnownFormat::Date));
+                o.pattern = Some(crate::query::DATE_PATTERN.into());
             }
         }
         if let Some(o) = param_schema(api, "get", path, "granularity") {

@@ -129,7 +129,28 @@ fn aligned(ms: i64, tz: &TimeZone) -> Result<i64, BadParam> {
     Ok(ms)
 }
 
+/// The shape of `from` and `to`: a plain date of the years 1000–9999 (jiff
+/// would also read signed and six-digit years, whose periods cannot be
+/// written back as RFC 3339). The document publishes it as their pattern.
+pub const DATE_PATTERN: &str = "^[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}$";
+
+fn plain_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 10
+        && (b'1'..=b'9').contains(&b[0])
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            _ => c.is_ascii_digit(),
+        })
+}
+
 fn parse_day(param: &'static str, s: &str) -> Result<Date, BadParam> {
+    if !plain_date(s) {
+        return Err(bad(
+            param,
+            format!("{param} must be a date like 2026-01-31 (years 1000–9999), got {s:?}"),
+        ));
+    }
     s.parse::<Date>().map_err(|_| {
         bad(
             param,
@@ -565,6 +586,14 @@ mod tests {
         assert_eq!(
             err(q(None, Some("2026-02-31"), Some("2026-03-01"), "UTC")),
             "from"
+        );
+        assert_eq!(
+            err(q(None, Some("-000004-01-01"), Some("2026-03-01"), "UTC")),
+            "from"
+        );
+        assert_eq!(
+            err(q(None, Some("2026-01-01"), Some("0999-12-31"), "UTC")),
+            "to"
         );
         assert_eq!(err(q(Some("7d"), None, None, "Mars/Base")), "tz");
         assert_eq!(err(q(Some("7d"), None, None, "Asia/Kathmandu")), "tz");

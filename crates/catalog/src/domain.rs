@@ -372,10 +372,14 @@ pub fn product_input(
     }
 }
 
+/// `http(s)://` and at least one character more, at most 2,048 characters,
+/// no blank or control character (the document's pattern and `maxLength`).
 fn is_http_url(u: &str) -> bool {
-    (u.starts_with("https://") || u.starts_with("http://"))
-        && u.len() <= 2048
-        && u.len() > 8
+    let rest = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"));
+    rest.is_some_and(|r| !r.is_empty())
+        && u.chars().count() <= 2048
         && !u.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use axum::{
-    extract::{Multipart, Path, State},
+    extract::{Multipart, Path, State, multipart::MultipartRejection},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -44,7 +44,12 @@ const REVIEWS_IN_LIST: u64 = 3;
 fn store_error(e: StoreError) -> ApiError {
     match e {
         StoreError::NotFound => ApiError::not_found("Product not found"),
-        StoreError::InvalidCategory => ApiError::field("category", "Invalid category"),
+        // The category is data, not a schema enum: a name that names none is
+        // a reference to something missing (404, as an unknown product is).
+        StoreError::InvalidCategory => ApiError {
+            errors: vec![FieldError::body("category", "Invalid category")],
+            ..ApiError::not_found("Invalid category")
+        },
         StoreError::SkuTaken => ApiError::conflict("A product with this SKU already exists"),
         StoreError::CategoryTaken => ApiError::conflict("A category with this name already exists"),
         StoreError::CategoryInUse(n) => ApiError::conflict(format!(
@@ -53,12 +58,10 @@ fn store_error(e: StoreError) -> ApiError {
         StoreError::Insufficient {
             available,
             requested,
-        } => ApiError::bad_request(format!(
+        } => ApiError::conflict(format!(
             "Insufficient inventory for product. Available: {available}, requested: {requested}"
         )),
-        StoreError::AlreadyReviewed => {
-            ApiError::bad_request("You have already reviewed this product")
-        }
+        StoreError::AlreadyReviewed => ApiError::conflict("You have already reviewed this product"),
         StoreError::Inventory(e) => ApiError::bad_request(e.to_string()),
         StoreError::Db(e) => ApiError::internal(e),
     }
@@ -374,7 +377,7 @@ const PRODUCT_SORTS: [&str; 9] = [
 /// The values of the product list's `status`.
 const STATUS_FILTERS: [&str; 4] = ["", "active", "archived", "all"];
 const LIST_LIMIT_MAX: i64 = 100;
-const LIST_PAGE_MAX: i64 = 1_000_000;
+const LIST_PAGE_MAX: i64 = ecap_core::extract::PAGE_MAX as i64;
 const SEARCH_MAX_CHARS: usize = 200;
 
 fn parse_bool(v: &str) -> Option<bool> {
@@ -709,7 +712,8 @@ pub struct ProductBody {
 #[utoipa::path(post, path = "/api/products", tag = TAG_PRODUCTS, request_body = ProductBody,
     security(("bearer" = [])),
     responses((status = 201, description = "Product created successfully: `data.product`"),
-        (status = 400, description = "Validation failed / Invalid category"),
+        (status = 400, description = "Validation failed"),
+        (status = 404, description = "No such category (`errors` names `category`)"),
         (status = 401, description = "No or bad token"), (status = 403, description = "Customers may not"),
         (status = 409, description = "SKU taken")))]
 pub async fn create_product(
@@ -769,7 +773,8 @@ fn validation_failed(errors: Vec<FieldError>) -> ApiError {
     params(("id" = String, Path)), security(("bearer" = [])),
     responses((status = 200, description = "Product updated successfully: `data.product`"),
         (status = 400, description = "Validation failed"), (status = 401, description = "No or bad token"),
-        (status = 403, description = "Not yours"), (status = 404, description = "Product not found"),
+        (status = 403, description = "Not yours"),
+        (status = 404, description = "Product not found, or no such category (`errors` names `category`)"),
         (status = 409, description = "SKU taken")))]
 pub async fn update_product(
     State(state): State<CatalogState>,
@@ -866,7 +871,8 @@ pub struct InventoryBody {
 #[utoipa::path(patch, path = "/api/products/{id}/inventory", tag = TAG_PRODUCTS,
     request_body = InventoryBody, params(("id" = String, Path)), security(("bearer" = [])),
     responses((status = 200, description = "`data.product`, `data.previousInventory`, `data.change`"),
-        (status = 400, description = "Insufficient inventory / not an integer"),
+        (status = 400, description = "Not an integer"),
+        (status = 409, description = "Insufficient inventory"),
         (status = 401, description = "No or bad token"), (status = 403, description = "Not yours"),
         (status = 404, description = "Product not found")))]
 pub async fn adjust_inventory(
@@ -930,10 +936,16 @@ pub struct PageParams {
 fn page_of(p: &PageParams) -> ApiResult<(u64, u64)> {
     let page = p.page.unwrap_or(1);
     let limit = p.limit.unwrap_or(20);
-    if page == 0 || !(1..=LIST_LIMIT_MAX as u64).contains(&limit) {
+    if !(1..=LIST_PAGE_MAX as u64).contains(&page) {
+        return Err(ApiError::validation(vec![query_error(
+            "page",
+            &format!("page must be between 1 and {LIST_PAGE_MAX}"),
+        )]));
+    }
+    if !(1..=LIST_LIMIT_MAX as u64).contains(&limit) {
         return Err(ApiError::validation(vec![query_error(
             "limit",
-            "page must be ≥ 1 and limit between 1 and 100",
+            &format!("limit must be between 1 and {LIST_LIMIT_MAX}"),
         )]));
     }
     Ok((page, limit))
@@ -1013,7 +1025,9 @@ pub struct ReviewBody {
     comment: Option<String>,
     /// Display name (default "User"); the reviewer is always the token's user.
     user_name: Option<String>,
-    /// Which delivered order the review is for (default: the oldest not yet reviewed).
+    /// Which delivered order the review is for (default: the oldest not yet
+    /// reviewed): its id, as text or a number.
+    #[schema(value_type = Option<String>)]
     order_id: Option<Value>,
 }
 
@@ -1021,7 +1035,8 @@ pub struct ReviewBody {
 #[utoipa::path(post, path = "/api/products/{id}/reviews", tag = TAG_PRODUCTS,
     request_body = ReviewBody, params(("id" = String, Path)), security(("bearer" = [])),
     responses((status = 201, description = "Review added successfully: `data.product`"),
-        (status = 400, description = "Invalid rating / already reviewed"),
+        (status = 400, description = "Invalid rating"),
+        (status = 409, description = "Already reviewed"),
         (status = 401, description = "No or bad token"),
         (status = 403, description = "No delivered order of yours contains this product"),
         (status = 404, description = "Product not found")))]
@@ -1103,9 +1118,7 @@ pub async fn add_review(
         .await
         .map_err(store_error)?;
     let Some(order_id) = eligible.into_iter().find(|o| !reviewed.contains(o)) else {
-        return Err(ApiError::bad_request(
-            "You have already reviewed this product",
-        ));
+        return Err(ApiError::conflict("You have already reviewed this product"));
     };
     let row = state
         .store
@@ -1270,10 +1283,17 @@ pub async fn upload_images(
     State(state): State<CatalogState>,
     user: AuthUser,
     Path(raw_id): Path<String>,
-    mut multipart: Multipart,
+    multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Response> {
     let id = product_id(&raw_id)?;
     managed_product(&state, &user, &id).await?;
+    // Not multipart, or without its boundary: the JSON error, not axum's text.
+    let mut multipart = multipart.map_err(|e| {
+        ApiError::bad_request(format!(
+            "The upload must be multipart/form-data with a boundary: {}",
+            e.body_text()
+        ))
+    })?;
     let limit = state.settings.max_image_bytes;
     // Everything is read and checked before anything is stored: a bad file
     // among good ones changes nothing.
@@ -1498,7 +1518,10 @@ pub async fn list_categories(
     Ok(conditional(&headers, &cached))
 }
 
+/// ecap's own routes (the original's categories were a fixed list): no old
+/// client sends extra keys, so a key it does not read is refused.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CategoryBody {
     #[schema(example = "garden")]
     name: Option<String>,
@@ -1598,6 +1621,10 @@ pub async fn delete_category(
     Ok(ok_message("Category deleted successfully"))
 }
 
+/// The exact bodies of this service's 2xx answers (see
+/// [`ecap_core::openapi::add_response_schemas`]).
+pub const RESPONSES: &str = include_str!("responses.json");
+
 /// The rules the handlers above enforce, written into the OpenAPI document
 /// from the constants the validators use (`domain` and this module).
 pub fn refine_spec(api: &mut utoipa::openapi::OpenApi) {
@@ -1646,7 +1673,7 @@ pub fn refine_spec(api: &mut utoipa::openapi::OpenApi) {
         "/api/products/{id}/inventory/history",
     ] {
         if let Some(o) = param_schema(api, "get", path, "page") {
-            o.minimum = Some(utoipa::Number::Int(1));
+            integer_range(o, 1, LIST_PAGE_MAX);
         }
         if let Some(o) = param_schema(api, "get", path, "limit") {
             integer_range(o, 1, LIST_LIMIT_MAX);
@@ -1727,6 +1754,9 @@ pub fn refine_spec(api: &mut utoipa::openapi::OpenApi) {
 
     if let Some(o) = property_schema(api, "ReviewBody", "rating") {
         integer_range(o, 1, 5);
+    }
+    if let Some(o) = property_schema(api, "ReviewBody", "orderId") {
+        o.schema_type = SchemaType::Array(vec![Type::String, Type::Number, Type::Null]);
     }
     text(api, "ReviewBody", "comment", 0, 2000);
     text(api, "ReviewBody", "userName", 0, 100);

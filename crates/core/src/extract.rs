@@ -181,16 +181,31 @@ impl<'de> serde::de::Visitor<'de> for Inspect {
     }
 }
 
-/// A form value (or key) carrying a control character, raw or percent-encoded.
+/// A form value (or key) carrying a control character, raw or
+/// percent-encoded: the same rule as JSON text ([`is_forbidden_char`], C1
+/// controls such as U+0085 included), applied to the decoded form.
 fn form_has_control_character(bytes: &[u8]) -> bool {
-    bytes
-        .iter()
-        .any(|b| b.is_ascii_control() && !matches!(b, b'\t' | b'\n' | b'\r'))
-        || bytes.windows(3).any(|w| {
-            w[0] == b'%'
-                && matches!((w[1], w[2].to_ascii_uppercase()),
-                    (b'0', b'0'..=b'8' | b'B' | b'C' | b'E' | b'F') | (b'1', b'0'..=b'9' | b'A'..=b'F') | (b'7', b'F'))
-        })
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'%'
+            && let (Some(h), Some(l)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            decoded.push(h << 4 | l);
+            i += 3;
+            continue;
+        }
+        decoded.push(if b == b'+' { b' ' } else { b });
+        i += 1;
+    }
+    String::from_utf8_lossy(&decoded)
+        .chars()
+        .any(is_forbidden_char)
 }
 
 /// Nesting deeper than this is refused rather than read (Express's `qs` also stopped at 5).
@@ -256,6 +271,11 @@ where
     }
 }
 
+/// The highest `page` a paged list accepts (its offset, `(page - 1) ×
+/// limit`, stays far inside an `i64`); the documents publish it as the
+/// parameter's maximum.
+pub const PAGE_MAX: u64 = 1_000_000;
+
 /// An integer from JSON: a number without a fraction, or a numeric string.
 pub fn json_int(v: &serde_json::Value) -> Option<i64> {
     match v {
@@ -288,6 +308,24 @@ impl<S: Send + Sync> FromRequestParts<S> for IdParam {
                 "Invalid ID",
             )])),
         }
+    }
+}
+
+#[cfg(test)]
+mod form_char_tests {
+    use super::form_has_control_character as bad;
+
+    #[test]
+    fn form_control_characters_follow_the_json_rule() {
+        assert!(bad(b"street=%C2%99x"), "C1, encoded");
+        assert!(bad("street=\u{85}".as_bytes()), "C1, raw");
+        assert!(bad(b"a=%00") && bad(b"a=%1f") && bad(b"a=%7F") && bad(b"a=\x01"));
+        assert!(bad(b"%01key=1"), "in a key");
+        assert!(
+            !bad(b"a=%09b%0A%0D&c=%E2%82%AC+d"),
+            "tab, newline, CR, euro, space"
+        );
+        assert!(!bad(b"a=%zz&b=%"), "not an escape");
     }
 }
 

@@ -185,6 +185,106 @@ pub fn add_success_envelope(api: &mut OpenApi) {
         .insert("Envelope".into(), EnvelopeDoc::schema());
 }
 
+/// Gives the 2xx answers of a service the exact schemas of their bodies, read
+/// from the service's `responses.json` (one file per service, next to its
+/// handlers):
+///
+/// ```json
+/// { "components": { "User": { "type": "object", … } },
+///   "responses": { "me": { "200": { "message": false, "data": { "$ref": "#/components/schemas/UserData" } } } } }
+/// ```
+///
+/// Each answer is the envelope `{success: true, message, data}` closed to
+/// other keys: `message` `true` (always sent), `false` (never) or
+/// `"optional"`; `data` the schema of `data` (absent: no `data`); `extra` keys
+/// sent beside them at the top (the contract's `orders`/`pagination` copies).
+/// Whether the server keeps to them is what schemathesis' response checks
+/// prove on every answer of the fuzz runs (`scripts/fuzz.py`).
+///
+/// Returns what did not fit: an operation id or status the document does not
+/// have, or a schema that is not one.
+pub fn add_response_schemas(api: &mut OpenApi, source: &str) -> Vec<String> {
+    use serde_json::{Map, Value, json};
+    let mut problems = Vec::new();
+    let doc: Value = match serde_json::from_str(source) {
+        Ok(v) => v,
+        Err(e) => return vec![format!("responses.json does not parse: {e}")],
+    };
+    let parse = |v: Value, what: &str, problems: &mut Vec<String>| {
+        serde_json::from_value::<RefOr<Schema>>(v)
+            .map_err(|e| problems.push(format!("{what}: not a schema: {e}")))
+            .ok()
+    };
+    if let Some(components) = doc.get("components").and_then(Value::as_object) {
+        for (name, schema) in components {
+            if let Some(schema) = parse(schema.clone(), name, &mut problems) {
+                api.components
+                    .get_or_insert_with(Default::default)
+                    .schemas
+                    .insert(name.clone(), schema);
+            }
+        }
+    }
+    let Some(responses) = doc.get("responses").and_then(Value::as_object) else {
+        return problems;
+    };
+    for (id, statuses) in responses {
+        let Some((_, op)) =
+            operations_mut(api).find(|(_, op)| op.operation_id.as_deref() == Some(id.as_str()))
+        else {
+            problems.push(format!("{id}: no such operation"));
+            continue;
+        };
+        for (status, answer) in statuses.as_object().into_iter().flatten() {
+            let what = format!("{id} {status}");
+            let Some(RefOr::T(response)) = op.responses.responses.get_mut(status) else {
+                problems.push(format!("{what}: the operation has no such answer"));
+                continue;
+            };
+            let mut required = vec![json!("success")];
+            let mut props = Map::new();
+            props.insert("success".into(), json!({"type": "boolean", "enum": [true]}));
+            match answer.get("message") {
+                Some(Value::Bool(true)) => {
+                    required.push(json!("message"));
+                    props.insert("message".into(), json!({"type": "string"}));
+                }
+                Some(Value::String(s)) if s == "optional" => {
+                    props.insert("message".into(), json!({"type": "string"}));
+                }
+                Some(Value::Bool(false)) | None => {}
+                Some(other) => problems.push(format!("{what}: message is {other}")),
+            }
+            if let Some(data) = answer.get("data") {
+                required.push(json!("data"));
+                props.insert("data".into(), data.clone());
+            }
+            for (key, schema) in answer
+                .get("extra")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+            {
+                required.push(json!(key));
+                props.insert(key.clone(), schema.clone());
+            }
+            let body = json!({
+                "type": "object",
+                "required": required,
+                "properties": props,
+                "additionalProperties": false,
+            });
+            if let Some(schema) = parse(body, &what, &mut problems) {
+                response.content.insert(
+                    "application/json".into(),
+                    RefOr::T(ContentBuilder::new().schema(Some(schema)).build()),
+                );
+            }
+        }
+    }
+    problems
+}
+
 /// Path parameters take the rules their extractors enforce: integer ids are
 /// positive ([`crate::extract::IdParam`]), product ids are 24 hex digits
 /// ([`crate::ports::parse_product_id`]).
@@ -206,6 +306,33 @@ pub fn constrain_path_ids(api: &mut OpenApi) {
                 schema.pattern = Some(crate::ports::PRODUCT_ID_PATTERN.into());
             }
         }
+    }
+}
+
+/// Says that parameter `name` of `GET path` may also be blank (empty or
+/// white space), which the handler reads as not given: its schema becomes
+/// `anyOf: [the schema, a blank string]`.
+pub fn blank_means_absent(api: &mut OpenApi, path: &str, name: &str) {
+    let Some(op) = api.paths.paths.get_mut(path).and_then(|i| i.get.as_mut()) else {
+        return;
+    };
+    for p in op.parameters.iter_mut().flatten() {
+        let RefOr::T(p) = p else { continue };
+        if p.name != name {
+            continue;
+        }
+        let Some(schema) = p.schema.take() else {
+            continue;
+        };
+        let mut blank = Object::with_type(Type::String);
+        // Spaces only: tab and the other controls are refused in a URL.
+        blank.pattern = Some("^ *$".into());
+        p.schema = Some(RefOr::T(Schema::AnyOf(
+            utoipa::openapi::schema::AnyOfBuilder::new()
+                .item(schema)
+                .item(RefOr::T(Schema::Object(blank)))
+                .build(),
+        )));
     }
 }
 
@@ -326,8 +453,8 @@ fn is_string(o: &Object) -> bool {
 fn forbid_in_schema(schema: &mut Schema, class: &str) {
     match schema {
         Schema::Object(o) => {
-            if is_string(o) && o.pattern.is_none() && o.enum_values.is_none() && o.format.is_none()
-            {
+            // With a format too (an image URL is text the body check reads).
+            if is_string(o) && o.pattern.is_none() && o.enum_values.is_none() {
                 o.pattern = Some(format!("^{class}*$"));
             }
             for p in o.properties.values_mut() {
@@ -343,7 +470,18 @@ fn forbid_in_schema(schema: &mut Schema, class: &str) {
                 forbid_in_schema(s, class);
             }
         }
+        // Each alternative of a body (an order with `addressId` or with a
+        // `shippingAddress`) is text like any other.
+        Schema::AnyOf(c) => c.items.iter_mut().for_each(|s| forbid_in_ref(s, class)),
+        Schema::OneOf(c) => c.items.iter_mut().for_each(|s| forbid_in_ref(s, class)),
+        Schema::AllOf(c) => c.items.iter_mut().for_each(|s| forbid_in_ref(s, class)),
         _ => {}
+    }
+}
+
+fn forbid_in_ref(schema: &mut RefOr<Schema>, class: &str) {
+    if let RefOr::T(s) = schema {
+        forbid_in_schema(s, class);
     }
 }
 
@@ -370,7 +508,9 @@ pub fn forbid_control_characters(api: &mut OpenApi) {
     }
     if let Some(components) = api.components.as_mut() {
         for (name, schema) in components.schemas.iter_mut() {
-            if matches!(name.as_str(), "Error" | "Envelope" | "FieldError") {
+            // Answers (`…Out`) are described as sent; the rule is the input's.
+            if matches!(name.as_str(), "Error" | "Envelope" | "FieldError") || name.ends_with("Out")
+            {
                 continue;
             }
             if let RefOr::T(s) = schema {
@@ -536,32 +676,40 @@ pub fn add_form_bodies(api: &mut OpenApi) {
         let Some(json) = body.content.get("application/json").cloned() else {
             continue;
         };
-        let flat = ref_name(&json)
-            .and_then(|name| schemas.get(&name))
-            .is_some_and(is_flat);
-        if flat {
-            body.content
-                .insert("application/x-www-form-urlencoded".into(), json.clone());
-            forms.extend(ref_name(&json));
-        }
+        let Some(name) = ref_name(&json).filter(|name| schemas.get(name).is_some_and(is_flat))
+        else {
+            continue;
+        };
+        let form = format!("{name}Form");
+        body.content.insert(
+            "application/x-www-form-urlencoded".into(),
+            RefOr::T(
+                ContentBuilder::new()
+                    .schema(Some(RefOr::Ref(Ref::from_schema_name(&form))))
+                    .build(),
+            ),
+        );
+        forms.push((name, form));
     }
-    // A form spells null as the text `null`: a number or boolean field of a
-    // form-capable body is documented without null (leave it out instead).
+    // A form has no null: `phone=null` is the text "null". Each form body is
+    // the JSON body's schema without null among its fields' types (leave a
+    // field out instead); the JSON body keeps null.
     let Some(components) = api.components.as_mut() else {
         return;
     };
-    for name in forms {
-        let Some(RefOr::T(Schema::Object(o))) = components.schemas.get_mut(&name) else {
+    for (name, form) in forms {
+        let Some(RefOr::T(Schema::Object(o))) = components.schemas.get(&name) else {
             continue;
         };
-        for prop in o.properties.values_mut() {
-            if let RefOr::T(Schema::Object(p)) = prop
-                && let SchemaType::Array(types) = &p.schema_type
-                && !types.contains(&Type::String)
-            {
+        let mut copy = o.clone();
+        for prop in copy.properties.values_mut() {
+            if let RefOr::T(Schema::Object(p)) = prop {
                 drop_null(p);
             }
         }
+        components
+            .schemas
+            .insert(form, RefOr::T(Schema::Object(copy)));
     }
 }
 
@@ -589,6 +737,100 @@ pub fn close_request_bodies(api: &mut OpenApi) {
             ));
         }
     }
+}
+
+/// The name of the "any JSON value without control characters" schema.
+pub const CLEAN_JSON: &str = "CleanJson";
+
+/// The document as served: [`OpenApi`] serialised, then the places where a
+/// request may carry free-form JSON (a product's `attributes`, the extra keys
+/// old clients send on order lines, a review's `orderId`) closed to what the
+/// server really takes: any JSON whose texts *and keys* hold no control
+/// characters (the body check refuses them anywhere). JSON Schema says that
+/// with `propertyNames` and a recursive schema, which utoipa's types cannot
+/// hold, hence the second step on the JSON.
+pub fn to_json(api: &OpenApi) -> serde_json::Value {
+    use serde_json::{Value, json};
+    let mut doc = serde_json::to_value(api).unwrap_or(Value::Null);
+    let text = format!("^{TEXT_CHAR}*$");
+    let names = json!({ "pattern": text });
+    let clean_ref = json!({ "$ref": format!("#/components/schemas/{CLEAN_JSON}") });
+    let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    else {
+        return doc;
+    };
+    // Request-side schemas only: answers are described exactly elsewhere.
+    let request_side = |name: &str| {
+        !(name.ends_with("Out")
+            || matches!(
+                name,
+                "Error" | "Envelope" | "FieldError" | "ErrorCode" | "Location" | "TimeZone"
+            ))
+    };
+    fn close(v: &mut Value, names: &Value, clean_ref: &Value) {
+        let Some(o) = v.as_object_mut() else { return };
+        let is_object = o.contains_key("properties")
+            || match o.get("type") {
+                Some(Value::String(t)) => t == "object",
+                Some(Value::Array(ts)) => ts.iter().any(|t| t == "object"),
+                _ => false,
+            };
+        if is_object && o.get("additionalProperties") != Some(&Value::Bool(false)) {
+            o.insert("propertyNames".into(), names.clone());
+            o.insert("additionalProperties".into(), clean_ref.clone());
+        }
+        for (key, child) in o.iter_mut() {
+            match key.as_str() {
+                "properties" => {
+                    for prop in child
+                        .as_object_mut()
+                        .into_iter()
+                        .flat_map(|m| m.values_mut())
+                    {
+                        // A property of any type (`{}` or a description alone).
+                        let any = prop
+                            .as_object()
+                            .is_some_and(|p| p.keys().all(|k| k == "description"));
+                        if any {
+                            if let Some(p) = prop.as_object_mut() {
+                                p.insert("$ref".into(), clean_ref.clone());
+                            }
+                        } else {
+                            close(prop, names, clean_ref);
+                        }
+                    }
+                }
+                "items" | "not" => close(child, names, clean_ref),
+                "anyOf" | "oneOf" | "allOf" => {
+                    for c in child.as_array_mut().into_iter().flatten() {
+                        close(c, names, clean_ref);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    for (name, schema) in schemas.iter_mut() {
+        if request_side(name) {
+            close(schema, &names, &clean_ref);
+        }
+    }
+    schemas.insert(
+        CLEAN_JSON.into(),
+        json!({
+            "description": "Any JSON value whose texts and keys hold no control characters \
+                            (other than tab, newline and carriage return)",
+            "anyOf": [
+                { "type": ["null", "boolean", "number"] },
+                { "type": "string", "pattern": text },
+                { "type": "array", "items": clean_ref },
+                { "type": "object", "propertyNames": names, "additionalProperties": clean_ref }
+            ]
+        }),
+    );
+    doc
 }
 
 #[cfg(test)]

@@ -888,9 +888,10 @@ pub async fn assemble(config: &Config, shape: Shape) -> anyhow::Result<Platform>
         databases,
         dependencies,
     };
-    router = router
-        .merge(probe_routes(probe))
-        .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", openapi.clone()));
+    router = router.merge(probe_routes(probe)).merge(
+        SwaggerUi::new("/api/docs")
+            .external_url_unchecked("/api/openapi.json", ecap_core::openapi::to_json(&openapi)),
+    );
     if shape == Shape::AllInOne {
         // The JSON index lives at /api; / and every client route is the app.
         router = router.route("/api", get(index)).merge(web::router());
@@ -1144,6 +1145,22 @@ fn describe(api: &mut OpenApi) {
     // Every flat JSON body may come as a form instead (the shared body extractor).
     ecap_core::openapi::add_form_bodies(api);
     ecap_core::openapi::add_error_responses(api);
+    // The exact bodies of the 2xx answers, one file per service.
+    for (service, source) in [
+        ("users", ecap_users::http::RESPONSES),
+        ("catalog", ecap_catalog::http::RESPONSES),
+        ("orders", ecap_orders::http::RESPONSES),
+        ("analytics", ecap_analytics::http::RESPONSES),
+    ] {
+        let problems = ecap_core::openapi::add_response_schemas(api, source);
+        for problem in &problems {
+            tracing::error!(service, problem, "crates/{service}/src/responses.json");
+        }
+        debug_assert!(
+            problems.is_empty(),
+            "{service}/src/responses.json: {problems:?}"
+        );
+    }
     ecap_core::openapi::add_success_envelope(api);
     ecap_core::openapi::constrain_path_ids(api);
     ecap_core::openapi::forbid_control_characters(api);
@@ -1258,7 +1275,8 @@ pub async fn openapi_document() -> anyhow::Result<String> {
     let text = match &result {
         Ok(platform) => {
             platform.close().await;
-            serde_json::to_string_pretty(&platform.openapi).context("serialising the document")
+            serde_json::to_string_pretty(&ecap_core::openapi::to_json(&platform.openapi))
+                .context("serialising the document")
         }
         Err(_) => Ok(String::new()),
     };

@@ -493,7 +493,7 @@ async fn profile_update_keeps_omitted_phone_and_checks_email() {
         )
         .await;
     assert_eq!(
-        assert_error(&r, StatusCode::BAD_REQUEST),
+        assert_error(&r, StatusCode::CONFLICT),
         "Email address is already in use by another account"
     );
     let r = app

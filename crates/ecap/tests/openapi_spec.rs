@@ -92,6 +92,50 @@ fn text(v: &Value) -> String {
 /// For every GET without path parameters: each documented integer bound is
 /// accepted at the edge and refused one past it, and every documented enum
 /// value is accepted (as an admin, so only the parameter can be refused).
+/// Every 2xx JSON answer has the exact schema of its body (the service's
+/// `responses.json`), closed to other keys, never the generic envelope; every
+/// `$ref` in the document resolves. That the server keeps to these schemas is
+/// what schemathesis' response checks prove in `scripts/fuzz.py`.
+#[tokio::test]
+async fn every_success_answer_has_an_exact_schema() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let spec = spec(&app).await;
+    let mut missing = Vec::new();
+    let mut checked = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for method in METHODS {
+            let Some(op) = item.get(method) else { continue };
+            for (status, response) in op["responses"].as_object().unwrap() {
+                let Some(schema) = response["content"]
+                    .get("application/json")
+                    .map(|c| &c["schema"])
+                else {
+                    continue;
+                };
+                if !status.starts_with('2') {
+                    continue;
+                }
+                checked += 1;
+                let exact = schema["additionalProperties"] == json!(false)
+                    && schema["properties"]["success"].is_object();
+                if !exact {
+                    missing.push(format!("{method} {path} {status}"));
+                }
+            }
+        }
+    }
+    assert!(checked > 60, "only {checked} success answers found");
+    assert!(missing.is_empty(), "no exact schema: {missing:#?}");
+    // Every reference names a component that exists.
+    let text = spec.to_string();
+    let schemas = spec["components"]["schemas"].as_object().unwrap();
+    for (i, _) in text.match_indices("\"#/components/schemas/") {
+        let rest = &text[i + 22..];
+        let name = &rest[..rest.find('"').unwrap()];
+        assert!(schemas.contains_key(name), "dangling $ref to {name}");
+    }
+}
+
 #[tokio::test]
 async fn documented_query_rules_are_the_validators_rules() {
     let app = spawn_app(Backend::Sqlite).await;
@@ -247,4 +291,151 @@ async fn fuzzing_findings_stay_fixed() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let r = app.get("/api/analytics/dashboard?tz=", Some(&admin)).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
+
+    // This session's runs (issue 14): a `page` past the published maximum is
+    // a 400 naming it, not a 500 from an overflowing offset.
+    let product = app
+        .post(
+            "/api/products",
+            Some(&admin),
+            json!({"name": "Fuzzed Lamp", "description": "Lit", "price": 9,
+                   "inventory": 3, "category": "electronics"}),
+        )
+        .await;
+    assert_eq!(product.status, StatusCode::CREATED, "{}", product.body);
+    let pid = product.body["data"]["product"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let huge = "page=9223372036854775808";
+    for path in [
+        format!("/api/products/{pid}/reviews?{huge}"),
+        format!("/api/products/{pid}/inventory/history?{huge}"),
+        format!("/api/users/1/details?{huge}"),
+        format!("/api/users?{huge}"),
+        "/api/users?page=1000001".to_owned(),
+    ] {
+        let r = app.get(&path, Some(&admin)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}: {}", r.body);
+        assert_eq!(r.body["errors"][0]["path"], "page", "{path}");
+    }
+    // An upload that is not multipart (or lacks its boundary): a JSON 400.
+    let r = app
+        .client
+        .post(format!("{}/api/products/{pid}/images", app.base))
+        .bearer_auth(&admin)
+        .header("content-type", "multipart/form-data")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    let r = common::Resp::of(r).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["success"], false, "{}", r.body);
+    // A category that names none: 404 naming it (categories are data).
+    let r = app
+        .post(
+            "/api/products",
+            Some(&admin),
+            json!({"name": "Odd", "description": "Odd", "price": 1,
+                   "inventory": 1, "category": "no-such-category"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    assert_eq!(r.body["errors"][0]["path"], "category");
+    // Dates whose period or instant could not be written back as RFC 3339.
+    let r = app
+        .get(
+            "/api/analytics/revenue?from=-000004-01-01&to=2026-01-01",
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.body["errors"][0]["path"], "from");
+    let order = app
+        .post(
+            "/api/orders",
+            Some(&customer),
+            json!({"items": [{"productId": pid, "quantity": 1}], "paymentMethod": "cod",
+                   "shippingAddress": {"street": "1 Main St", "city": "Town", "state": "ST",
+                                        "zipCode": "12345"}}),
+        )
+        .await;
+    assert_eq!(order.status, StatusCode::CREATED, "{}", order.body);
+    let oid = order.body["data"]["order"]["id"].as_i64().unwrap();
+    for when in ["0000-01-01T00:00:00+23:59", "9999-12-31T23:59:59-23:59"] {
+        let r = app
+            .put(
+                &format!("/api/orders/{oid}/status"),
+                Some(&admin),
+                json!({"status": "processing", "estimatedDelivery": when}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{when}: {}", r.body);
+    }
+    // ecap's own bulk-delete refuses a key it does not read (JSON and form).
+    let r = app
+        .post(
+            "/api/orders/bulk-delete",
+            Some(&admin),
+            json!({"ids": [oid], "x-schemathesis-unknown-property": 42}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let r = app
+        .form(
+            Method::POST,
+            "/api/orders/bulk-delete",
+            Some(&admin),
+            &format!("ids={oid}&reason=&x-schemathesis-unknown-property=42"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(
+        app.get(&format!("/api/orders/{oid}"), Some(&customer))
+            .await
+            .status,
+        StatusCode::OK,
+        "nothing was deleted"
+    );
+    // So do the category routes (also ecap's own).
+    let r = app
+        .post(
+            "/api/categories",
+            Some(&admin),
+            json!({"name": "Kites", "x-schemathesis-unknown-property": 1}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    // A C1 control character in a form is refused as in JSON.
+    let r = app
+        .form(
+            Method::POST,
+            "/api/users/addresses",
+            Some(&customer),
+            "street=%C3%AC%C2%99%28&city=Pune&state=MH&zipCode=411001",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    // A blank `userId` on the order lists is not given, as the document says.
+    let r = app.get("/api/orders/active?userId=", Some(&admin)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let doc = self::spec(&app).await;
+    let user_id = doc["paths"]["/api/orders/active"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "userId")
+        .unwrap();
+    assert!(user_id["schema"]["anyOf"].is_array(), "{user_id}");
+    // Free-form JSON (a product's attributes) is described with the rule
+    // the body check applies to its keys.
+    let attributes = &doc["components"]["schemas"]["ProductBody"]["properties"]["attributes"];
+    assert!(
+        attributes["propertyNames"]["pattern"].is_string(),
+        "{attributes}"
+    );
+    // A form body has no null (the text "null" would be a value).
+    let form = &doc["components"]["schemas"]["ProfileBodyForm"];
+    assert!(!form.to_string().contains("\"null\""), "{form}");
 }

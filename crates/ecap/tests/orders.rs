@@ -452,7 +452,7 @@ async fn lifecycle_story(backend: Backend) {
     assert_eq!(r.body["data"]["order"]["status"], "cancelled");
     assert_eq!(r.body["data"]["order"]["refund_amount"], "15.00");
     assert_eq!(s.stock(&mug).await, 17);
-    assert_error(&s.approve_cancel(id3).await, StatusCode::BAD_REQUEST);
+    assert_error(&s.approve_cancel(id3).await, StatusCode::CONFLICT);
     assert_eq!(s.stock(&mug).await, 17);
 
     // The timeline is the history.
@@ -552,7 +552,7 @@ async fn placement_takes_prices_and_names_from_the_catalog() {
     assert_eq!(s.order(&ann, &[(&lamp, 1)]).await["userOrderNumber"], 3);
     assert_error(
         &s.place(&ann, order_body(&[(&lamp, 1000)])).await,
-        StatusCode::BAD_REQUEST,
+        StatusCode::CONFLICT,
     );
     assert_eq!(s.order(&ann, &[(&lamp, 1)]).await["userOrderNumber"], 4);
     assert_eq!(s.order(&bob, &[(&lamp, 1)]).await["userOrderNumber"], 2);
@@ -725,7 +725,7 @@ async fn idempotency_keys_make_retries_safe() {
     );
     let r = s.place_with_key(&ann, "lantern-2", &big).await;
     assert_eq!(
-        assert_error(&r, StatusCode::BAD_REQUEST),
+        assert_error(&r, StatusCode::CONFLICT),
         "This item is sold out. Will be back soon."
     );
     assert_eq!(s.stock(&p).await, 6);
@@ -910,7 +910,7 @@ async fn bad_orders_are_refused_and_reserve_nothing() {
     assert_eq!(r.body["productId"], archived.as_str(), "{}", r.body);
     let r = s.place(&ann, order_body(&[(&q, 2), (&p, 6)])).await;
     assert_eq!(
-        assert_error(&r, StatusCode::BAD_REQUEST),
+        assert_error(&r, StatusCode::CONFLICT),
         "This item is sold out. Will be back soon."
     );
     assert_eq!(r.body["productId"], p.as_str());
@@ -951,7 +951,7 @@ async fn bad_orders_are_refused_and_reserve_nothing() {
     assert_eq!(s.stock(&p).await, 0);
     let r = s.place(&ann, order_body(&[(&p, 1)])).await;
     assert_eq!(
-        assert_error(&r, StatusCode::BAD_REQUEST),
+        assert_error(&r, StatusCode::CONFLICT),
         "This item is sold out. Will be back soon."
     );
 }
@@ -973,7 +973,7 @@ async fn concurrent_orders_never_oversell() {
         .collect();
     for r in &attempts {
         assert!(
-            r.status == StatusCode::CREATED || r.status == StatusCode::BAD_REQUEST,
+            r.status == StatusCode::CREATED || r.status == StatusCode::CONFLICT,
             "{}: {}",
             r.status,
             r.body
@@ -1477,7 +1477,7 @@ async fn cancellation_requests_and_returns() {
     // A second request while one is open is refused.
     assert_error(
         &s.cancel_request(&ann, id, json!({"reason": "again"})).await,
-        StatusCode::BAD_REQUEST,
+        StatusCode::CONFLICT,
     );
 
     // Approved once, even when the admin clicks five times at once.
@@ -1495,7 +1495,7 @@ async fn cancellation_requests_and_returns() {
     );
     for r in answers.iter().filter(|r| r.status != StatusCode::OK) {
         assert_eq!(
-            assert_error(r, StatusCode::BAD_REQUEST),
+            assert_error(r, StatusCode::CONFLICT),
             "Order does not have a pending cancellation request"
         );
     }
@@ -1505,11 +1505,8 @@ async fn cancellation_requests_and_returns() {
     assert_eq!(row["refund_amount"], "120.00");
     assert_eq!(row["cancellation_approved_by"], s.admin_id);
     assert_eq!(s.stock(&p).await, 100, "stock back exactly once");
-    assert_error(&s.approve_cancel(id).await, StatusCode::BAD_REQUEST);
-    assert_error(
-        &s.reject_cancel(id, json!({})).await,
-        StatusCode::BAD_REQUEST,
-    );
+    assert_error(&s.approve_cancel(id).await, StatusCode::CONFLICT);
+    assert_error(&s.reject_cancel(id, json!({})).await, StatusCode::CONFLICT);
     assert_eq!(s.stock(&p).await, 100);
 
     // Processing: allowed; rejected → processing again, with the reason; asked again.
@@ -1550,7 +1547,7 @@ async fn cancellation_requests_and_returns() {
     let r = s
         .cancel_request(&ann, id, json!({"reason": "Please stop it"}))
         .await;
-    let msg = assert_error(&r, StatusCode::BAD_REQUEST);
+    let msg = assert_error(&r, StatusCode::CONFLICT);
     assert!(
         msg.contains("Cannot cancel order with status: shipped"),
         "{msg}"
@@ -1559,7 +1556,7 @@ async fn cancellation_requests_and_returns() {
     assert_error(
         &s.cancel_request(&ann, id, json!({"reason": "Please stop it"}))
             .await,
-        StatusCode::BAD_REQUEST,
+        StatusCode::CONFLICT,
     );
     assert_eq!(s.admin_view(id).await["status"], "out_for_delivery");
 
@@ -1605,7 +1602,7 @@ async fn cancellation_requests_and_returns() {
     let msg = assert_error(
         &s.cancel_request(&ann, id, json!({"reason": "Late regret"}))
             .await,
-        StatusCode::BAD_REQUEST,
+        StatusCode::CONFLICT,
     );
     assert!(msg.contains("7-day"), "{msg}");
     assert_eq!(s.admin_view(id).await["status"], "delivered");
@@ -1620,7 +1617,7 @@ async fn cancellation_requests_and_returns() {
     // deleted); the approval only if it came first.
     assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
     assert!(
-        approved.status == StatusCode::OK || approved.status == StatusCode::BAD_REQUEST,
+        approved.status == StatusCode::OK || approved.status == StatusCode::CONFLICT,
         "{}",
         approved.body
     );
@@ -1629,11 +1626,8 @@ async fn cancellation_requests_and_returns() {
 
     // Approve/reject need a pending request; unknown orders are 404.
     let id = s.order_id(&ann, &[(&p, 1)]).await;
-    assert_error(&s.approve_cancel(id).await, StatusCode::BAD_REQUEST);
-    assert_error(
-        &s.reject_cancel(id, json!({})).await,
-        StatusCode::BAD_REQUEST,
-    );
+    assert_error(&s.approve_cancel(id).await, StatusCode::CONFLICT);
+    assert_error(&s.reject_cancel(id, json!({})).await, StatusCode::CONFLICT);
     assert_error(&s.approve_cancel(999_999).await, StatusCode::NOT_FOUND);
     assert_error(
         &s.cancel_request(&ann, 999_999, json!({"reason": "x"}))
@@ -1666,7 +1660,7 @@ async fn admin_delete_releases_live_stock_once_and_bulk_delete_reports_each_id()
     assert_eq!(s.stock(&p).await, 50);
     // Twice: refused, stock unchanged.
     assert_eq!(
-        assert_error(&s.admin_delete(live, None).await, StatusCode::BAD_REQUEST),
+        assert_error(&s.admin_delete(live, None).await, StatusCode::CONFLICT),
         "Order is already deleted"
     );
     assert_eq!(s.stock(&p).await, 50);
@@ -1719,7 +1713,7 @@ async fn admin_delete_releases_live_stock_once_and_bulk_delete_reports_each_id()
     assert_eq!(results[2]["id"], 999_999);
     assert_eq!(results[2]["success"], false);
     assert_eq!(results[2]["status"], 404);
-    assert_eq!(results[3]["status"], 400);
+    assert_eq!(results[3]["status"], 409);
     assert_eq!(results[3]["message"], "Order is already deleted");
     assert_eq!(s.stock(&p).await, 47);
     assert_eq!(s.admin_view(b1).await["deletion_reason"], "cleanup");
@@ -2002,12 +1996,12 @@ async fn retention_hides_old_cancellations_and_detail_requests_reveal_them(backe
     }
     let r = ask(live, json!({"reason": "Tax / accounting"})).await;
     assert_eq!(
-        assert_error(&r, StatusCode::BAD_REQUEST),
+        assert_error(&r, StatusCode::CONFLICT),
         "Detail requests are only available for cancelled or deleted orders"
     );
     let r = ask(old, json!({"reason": "Tax / accounting"})).await;
     assert_eq!(
-        assert_error(&r, StatusCode::BAD_REQUEST),
+        assert_error(&r, StatusCode::CONFLICT),
         "Detail request window expired (30 days)"
     );
     let r = ask(deleted, json!({"reason": " Bank / payment dispute "})).await;
@@ -2021,7 +2015,7 @@ async fn retention_hides_old_cancellations_and_detail_requests_reveal_them(backe
     assert_eq!(
         assert_error(
             &ask(deleted, json!({"reason": "Tax / accounting"})).await,
-            StatusCode::BAD_REQUEST
+            StatusCode::CONFLICT
         ),
         "A request is already pending"
     );
@@ -2094,7 +2088,7 @@ async fn retention_hides_old_cancellations_and_detail_requests_reveal_them(backe
     assert_eq!(
         assert_error(
             &ask(deleted, json!({"reason": "Tax / accounting"})).await,
-            StatusCode::BAD_REQUEST
+            StatusCode::CONFLICT
         ),
         "Request already approved. You can view details now."
     );
@@ -2128,7 +2122,7 @@ async fn retention_hides_old_cancellations_and_detail_requests_reveal_them(backe
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let r = ask(refunded, json!({"reason": "Need invoice / billing proof"})).await;
     assert_eq!(
-        assert_error(&r, StatusCode::BAD_REQUEST),
+        assert_error(&r, StatusCode::CONFLICT),
         "Detail request window expired (30 days)"
     );
 
@@ -2217,7 +2211,7 @@ async fn customers_hide_orders_and_admins_restore_them() {
             &s.app
                 .delete(&format!("/api/orders/{a}/soft"), Some(&ann))
                 .await,
-            StatusCode::BAD_REQUEST
+            StatusCode::CONFLICT
         ),
         "Order is already deleted"
     );
@@ -2283,7 +2277,7 @@ async fn customers_hide_orders_and_admins_restore_them() {
     assert_eq!(
         assert_error(
             &ask(a, &ann, "I deleted the wrong one").await,
-            StatusCode::BAD_REQUEST
+            StatusCode::CONFLICT
         ),
         "Restoration already requested for this order"
     );
@@ -2388,7 +2382,7 @@ async fn customers_hide_orders_and_admins_restore_them() {
     assert_eq!(
         assert_error(
             &ask(b, &ann, "Please, it was important").await,
-            StatusCode::BAD_REQUEST
+            StatusCode::CONFLICT
         ),
         "This order has been permanently deleted and cannot be restored"
     );
@@ -2510,7 +2504,7 @@ async fn concurrent_reviews_count_once_per_user_product_and_order(backend: Backe
     for t in ann_first_tries {
         match t.await.unwrap() {
             StatusCode::CREATED => created += 1,
-            StatusCode::BAD_REQUEST => {}
+            StatusCode::CONFLICT => {}
             other => panic!("unexpected {other}"),
         }
     }
@@ -2561,7 +2555,7 @@ async fn reviews_need_a_delivered_order_and_count_once_per_order(backend: Backen
     assert_eq!(
         assert_error(
             &review(id, &ann, json!({"productId": pan, "rating": 5})).await,
-            StatusCode::BAD_REQUEST
+            StatusCode::CONFLICT
         ),
         "You can only review products from delivered orders"
     );
@@ -2626,14 +2620,14 @@ async fn reviews_need_a_delivered_order_and_count_once_per_order(backend: Backen
     assert_eq!(
         assert_error(
             &review(id, &ann, json!({"productId": pan, "rating": 1})).await,
-            StatusCode::BAD_REQUEST
+            StatusCode::CONFLICT
         ),
         "You have already reviewed this product"
     );
     assert_eq!(
         assert_error(
             &review(id, &ann, json!({"productId": spoon, "rating": 5})).await,
-            StatusCode::BAD_REQUEST
+            StatusCode::CONFLICT
         ),
         "This product was not in this order"
     );
@@ -2656,7 +2650,7 @@ async fn reviews_need_a_delivered_order_and_count_once_per_order(backend: Backen
     );
     assert_error(
         &review(id, &ann, json!({"productId": lid, "rating": 5})).await,
-        StatusCode::BAD_REQUEST,
+        StatusCode::CONFLICT,
     );
     assert_error(
         &catalog_review(&spoon, json!({"rating": 5})).await,
@@ -2990,7 +2984,7 @@ async fn racing_customer_requests_are_taken_once() {
     }))
     .await;
     assert_eq!(count(&answers, StatusCode::CREATED), 1);
-    assert_eq!(count(&answers, StatusCode::BAD_REQUEST), 4);
+    assert_eq!(count(&answers, StatusCode::CONFLICT), 4);
     let queue = s
         .app
         .get("/api/orders/detail-requests/list", Some(&s.admin))
@@ -3001,7 +2995,7 @@ async fn racing_customer_requests_are_taken_once() {
     let path = format!("/api/orders/{hidden}/soft");
     let answers = futures::future::join_all((0..5).map(|_| s.app.delete(&path, Some(&ann)))).await;
     assert_eq!(count(&answers, StatusCode::OK), 1);
-    assert_eq!(count(&answers, StatusCode::BAD_REQUEST), 4);
+    assert_eq!(count(&answers, StatusCode::CONFLICT), 4);
     let path = format!("/api/orders/{hidden}/restore-request");
     let answers = futures::future::join_all((0..5).map(|_| {
         s.app
@@ -3009,7 +3003,7 @@ async fn racing_customer_requests_are_taken_once() {
     }))
     .await;
     assert_eq!(count(&answers, StatusCode::OK), 1);
-    assert_eq!(count(&answers, StatusCode::BAD_REQUEST), 4);
+    assert_eq!(count(&answers, StatusCode::CONFLICT), 4);
     let path = format!("/api/orders/{hidden}/restoration/approve");
     let answers =
         futures::future::join_all((0..3).map(|_| s.app.post(&path, Some(&s.admin), json!({}))))

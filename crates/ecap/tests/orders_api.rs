@@ -188,7 +188,7 @@ async fn lifecycle_story(backend: Backend) {
             json!({"productId": tent, "rating": 5}),
         )
         .await;
-    assert_error(&again, StatusCode::BAD_REQUEST);
+    assert_error(&again, StatusCode::CONFLICT);
     let other = s.product("Stove", 40.0, 5).await;
     let r = s
         .app
@@ -199,7 +199,7 @@ async fn lifecycle_story(backend: Backend) {
         )
         .await;
     assert_eq!(
-        assert_error(&r, StatusCode::BAD_REQUEST),
+        assert_error(&r, StatusCode::CONFLICT),
         "This product was not in this order"
     );
     // The catalog's own route accepts the other product of the delivered order.
@@ -277,7 +277,7 @@ async fn lifecycle_story(backend: Backend) {
         )
         .await;
     assert_eq!(
-        assert_error(&r, StatusCode::BAD_REQUEST),
+        assert_error(&r, StatusCode::CONFLICT),
         "Order does not have a pending cancellation request"
     );
     assert_eq!(s.stock(&lamp).await, 9);
@@ -312,7 +312,7 @@ async fn lifecycle_story(backend: Backend) {
         .delete(&format!("/api/orders/{id3}"), Some(&s.admin))
         .await;
     assert_eq!(
-        assert_error(&r, StatusCode::BAD_REQUEST),
+        assert_error(&r, StatusCode::CONFLICT),
         "Order is already deleted"
     );
 
@@ -510,11 +510,11 @@ async fn bad_input_is_refused_and_reserves_nothing() {
     assert_eq!(assert_error(&r, StatusCode::NOT_FOUND), "Product not found");
     assert_eq!(r.body["productId"], unknown);
     let r = s.place(&jane, &[(&archived, 1)]).await;
-    assert_error(&r, StatusCode::BAD_REQUEST);
+    assert_error(&r, StatusCode::CONFLICT);
     assert_eq!(r.body["productId"], archived.as_str());
     let r = s.place(&jane, &[(&p, 6)]).await;
     assert_eq!(
-        assert_error(&r, StatusCode::BAD_REQUEST),
+        assert_error(&r, StatusCode::CONFLICT),
         "This item is sold out. Will be back soon."
     );
     assert_eq!(r.body["productId"], p.as_str());
@@ -816,12 +816,12 @@ async fn retention_windows_and_detail_requests(backend: Backend) {
     );
     let r = ask(ids[3], json!({"reason": "Tax / accounting"})).await;
     assert_eq!(
-        assert_error(&r, StatusCode::BAD_REQUEST),
+        assert_error(&r, StatusCode::CONFLICT),
         "Detail requests are only available for cancelled or deleted orders"
     );
     let r = ask(ids[0], json!({"reason": "Tax / accounting"})).await;
     assert_eq!(
-        assert_error(&r, StatusCode::BAD_REQUEST),
+        assert_error(&r, StatusCode::CONFLICT),
         "Detail request window expired (30 days)"
     );
     let r = ask(
@@ -834,7 +834,7 @@ async fn retention_windows_and_detail_requests(backend: Backend) {
     assert_eq!(r.body["data"]["request"]["other_reason"], "insurance claim");
     let r = ask(ids[2], json!({"reason": "Tax / accounting"})).await;
     assert_eq!(
-        assert_error(&r, StatusCode::BAD_REQUEST),
+        assert_error(&r, StatusCode::CONFLICT),
         "A request is already pending"
     );
     let listed = s.app.get("/api/orders", Some(&jane)).await;
@@ -928,7 +928,7 @@ async fn retention_windows_and_detail_requests(backend: Backend) {
     assert_eq!(latest.body["data"]["request"]["status"], "approved");
     let r = ask(ids[2], json!({"reason": "Tax / accounting"})).await;
     assert_eq!(
-        assert_error(&r, StatusCode::BAD_REQUEST),
+        assert_error(&r, StatusCode::CONFLICT),
         "Request already approved. You can view details now."
     );
 }
@@ -956,7 +956,7 @@ async fn customers_delete_and_restore_their_orders() {
         &s.app
             .delete(&format!("/api/orders/{a}/soft"), Some(&jane))
             .await,
-        StatusCode::BAD_REQUEST,
+        StatusCode::CONFLICT,
     );
     assert_eq!(
         s.app.get("/api/orders", Some(&jane)).await.body["data"]["pagination"]["total"],
@@ -1002,7 +1002,7 @@ async fn customers_delete_and_restore_their_orders() {
         )
         .await;
     assert_eq!(
-        assert_error(&r, StatusCode::BAD_REQUEST),
+        assert_error(&r, StatusCode::CONFLICT),
         "Restoration already requested for this order"
     );
     let reqs = s

@@ -672,7 +672,7 @@ async fn admin_manages_users(backend: Backend) {
     );
     assert_error_msg(
         &app.delete(&format!("/api/users/{admin_id}"), tok).await,
-        StatusCode::BAD_REQUEST,
+        StatusCode::CONFLICT,
         "You cannot delete your own account",
     );
     assert_error_msg(

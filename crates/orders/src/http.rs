@@ -46,7 +46,9 @@ fn actor(user: &AuthUser) -> Actor {
 fn store_error(e: StoreError) -> ApiError {
     match e {
         StoreError::NotFound => ApiError::not_found("Order not found"),
-        StoreError::Rule(m) => ApiError::bad_request(m),
+        // A well-formed request the order's state refuses (already deleted,
+        // no cancellation pending, past its window): 409, as transitions are.
+        StoreError::Rule(m) => ApiError::conflict(m),
         StoreError::Transition(m) => ApiError::conflict(m),
         StoreError::IdempotencyMismatch => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -71,14 +73,14 @@ fn inventory_error(e: InventoryError) -> Response {
             Some(p),
         ),
         InventoryError::Unavailable(p) => (
-            StatusCode::BAD_REQUEST,
-            ErrorCode::ValidationFailed,
+            StatusCode::CONFLICT,
+            ErrorCode::Conflict,
             "This product is no longer available".to_owned(),
             Some(p),
         ),
         InventoryError::Insufficient { product_id, .. } => (
-            StatusCode::BAD_REQUEST,
-            ErrorCode::ValidationFailed,
+            StatusCode::CONFLICT,
+            ErrorCode::Conflict,
             "This item is sold out. Will be back soon.".to_owned(),
             Some(product_id),
         ),
@@ -320,17 +322,28 @@ fn optional_text(v: Option<&Value>, field: &str, max: usize) -> ApiResult<Option
     }
 }
 
+/// The instants an answer can write back as RFC 3339 (`0000-01-01T00:00:00Z`
+/// to `9999-12-31T23:59:59.999Z`): a time given with an offset that moves it
+/// outside, such as `0000-01-01T00:00:00+23:59`, is refused rather than
+/// stored and written as a negative year (or, past 9999, as 1970).
+const WRITABLE_MS: std::ops::RangeInclusive<i64> = -62_167_219_200_000..=253_402_300_799_999;
+
 /// A date (`2026-12-01`) or date-time (RFC 3339) as epoch ms.
 fn parse_time(text: &str) -> Option<i64> {
     use time::{OffsetDateTime, format_description::well_known::Rfc3339};
     let text = text.trim();
-    if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
-        return Some(clock::ms_of(t));
-    }
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(text, &format)
-        .ok()
-        .map(|d| clock::ms_of(d.midnight().assume_utc()))
+    let ms = if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
+        clock::ms_of(t)
+    } else {
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        clock::ms_of(
+            time::Date::parse(text, &format)
+                .ok()?
+                .midnight()
+                .assume_utc(),
+        )
+    };
+    WRITABLE_MS.contains(&ms).then_some(ms)
 }
 
 // ---- list and read ------------------------------------------------------------
@@ -843,7 +856,8 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Same key + same body → the first order")),
     responses((status = 201, description = "Order created successfully: `data.order`"),
-        (status = 400, description = "Validation failed, or sold out (`productId`)"),
+        (status = 400, description = "Validation failed"),
+        (status = 409, description = "Sold out, or the product is no longer available (`productId`)"),
         (status = 401, description = "No or bad token"),
         (status = 404, description = "Product not found (`productId`)"),
         (status = 409, description = "Same Idempotency-Key still in progress"),
@@ -1029,7 +1043,8 @@ pub struct CancelRequestBody {
 #[utoipa::path(post, path = "/api/orders/{id}/cancel-request", tag = TAG, params(("id" = i64, Path)),
     request_body = CancelRequestBody, security(("bearer" = [])),
     responses((status = 200, description = "Cancellation request submitted"),
-        (status = 400, description = "Not cancellable now / reason missing"),
+        (status = 400, description = "Reason missing or invalid"),
+        (status = 409, description = "Not cancellable in its status, or past the 7-day window after delivery"),
         (status = 404, description = "Order not found (or not yours)")))]
 pub async fn cancel_request(
     State(state): State<OrdersState>,
@@ -1040,24 +1055,24 @@ pub async fn cancel_request(
     let id = order_id(&raw)?;
     let reason = optional_text(body.reason.as_ref(), "reason", 2000)?
         .ok_or_else(|| ApiError::field("reason", "Cancellation reason is required"))?;
+    // An http(s) URL or one of ecap's own uploads, at most 2,048 characters.
+    let image = |v: Value| match v {
+        Value::String(s)
+            if s.chars().count() <= 2048
+                && ["https://", "http://", "/media/"]
+                    .iter()
+                    .any(|p| s.starts_with(p)) =>
+        {
+            Ok(s)
+        }
+        _ => Err(ApiError::field("images", "Images must be http(s) URLs")),
+    };
     let images: Vec<String> = match body.images {
         None | Some(Value::Null) => Vec::new(),
+        // A form with one `images=` value: a list of one (a form cannot tell).
+        Some(one @ Value::String(_)) => vec![image(one)?],
         Some(Value::Array(list)) if list.len() <= 10 => {
-            let mut out = Vec::new();
-            for v in list {
-                match v {
-                    Value::String(s)
-                        if s.len() <= 2048
-                            && (s.starts_with("https://")
-                                || s.starts_with("http://")
-                                || s.starts_with("/media/")) =>
-                    {
-                        out.push(s)
-                    }
-                    _ => return Err(ApiError::field("images", "Images must be http(s) URLs")),
-                }
-            }
-            out
+            list.into_iter().map(image).collect::<ApiResult<_>>()?
         }
         Some(_) => {
             return Err(ApiError::field(
@@ -1083,7 +1098,7 @@ pub async fn cancel_request(
 #[utoipa::path(put, path = "/api/orders/{id}/approve-cancel", tag = TAG, params(("id" = i64, Path)),
     security(("bearer" = [])),
     responses((status = 200, description = "Cancellation approved"),
-        (status = 400, description = "No pending cancellation request"), (status = 403, description = "Not an admin")))]
+        (status = 409, description = "No pending cancellation request"), (status = 403, description = "Not an admin")))]
 pub async fn approve_cancel(
     State(state): State<OrdersState>,
     user: AuthUser,
@@ -1114,7 +1129,7 @@ pub struct RejectBody {
 #[utoipa::path(put, path = "/api/orders/{id}/reject-cancel", tag = TAG, params(("id" = i64, Path)),
     request_body = RejectBody, security(("bearer" = [])),
     responses((status = 200, description = "Cancellation request rejected"),
-        (status = 400, description = "No pending cancellation request"), (status = 403, description = "Not an admin")))]
+        (status = 409, description = "No pending cancellation request"), (status = 403, description = "Not an admin")))]
 pub async fn reject_cancel(
     State(state): State<OrdersState>,
     user: AuthUser,
@@ -1145,7 +1160,7 @@ pub struct DeleteBody {
 #[utoipa::path(delete, path = "/api/orders/{id}", tag = TAG, params(("id" = i64, Path)),
     request_body = DeleteBody, security(("bearer" = [])),
     responses((status = 200, description = "Order deleted successfully"),
-        (status = 400, description = "Already deleted"), (status = 403, description = "Not an admin"),
+        (status = 409, description = "Already deleted"), (status = 403, description = "Not an admin"),
         (status = 404, description = "Order not found")))]
 pub async fn delete_order(
     State(state): State<OrdersState>,
@@ -1167,7 +1182,10 @@ pub async fn delete_order(
     ))
 }
 
+/// ecap's own route (the original had none): no old client sends it extra
+/// keys, so a key it does not read is refused rather than ignored.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct BulkDeleteBody {
     /// Up to 500 order ids.
     #[schema(value_type = Vec<i64>)]
@@ -1242,7 +1260,8 @@ pub struct OrderReviewBody {
 #[utoipa::path(post, path = "/api/orders/{id}/review", tag = TAG, params(("id" = i64, Path)),
     request_body = OrderReviewBody, security(("bearer" = [])),
     responses((status = 201, description = "Review submitted successfully: `data.product`"),
-        (status = 400, description = "Not delivered / not in the order / already reviewed / bad rating"),
+        (status = 400, description = "Bad rating or product id"),
+        (status = 409, description = "Not delivered / not in the order / already reviewed"),
         (status = 404, description = "Order or product not found")))]
 pub async fn review_order(
     State(state): State<OrdersState>,
@@ -1280,13 +1299,13 @@ pub async fn review_order(
         return Err(ApiError::not_found("Order not found"));
     }
     if order.status() != Status::Delivered {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::conflict(
             "You can only review products from delivered orders",
         ));
     }
     let items = state.store.items_of(&[id]).await.map_err(store_error)?;
     if !items.iter().any(|i| i.product_id == product_id) {
-        return Err(ApiError::bad_request("This product was not in this order"));
+        return Err(ApiError::conflict("This product was not in this order"));
     }
     let product = state
         .reviews
@@ -1302,7 +1321,7 @@ pub async fn review_order(
         .map_err(|e| match e {
             ReviewError::NotFound => ApiError::not_found("Product not found"),
             ReviewError::AlreadyReviewed => {
-                ApiError::bad_request("You have already reviewed this product")
+                ApiError::conflict("You have already reviewed this product")
             }
             ReviewError::Failed(m) => ApiError::internal(m),
         })?;
@@ -1326,7 +1345,8 @@ pub struct DetailRequestBody {
 #[utoipa::path(post, path = "/api/orders/{id}/detail-request", tag = TAG, params(("id" = i64, Path)),
     request_body = DetailRequestBody, security(("bearer" = [])),
     responses((status = 201, description = "Request submitted: `data.request`"),
-        (status = 400, description = "Invalid reason / not cancelled or deleted / window expired / already pending or approved"),
+        (status = 400, description = "Invalid reason"),
+        (status = 409, description = "Not cancelled or deleted / window expired / already pending or approved"),
         (status = 404, description = "Order not found")))]
 pub async fn create_detail_request(
     State(state): State<OrdersState>,
@@ -1356,12 +1376,12 @@ pub async fn create_detail_request(
         return Err(ApiError::not_found("Order not found"));
     }
     let Some(base) = order.retention_base() else {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::conflict(
             "Detail requests are only available for cancelled or deleted orders",
         ));
     };
     if clock::now_ms() - base > RETENTION_MS {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::conflict(
             "Detail request window expired (30 days)",
         ));
     }
@@ -1512,7 +1532,7 @@ pub async fn decide_detail_request(
 #[utoipa::path(delete, path = "/api/orders/{id}/soft", tag = TAG, params(("id" = i64, Path)),
     security(("bearer" = [])),
     responses((status = 200, description = "`data.orderId`, `data.deletionExpiresAt`"),
-        (status = 400, description = "Already deleted"), (status = 404, description = "Order not found")))]
+        (status = 409, description = "Already deleted"), (status = 404, description = "Order not found")))]
 pub async fn soft_delete(
     State(state): State<OrdersState>,
     user: AuthUser,
@@ -1540,7 +1560,8 @@ pub struct RestoreBody {
 #[utoipa::path(post, path = "/api/orders/{id}/restore-request", tag = TAG, params(("id" = i64, Path)),
     request_body = RestoreBody, security(("bearer" = [])),
     responses((status = 200, description = "Restoration request submitted"),
-        (status = 400, description = "Reason too short / expired / already requested"),
+        (status = 400, description = "Reason too short"),
+        (status = 409, description = "Restore window expired / already requested"),
         (status = 404, description = "Deleted order not found")))]
 pub async fn restore_request(
     State(state): State<OrdersState>,
@@ -1749,6 +1770,10 @@ pub async fn outbox_status(
     ))
 }
 
+/// The exact bodies of this service's 2xx answers (see
+/// [`ecap_core::openapi::add_response_schemas`]).
+pub const RESPONSES: &str = include_str!("responses.json");
+
 /// The rules the handlers above enforce, written into the OpenAPI document
 /// from the constants the validators use (`domain` and this module).
 pub fn refine_spec(api: &mut utoipa::openapi::OpenApi) {
@@ -1781,6 +1806,10 @@ pub fn refine_spec(api: &mut utoipa::openapi::OpenApi) {
         }
         set_param(api, path, "from", &when);
         set_param(api, path, "to", &when);
+        // The list reads a blank value as not given (forms send `userId=`).
+        for name in ["page", "limit", "userId", "from", "to"] {
+            ecap_core::openapi::blank_means_absent(api, path, name);
+        }
     }
     for path in [
         "/api/orders/detail-requests/list",
@@ -1893,7 +1922,7 @@ pub fn refine_spec(api: &mut utoipa::openapi::OpenApi) {
 
     text(api, "CancelRequestBody", "reason", 1, 2000);
     require(api, "CancelRequestBody", &["reason"]);
-    let images = json!({"type": "array", "maxItems": 10, "items": {"type": "string", "maxLength": 2048, "pattern": "^(https?://|/media/)"}});
+    let images = json!({"type": "array", "maxItems": 10, "items": {"type": "string", "maxLength": 2048, "pattern": format!("^(https?://|/media/){}*$", ecap_core::openapi::TEXT_CHAR)}});
     set_property(api, "CancelRequestBody", "images", &images);
     text(api, "RejectBody", "rejectionReason", 0, 2000);
     text(api, "DeleteBody", "reason", 0, 500);

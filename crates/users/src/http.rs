@@ -13,7 +13,7 @@ use ecap_core::{
     auth::{AdminUser, AuthUser, Role},
     clock,
     error::{ErrorCode, created, ok, ok_message},
-    extract::{ApiJson, ApiQuery, IdParam},
+    extract::{ApiJson, ApiQuery, IdParam, PAGE_MAX},
     ports::CustomerStats,
     session,
 };
@@ -543,7 +543,8 @@ pub struct ProfileBody {
 #[utoipa::path(put, path = "/api/users/profile", tag = TAG_PROFILE, security(("bearer" = [])),
     request_body = ProfileBody,
     responses((status = 200, description = "`data.user` (and `data.token` after a password change)"),
-        (status = 400, description = "Validation failed or e-mail in use"),
+        (status = 400, description = "Validation failed"),
+        (status = 409, description = "E-mail in use by another account"),
         (status = 401, description = "Current password is incorrect")))]
 pub async fn update_profile(
     State(state): State<UsersState>,
@@ -620,10 +621,13 @@ pub async fn update_profile(
         )
         .await
         .map_err(|e| match e {
-            StoreError::EmailTaken => ApiError::field(
-                "email",
-                "Email address is already in use by another account",
-            ),
+            StoreError::EmailTaken => ApiError {
+                errors: vec![ecap_core::error::FieldError::body(
+                    "email",
+                    "Email address is already in use by another account",
+                )],
+                ..ApiError::conflict("Email address is already in use by another account")
+            },
             other => store_error(other, "User not found"),
         })?;
     let mut data = json!({ "user": user_json(&updated) });
@@ -854,8 +858,8 @@ pub async fn list_users(
 ) -> ApiResult<Response> {
     let mut checks = Checks::default();
     let page = params.page.unwrap_or(1);
-    if page == 0 {
-        checks.fail("page", "page must be 1 or more");
+    if !(1..=PAGE_MAX).contains(&page) {
+        checks.fail("page", &format!("page must be between 1 and {PAGE_MAX}"));
     }
     let limit = params.limit.unwrap_or(50);
     if !(1..=USERS_LIMIT_MAX).contains(&limit) {
@@ -1168,11 +1172,11 @@ pub async fn user_details(
 ) -> ApiResult<Response> {
     let mut errors = Vec::new();
     let page = params.page.unwrap_or(1);
-    if page == 0 {
+    if !(1..=PAGE_MAX).contains(&page) {
         errors.push(ecap_core::error::FieldError::new(
             ecap_core::error::Location::Query,
             "page",
-            "page must be 1 or more",
+            format!("page must be between 1 and {PAGE_MAX}"),
         ));
     }
     let limit = params.limit.unwrap_or(DETAILS_ORDERS_DEFAULT);
@@ -1283,7 +1287,7 @@ pub async fn update_user(
 
 /// Delete a user and everything of theirs (admin; not yourself).
 #[utoipa::path(delete, path = "/api/users/{id}", tag = TAG_ADMIN, security(("bearer" = [])), params(("id" = i64, Path)),
-    responses((status = 200, description = "`data.deletedUser`"), (status = 400, description = "You cannot delete your own account"),
+    responses((status = 200, description = "`data.deletedUser`"), (status = 409, description = "You cannot delete your own account"),
         (status = 404, description = "User not found")))]
 pub async fn delete_user(
     State(state): State<UsersState>,
@@ -1291,7 +1295,7 @@ pub async fn delete_user(
     IdParam(id): IdParam,
 ) -> ApiResult<Response> {
     if admin.id() == id {
-        return Err(ApiError::bad_request("You cannot delete your own account"));
+        return Err(ApiError::conflict("You cannot delete your own account"));
     }
     let row = state
         .store
@@ -1360,6 +1364,10 @@ pub async fn change_role(
         Some(json!({ "user": user_json(&row) })),
     ))
 }
+
+/// The exact bodies of this service's 2xx answers (see
+/// [`ecap_core::openapi::add_response_schemas`]).
+pub const RESPONSES: &str = include_str!("responses.json");
 
 /// The rules the handlers above enforce, written into the OpenAPI document
 /// from the same constants the validators use (`domain`).
@@ -1475,7 +1483,7 @@ pub fn refine_spec(api: &mut utoipa::openapi::OpenApi) {
         integer_range(o, 1, USERS_LIMIT_MAX as i64);
     }
     if let Some(o) = param_schema(api, "get", "/api/users", "page") {
-        o.minimum = Some(utoipa::Number::Int(1));
+        integer_range(o, 1, PAGE_MAX as i64);
     }
     if let Some(o) = param_schema(api, "get", "/api/users", "role") {
         string_enum(o, &["", roles[0], roles[1], roles[2]]);
@@ -1492,7 +1500,7 @@ pub fn refine_spec(api: &mut utoipa::openapi::OpenApi) {
         integer_range(o, 1, DETAILS_ORDERS_MAX as i64);
     }
     if let Some(o) = param_schema(api, "get", "/api/users/{id}/details", "page") {
-        o.minimum = Some(utoipa::Number::Int(1));
+        integer_range(o, 1, PAGE_MAX as i64);
     }
     if let Some(utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(body))) = api
         .components

@@ -1032,6 +1032,17 @@ export interface components {
             city: string;
             /** @description Defaults to `India`, as the original. */
             country?: string | null;
+            isDefault?: boolean | null;
+            label: string;
+            phone: string;
+            state: string;
+            street: string;
+            zipCode: string;
+        };
+        AddressBodyForm: {
+            city: string;
+            /** @description Defaults to `India`, as the original. */
+            country?: string;
             isDefault?: boolean;
             label: string;
             phone: string;
@@ -1043,24 +1054,213 @@ export interface components {
             city?: string | null;
             /** @description Defaults to `India`, as the original. */
             country?: string | null;
-            isDefault?: boolean;
+            isDefault?: boolean | null;
             label?: string | null;
             phone?: string | null;
             state?: string | null;
             street?: string | null;
             zipCode?: string | null;
         };
+        AddressPatchBodyForm: {
+            city?: string;
+            /** @description Defaults to `India`, as the original. */
+            country?: string;
+            isDefault?: boolean;
+            label?: string;
+            phone?: string;
+            state?: string;
+            street?: string;
+            zipCode?: string;
+        };
+        /** @description A KPI card: this period, the previous one, the change in percent */
+        AnalyticsCardOut: {
+            /** @description null when the previous value is zero */
+            changePercent: number | null;
+            previous: number;
+            value: number;
+        };
+        /** @description The dashboard's figures */
+        AnalyticsDashboardOut: {
+            /** Format: date-time */
+            dataAsOf: string | null;
+            deliveredOrders: number;
+            grossSales: number;
+            itemsSold: number;
+            kpis: components["schemas"]["AnalyticsKpisOut"];
+            /** Format: date-time */
+            lastUpdated: string;
+            ordersToday: number;
+            period: components["schemas"]["AnalyticsPeriodOut"];
+            revenueToday: number;
+            statusBreakdown: {
+                count: number;
+                revenue: number;
+                /** @enum {string} */
+                status: "pending" | "processing" | "shipped" | "out_for_delivery" | "delivered" | "cancel_requested" | "cancelled" | "refund_processing" | "refunded" | "deleted";
+                units: number;
+            }[];
+            topProducts: {
+                category: string | null;
+                image: string | null;
+                name: string | null;
+                productId: string;
+                revenue: number;
+                sales: number;
+            }[];
+            totalOrders: number;
+            totalRevenue: number;
+            unitsSold: number;
+        };
+        /** @description The dashboard's KPI cards */
+        AnalyticsKpisOut: {
+            aov: components["schemas"]["AnalyticsCardOut"];
+            cancellationRate: components["schemas"]["AnalyticsCardOut"];
+            cancellations: components["schemas"]["AnalyticsCardOut"];
+            countedOrders: components["schemas"]["AnalyticsCardOut"];
+            customers: components["schemas"]["AnalyticsCardOut"];
+            grossSales: components["schemas"]["AnalyticsCardOut"];
+            netRevenue: components["schemas"]["AnalyticsCardOut"];
+            newCustomers: components["schemas"]["AnalyticsCardOut"];
+            orders: components["schemas"]["AnalyticsCardOut"];
+            refundAmount: components["schemas"]["AnalyticsCardOut"];
+            refunds: components["schemas"]["AnalyticsCardOut"];
+            returningCustomers: components["schemas"]["AnalyticsCardOut"];
+            units: components["schemas"]["AnalyticsCardOut"];
+        };
+        /** @description A resolved reporting period and the one before it */
+        AnalyticsPeriodOut: {
+            /** @description UTC instant, milliseconds (year may be 0000 or negative for a custom period near year 1) */
+            end: string;
+            /** @description Local day (years before 0 as -YYYYYY) */
+            firstDay: string;
+            /** @description Local day (years before 0 as -YYYYYY) */
+            lastDay: string;
+            /** @enum {string} */
+            name: "today" | "7d" | "30d" | "90d" | "12m" | "custom";
+            /** @description UTC instant, milliseconds (year may be 0000 or negative for a custom period near year 1) */
+            previousEnd: string;
+            /** @description UTC instant, milliseconds (year may be 0000 or negative for a custom period near year 1) */
+            previousStart: string;
+            /** @description UTC instant, milliseconds (year may be 0000 or negative for a custom period near year 1) */
+            start: string;
+            timezone: string;
+        };
+        /** @description One bucket of a revenue series */
+        AnalyticsPointOut: {
+            cancelled: number;
+            countedOrders: number;
+            customers: number;
+            /** @description Bucket label: YYYY-MM-DDTHH:MM (hour), YYYY-MM-DD (day; week: its Monday), YYYY-MM (month) */
+            date: string;
+            grossSales: number;
+            newCustomers: number;
+            orders: number;
+            refunded: number;
+            revenue: number;
+            /** @description UTC instant, milliseconds (year may be 0000 or negative for a custom period near year 1) */
+            start: string;
+            units: number;
+        };
+        /** @description One row of the top products (name, category, image null when the catalog no longer has the product) */
+        AnalyticsProductRowOut: {
+            category: string | null;
+            grossSales: number;
+            image: string | null;
+            /** @description Product id */
+            key: string;
+            name: string | null;
+            orders: number;
+            revenue: number;
+            units: number;
+            unitsSold: number;
+        };
+        /** @description One row of a breakdown (category, payment method) */
+        AnalyticsRowOut: {
+            grossSales: number;
+            key: string;
+            orders: number;
+            revenue: number;
+            units: number;
+            unitsSold: number;
+        };
+        /** @description One row of the status breakdown */
+        AnalyticsStatusRowOut: {
+            grossSales: number;
+            /** @enum {string} */
+            key: "pending" | "processing" | "shipped" | "out_for_delivery" | "delivered" | "cancel_requested" | "cancelled" | "refund_processing" | "refunded" | "deleted";
+            orders: number;
+            revenue: number;
+            units: number;
+            unitsSold: number;
+        };
+        /**
+         * @description ecap's own route (the original had none): no old client sends it extra
+         *     keys, so a key it does not read is refused rather than ignored.
+         */
         BulkDeleteBody: {
             ids: number[];
             reason?: string | null;
+        };
+        /**
+         * @description ecap's own route (the original had none): no old client sends it extra
+         *     keys, so a key it does not read is refused rather than ignored.
+         */
+        BulkDeleteBodyForm: {
+            ids: number[];
+            reason?: string;
+        };
+        /** @description One id of a bulk delete: deleted, or why not. */
+        BulkDeleteResultOut: {
+            id: number;
+            /** @enum {boolean} */
+            success: true;
+        } | {
+            id: number;
+            message: string;
+            status: number;
+            /** @enum {boolean} */
+            success: false;
         };
         CancelRequestBody: {
             images: string[];
             reason: string;
         };
+        CancelRequestBodyForm: {
+            images: string[];
+            reason: string;
+        };
+        /** @description A page of a catalog listing */
+        CatalogPaginationOut: {
+            limit: number;
+            page: number;
+            pages: number;
+            total: number;
+        };
+        /**
+         * @description ecap's own routes (the original's categories were a fixed list): no old
+         *     client sends extra keys, so a key it does not read is refused.
+         */
         CategoryBody: {
             /** @example garden */
             name: string;
+        };
+        /**
+         * @description ecap's own routes (the original's categories were a fixed list): no old
+         *     client sends extra keys, so a key it does not read is refused.
+         */
+        CategoryBodyForm: {
+            /** @example garden */
+            name: string;
+        };
+        /** @description A category with its active products' figures */
+        CategoryOut: {
+            /** Format: date-time */
+            createdAt: string;
+            id: number;
+            name: string;
+            productCount: number;
+            stockValue: number;
+            unitsInStock: number;
         };
         CreateOrderBody: {
             /**
@@ -1215,10 +1415,54 @@ export interface components {
              */
             role: "customer" | "merchant" | "admin";
         };
+        CreateUserBodyForm: {
+            /** Format: email */
+            email: string;
+            name: string;
+            password: string;
+            phone?: string;
+            /**
+             * @description `customer`, `merchant` or `admin`.
+             * @enum {string}
+             */
+            role: "customer" | "merchant" | "admin";
+        };
+        /** @description The order just placed (or the first one, on an Idempotency-Key replay). */
+        CreatedOrderOut: {
+            /** Format: date-time */
+            createdAt: string;
+            id: number;
+            items: components["schemas"]["OrderItemRowOut"][];
+            /** @enum {string} */
+            paymentMethod: "credit_card" | "debit_card" | "paypal" | "cash" | "cod" | "card" | "upi" | "netbanking" | "wallet";
+            shippingAddress: components["schemas"]["ShippingAddressOut"];
+            /** @enum {string} */
+            status: "pending" | "processing" | "shipped" | "out_for_delivery" | "delivered" | "cancel_requested" | "cancelled" | "refund_processing" | "refunded" | "deleted";
+            totalAmount: number;
+            /** Format: date-time */
+            updatedAt: string;
+            userId: number;
+            userOrderNumber: number;
+        };
         DecisionBody: {
             adminNote?: string | null;
         };
+        DecisionBodyForm: {
+            adminNote?: string;
+        };
         DeleteAllBody: {
+            /**
+             * Format: int64
+             * @description The number of accounts a dry run reported; required with
+             *     `includeAdmins`, checked when given. Another number deletes nothing (409).
+             */
+            confirm?: number | null;
+            /** @description Only count what would be deleted (also `?dryRun=true`). */
+            dryRun?: boolean | null;
+            /** @description Also delete other admins (never the caller). */
+            includeAdmins?: boolean | null;
+        };
+        DeleteAllBodyForm: {
             /**
              * Format: int64
              * @description The number of accounts a dry run reported; required with
@@ -1233,6 +1477,9 @@ export interface components {
         DeleteBody: {
             reason?: string | null;
         };
+        DeleteBodyForm: {
+            reason?: string;
+        };
         DetailRequestBody: {
             otherReason?: string | null;
             /** @enum {string} */
@@ -1241,6 +1488,46 @@ export interface components {
             otherReason: string;
             /** @enum {string} */
             reason: "Other";
+        };
+        /** @description A detail request with its order's status and dates (admin list). */
+        DetailRequestListItemOut: {
+            admin_id: number | null;
+            admin_note: string | null;
+            /** Format: date-time */
+            cancelled_at: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            deleted_at: string | null;
+            id: number;
+            order_id: number;
+            /** @enum {string} */
+            order_status: "pending" | "processing" | "shipped" | "out_for_delivery" | "delivered" | "cancel_requested" | "cancelled" | "refund_processing" | "refunded" | "deleted";
+            other_reason: string | null;
+            /** @enum {string} */
+            reason: "Need invoice / billing proof" | "Warranty / service claim" | "Bank / payment dispute" | "Return / replacement reference" | "Tax / accounting" | "Other";
+            /** @enum {string} */
+            status: "pending" | "approved" | "rejected";
+            /** Format: date-time */
+            updated_at: string;
+            user_id: number;
+        };
+        /** @description A request to see a cancelled or deleted order's details. */
+        DetailRequestOut: {
+            admin_id: number | null;
+            admin_note: string | null;
+            /** Format: date-time */
+            created_at: string;
+            id: number;
+            order_id: number;
+            other_reason: string | null;
+            /** @enum {string} */
+            reason: "Need invoice / billing proof" | "Warranty / service claim" | "Bank / payment dispute" | "Return / replacement reference" | "Tax / accounting" | "Other";
+            /** @enum {string} */
+            status: "pending" | "approved" | "rejected";
+            /** Format: date-time */
+            updated_at: string;
+            user_id: number;
         };
         /**
          * @description The success envelope (`{success: true, message?, data?}`), the schema of
@@ -1292,6 +1579,35 @@ export interface components {
             /** @description Why (kept in the ledger). */
             reason?: string | null;
         };
+        InventoryBodyForm: {
+            /**
+             * Format: int64
+             * @description Units to add (positive) or deduct (negative).
+             * @example -2
+             */
+            change: number;
+            /** @description Why (kept in the ledger). */
+            reason?: string;
+        };
+        /** @description One entry of a product's stock ledger */
+        InventoryEntryOut: {
+            actorId: number | null;
+            cause: string;
+            change: number;
+            /** Format: date-time */
+            createdAt: string;
+            id: number;
+            /** @enum {string} */
+            kind: "initial" | "manual" | "reserve" | "release";
+            orderId: string | null;
+            reason: string | null;
+            stockAfter: number;
+        };
+        InventorySyncErrorOut: {
+            error: string;
+            orderId: number;
+            productId: string;
+        };
         /**
          * @description Where a failing value came from.
          * @enum {string}
@@ -1302,12 +1618,293 @@ export interface components {
             email: string;
             password: string;
         };
+        LoginBodyForm: {
+            /** Format: email */
+            email: string;
+            password: string;
+        };
+        /** @description An order's raw row with its item rows. */
+        OrderDetailOut: {
+            /** Format: date-time */
+            cancellation_approved_at: string | null;
+            cancellation_approved_by: number | null;
+            cancellation_images: string[];
+            cancellation_reason: string | null;
+            cancellation_rejected: boolean;
+            /** Format: date-time */
+            cancellation_rejected_at: string | null;
+            cancellation_rejected_by: number | null;
+            cancellation_rejection_reason: string | null;
+            /** Format: date-time */
+            cancellation_requested_at: string | null;
+            /** Format: date-time */
+            cancelled_at: string | null;
+            courier_name: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            deleted_at: string | null;
+            deleted_by: number | null;
+            deletion_reason: string | null;
+            /** Format: date-time */
+            delivered_at: string | null;
+            /** @description UTC time with milliseconds; not always RFC 3339: a date before year 0 is sent with a minus sign */
+            estimated_delivery: string | null;
+            id: number;
+            inventory_deducted: boolean;
+            items: components["schemas"]["OrderItemRowOut"][];
+            /** Format: date-time */
+            out_for_delivery_at: string | null;
+            /** @enum {string} */
+            payment_method: "credit_card" | "debit_card" | "paypal" | "cash" | "cod" | "card" | "upi" | "netbanking" | "wallet";
+            /** Format: date-time */
+            processing_at: string | null;
+            refund_amount: string | null;
+            /** Format: date-time */
+            refund_processing_at: string | null;
+            /** @enum {string|null} */
+            refund_status: "pending" | "processing" | "completed" | null;
+            /** Format: date-time */
+            refunded_at: string | null;
+            /** Format: date-time */
+            shipped_at: string | null;
+            shippingAddress: components["schemas"]["ShippingAddressOut"];
+            /** @description The address as stored JSON text */
+            shipping_address: string;
+            /** @enum {string} */
+            status: "pending" | "processing" | "shipped" | "out_for_delivery" | "delivered" | "cancel_requested" | "cancelled" | "refund_processing" | "refunded" | "deleted";
+            total_amount: string;
+            tracking_number: string | null;
+            /** Format: date-time */
+            updated_at: string;
+            user_id: number;
+            user_order_number: number;
+        };
+        /** @description An order line as a raw row (money as decimal strings). */
+        OrderItemRowOut: {
+            category: string;
+            /** Format: date-time */
+            created_at: string;
+            id: number;
+            order_id: number;
+            price: string;
+            product_id: string;
+            product_name: string;
+            quantity: number;
+            subtotal: string;
+        };
+        /** @description An order line as the order lists show it (money as numbers). */
+        OrderLineOut: {
+            category: string;
+            name: string;
+            price: number;
+            productId: string;
+            product_id: string;
+            quantity: number;
+            subtotal: number;
+        };
+        /** @description An order of the order lists (camelCase). When the caller may not see its details (§8.7), `shippingAddress` is null and `items` empty. */
+        OrderListItemOut: {
+            canRequestDetails: boolean;
+            canViewDetails: boolean;
+            cancellationImages: string[];
+            cancellationReason: string | null;
+            cancellationRejected: boolean;
+            cancellationRejectionReason: string | null;
+            /** Format: date-time */
+            cancellationRequestedAt: string | null;
+            /** Format: date-time */
+            cancelledAt: string | null;
+            courierName: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            customerEmail: string | null;
+            /** Format: date-time */
+            deletedAt: string | null;
+            /** Format: date-time */
+            deletionExpiresAt: string | null;
+            deletionReason: string | null;
+            /** Format: date-time */
+            deliveredAt: string | null;
+            /** @description UTC time with milliseconds; not always RFC 3339: a date before year 0 is sent with a minus sign */
+            estimatedDelivery: string | null;
+            id: number;
+            items: components["schemas"]["OrderListLineOut"][];
+            /** Format: date-time */
+            outForDeliveryAt: string | null;
+            /** @enum {string} */
+            paymentMethod: "credit_card" | "debit_card" | "paypal" | "cash" | "cod" | "card" | "upi" | "netbanking" | "wallet";
+            /** Format: date-time */
+            processingAt: string | null;
+            refundAmount: number | null;
+            /** Format: date-time */
+            refundProcessingAt: string | null;
+            /** @enum {string|null} */
+            refundStatus: "pending" | "processing" | "completed" | null;
+            /** Format: date-time */
+            refundedAt: string | null;
+            /** @enum {string|null} */
+            restorationStatus: "pending" | "approved" | "rejected" | "expired" | null;
+            /** Format: date-time */
+            shippedAt: string | null;
+            shippingAddress: components["schemas"]["ShippingAddressOut"];
+            /** @enum {string} */
+            status: "pending" | "processing" | "shipped" | "out_for_delivery" | "delivered" | "cancel_requested" | "cancelled" | "refund_processing" | "refunded" | "deleted";
+            /** @enum {string|null} */
+            statusBeforeDeletion: "pending" | "processing" | "shipped" | "out_for_delivery" | "delivered" | "cancel_requested" | "cancelled" | "refund_processing" | "refunded" | "deleted" | null;
+            totalAmount: number;
+            trackingNumber: string | null;
+            /** Format: date-time */
+            updatedAt: string;
+            userId: number;
+            userOrderNumber: number;
+        };
+        /** @description An order line of the order lists, with the product's current image (null when none or the catalog does not answer). */
+        OrderListLineOut: {
+            category: string;
+            image: string | null;
+            name: string;
+            price: number;
+            productId: string;
+            product_id: string;
+            quantity: number;
+            subtotal: number;
+        };
+        OrderPageOut: {
+            orders: components["schemas"]["OrderListItemOut"][];
+            pagination: components["schemas"]["PaginationOrdersOut"];
+        };
         OrderReviewBody: {
             comment?: string | null;
             productId: string;
             /** Format: int64 */
             rating: number;
             userName?: string | null;
+        };
+        OrderReviewBodyForm: {
+            comment?: string;
+            productId: string;
+            /** Format: int64 */
+            rating: number;
+            userName?: string;
+        };
+        /** @description An order as the original's raw row (snake_case, money as decimal strings) plus the parsed `shippingAddress`. */
+        OrderRowOut: {
+            /** Format: date-time */
+            cancellation_approved_at: string | null;
+            cancellation_approved_by: number | null;
+            cancellation_images: string[];
+            cancellation_reason: string | null;
+            cancellation_rejected: boolean;
+            /** Format: date-time */
+            cancellation_rejected_at: string | null;
+            cancellation_rejected_by: number | null;
+            cancellation_rejection_reason: string | null;
+            /** Format: date-time */
+            cancellation_requested_at: string | null;
+            /** Format: date-time */
+            cancelled_at: string | null;
+            courier_name: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            deleted_at: string | null;
+            deleted_by: number | null;
+            deletion_reason: string | null;
+            /** Format: date-time */
+            delivered_at: string | null;
+            /** @description UTC time with milliseconds; not always RFC 3339: a date before year 0 is sent with a minus sign */
+            estimated_delivery: string | null;
+            id: number;
+            inventory_deducted: boolean;
+            /** Format: date-time */
+            out_for_delivery_at: string | null;
+            /** @enum {string} */
+            payment_method: "credit_card" | "debit_card" | "paypal" | "cash" | "cod" | "card" | "upi" | "netbanking" | "wallet";
+            /** Format: date-time */
+            processing_at: string | null;
+            refund_amount: string | null;
+            /** Format: date-time */
+            refund_processing_at: string | null;
+            /** @enum {string|null} */
+            refund_status: "pending" | "processing" | "completed" | null;
+            /** Format: date-time */
+            refunded_at: string | null;
+            /** Format: date-time */
+            shipped_at: string | null;
+            shippingAddress: components["schemas"]["ShippingAddressOut"];
+            /** @description The address as stored JSON text */
+            shipping_address: string;
+            /** @enum {string} */
+            status: "pending" | "processing" | "shipped" | "out_for_delivery" | "delivered" | "cancel_requested" | "cancelled" | "refund_processing" | "refunded" | "deleted";
+            total_amount: string;
+            tracking_number: string | null;
+            /** Format: date-time */
+            updated_at: string;
+            user_id: number;
+            user_order_number: number;
+        };
+        /** @description An order in the list shape, lines without images (restoration answers). */
+        OrderSummaryOut: {
+            canRequestDetails: boolean;
+            canViewDetails: boolean;
+            cancellationImages: string[];
+            cancellationReason: string | null;
+            cancellationRejected: boolean;
+            cancellationRejectionReason: string | null;
+            /** Format: date-time */
+            cancellationRequestedAt: string | null;
+            /** Format: date-time */
+            cancelledAt: string | null;
+            courierName: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            customerEmail: string | null;
+            /** Format: date-time */
+            deletedAt: string | null;
+            /** Format: date-time */
+            deletionExpiresAt: string | null;
+            deletionReason: string | null;
+            /** Format: date-time */
+            deliveredAt: string | null;
+            /** @description UTC time with milliseconds; not always RFC 3339: a date before year 0 is sent with a minus sign */
+            estimatedDelivery: string | null;
+            id: number;
+            items: components["schemas"]["OrderLineOut"][];
+            /** Format: date-time */
+            outForDeliveryAt: string | null;
+            /** @enum {string} */
+            paymentMethod: "credit_card" | "debit_card" | "paypal" | "cash" | "cod" | "card" | "upi" | "netbanking" | "wallet";
+            /** Format: date-time */
+            processingAt: string | null;
+            refundAmount: number | null;
+            /** Format: date-time */
+            refundProcessingAt: string | null;
+            /** @enum {string|null} */
+            refundStatus: "pending" | "processing" | "completed" | null;
+            /** Format: date-time */
+            refundedAt: string | null;
+            /** @enum {string|null} */
+            restorationStatus: "pending" | "approved" | "rejected" | "expired" | null;
+            /** Format: date-time */
+            shippedAt: string | null;
+            shippingAddress: components["schemas"]["ShippingAddressOut"];
+            /** @enum {string} */
+            status: "pending" | "processing" | "shipped" | "out_for_delivery" | "delivered" | "cancel_requested" | "cancelled" | "refund_processing" | "refunded" | "deleted";
+            /** @enum {string|null} */
+            statusBeforeDeletion: "pending" | "processing" | "shipped" | "out_for_delivery" | "delivered" | "cancel_requested" | "cancelled" | "refund_processing" | "refunded" | "deleted" | null;
+            totalAmount: number;
+            trackingNumber: string | null;
+            /** Format: date-time */
+            updatedAt: string;
+            userId: number;
+            userOrderNumber: number;
+        };
+        PaginationOrdersOut: {
+            limit: number;
+            page: number;
+            pages: number;
+            total: number;
         };
         /** @description Product fields ecap reads; anything else in the body is ignored, never stored. */
         ProductBody: {
@@ -1337,6 +1934,44 @@ export interface components {
              */
             status?: "active" | "archived" | null;
             tags?: string[] | null;
+        };
+        /** @description One image of a product: an uploaded file or a linked URL */
+        ProductImageOut: {
+            contentType: string | null;
+            id: string;
+            size: number | null;
+            uploaded: boolean;
+            url: string;
+        };
+        /** @description A product as every catalog route shows it */
+        ProductOut: {
+            __v: number;
+            /** @description Same as `id` (the original's Mongo id) */
+            _id: string;
+            /** @description Free-form JSON object, returned as given */
+            attributes: Record<string, unknown>;
+            category: string;
+            /** Format: date-time */
+            createdAt: string;
+            description: string;
+            id: string;
+            imageFiles: components["schemas"]["ProductImageOut"][];
+            /** @description URLs of `imageFiles`, in order */
+            images: string[];
+            inventory: number;
+            isActive: boolean;
+            name: string;
+            ownerId: number | null;
+            price: number;
+            rating: components["schemas"]["RatingOut"];
+            /** @description Newest reviews (3 in a listing, 20 elsewhere) */
+            reviews: components["schemas"]["ReviewOut"][];
+            sku: string | null;
+            /** @enum {string} */
+            status: "active" | "archived";
+            tags: string[];
+            /** Format: date-time */
+            updatedAt: string;
         };
         /** @description Product fields ecap reads; anything else in the body is ignored, never stored. */
         ProductUpdateBody: {
@@ -1376,7 +2011,24 @@ export interface components {
             /** @description Omitted keeps the stored phone; empty clears it. */
             phone?: string | null;
         };
+        ProfileBodyForm: {
+            currentPassword?: string;
+            /** Format: email */
+            email?: string;
+            name: string;
+            newPassword?: string;
+            /** @description Omitted keeps the stored phone; empty clears it. */
+            phone?: string;
+        };
+        /** @description A product's average rating and number of reviews */
+        RatingOut: {
+            average: number;
+            count: number;
+        };
         RefreshBody: {
+            token: string;
+        };
+        RefreshBodyForm: {
             token: string;
         };
         RegisterBody: {
@@ -1401,17 +2053,108 @@ export interface components {
              */
             setupToken?: string | null;
         };
+        RegisterBodyForm: {
+            /**
+             * Format: email
+             * @example jane@example.com
+             */
+            email: string;
+            /** @example Jane Doe */
+            name: string;
+            /** @example Secret1! */
+            password: string;
+            /**
+             * @description `customer` (default) or `merchant`; `admin` only for the first admin,
+             *     with `setupToken`.
+             * @enum {string}
+             */
+            role?: "" | "customer" | "merchant" | "admin";
+            /**
+             * @description The first admin's proof of holding the machine: `ECAP_SETUP_TOKEN`, or
+             *     the token the server printed in its log at start.
+             */
+            setupToken?: string;
+        };
         RejectBody: {
             rejectionReason?: string | null;
+        };
+        RejectBodyForm: {
+            rejectionReason?: string;
+        };
+        /** @description A customer-deleted order with its restoration request (list shape, lines without images). */
+        RestorationRequestOut: {
+            canRequestDetails: boolean;
+            canViewDetails: boolean;
+            cancellationImages: string[];
+            cancellationReason: string | null;
+            cancellationRejected: boolean;
+            cancellationRejectionReason: string | null;
+            /** Format: date-time */
+            cancellationRequestedAt: string | null;
+            /** Format: date-time */
+            cancelledAt: string | null;
+            courierName: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            customerEmail: string | null;
+            /** Format: date-time */
+            deletedAt: string | null;
+            /** Format: date-time */
+            deletionExpiresAt: string | null;
+            deletionReason: string | null;
+            /** Format: date-time */
+            deliveredAt: string | null;
+            /** @description UTC time with milliseconds; not always RFC 3339: a date before year 0 is sent with a minus sign */
+            estimatedDelivery: string | null;
+            id: number;
+            items: components["schemas"]["OrderLineOut"][];
+            /** Format: date-time */
+            outForDeliveryAt: string | null;
+            /** @enum {string} */
+            paymentMethod: "credit_card" | "debit_card" | "paypal" | "cash" | "cod" | "card" | "upi" | "netbanking" | "wallet";
+            /** Format: date-time */
+            processingAt: string | null;
+            refundAmount: number | null;
+            /** Format: date-time */
+            refundProcessingAt: string | null;
+            /** @enum {string|null} */
+            refundStatus: "pending" | "processing" | "completed" | null;
+            /** Format: date-time */
+            refundedAt: string | null;
+            restorationReason: string | null;
+            /** Format: date-time */
+            restorationRequestedAt: string | null;
+            /** @enum {string|null} */
+            restorationStatus: "pending" | "approved" | "rejected" | "expired" | null;
+            /** Format: date-time */
+            shippedAt: string | null;
+            shippingAddress: components["schemas"]["ShippingAddressOut"];
+            /** @enum {string} */
+            status: "pending" | "processing" | "shipped" | "out_for_delivery" | "delivered" | "cancel_requested" | "cancelled" | "refund_processing" | "refunded" | "deleted";
+            /** @enum {string|null} */
+            statusBeforeDeletion: "pending" | "processing" | "shipped" | "out_for_delivery" | "delivered" | "cancel_requested" | "cancelled" | "refund_processing" | "refunded" | "deleted" | null;
+            totalAmount: number;
+            trackingNumber: string | null;
+            /** Format: date-time */
+            updatedAt: string;
+            userId: number;
+            userOrderNumber: number;
         };
         RestoreBody: {
             /** @description At least 10 characters. */
             reason: string;
         };
+        RestoreBodyForm: {
+            /** @description At least 10 characters. */
+            reason: string;
+        };
         ReviewBody: {
             comment?: string | null;
-            /** @description Which delivered order the review is for (default: the oldest not yet reviewed). */
-            orderId?: unknown;
+            /**
+             * @description Which delivered order the review is for (default: the oldest not yet
+             *     reviewed): its id, as text or a number.
+             */
+            orderId?: string | number | null;
             /**
              * Format: int64
              * @description Integer 1–5.
@@ -1421,6 +2164,35 @@ export interface components {
             /** @description Display name (default "User"); the reviewer is always the token's user. */
             userName?: string | null;
         };
+        ReviewBodyForm: {
+            comment?: string;
+            /**
+             * @description Which delivered order the review is for (default: the oldest not yet
+             *     reviewed): its id, as text or a number.
+             */
+            orderId?: string | number;
+            /**
+             * Format: int64
+             * @description Integer 1–5.
+             * @example 5
+             */
+            rating: number;
+            /** @description Display name (default "User"); the reviewer is always the token's user. */
+            userName?: string;
+        };
+        /** @description A product review */
+        ReviewOut: {
+            /** @description `id` as a string */
+            _id: string;
+            comment: string;
+            /** Format: date-time */
+            createdAt: string;
+            id: number;
+            orderId: string | null;
+            rating: number;
+            userId: number;
+            userName: string;
+        };
         RoleBody: {
             /**
              * @description `customer`, `merchant` or `admin`.
@@ -1428,6 +2200,25 @@ export interface components {
              */
             role: "customer" | "merchant" | "admin";
         };
+        RoleBodyForm: {
+            /**
+             * @description `customer`, `merchant` or `admin`.
+             * @enum {string}
+             */
+            role: "customer" | "merchant" | "admin";
+        };
+        /** @description An order's shipping address: the text or object it was placed with (inline object keys are kept as sent, values as text; a saved address adds `label`, possibly null), or null once the personal data was erased or the stored text is not JSON. */
+        ShippingAddressOut: null | string | ({
+            city?: string;
+            country?: string;
+            label?: string | null;
+            phone?: string;
+            state?: string;
+            street?: string;
+            zipCode?: string;
+        } & {
+            [key: string]: string;
+        });
         StatusBody: {
             cancellationReason?: string | null;
             courierName?: string | null;
@@ -1460,12 +2251,202 @@ export interface components {
             status?: "pending" | "processing" | "shipped" | "out_for_delivery" | "delivered" | "cancel_requested" | "cancelled" | "refund_processing" | "refunded" | "deleted" | null;
             userId?: number | null;
         };
+        TrackingEventOut: {
+            /** @enum {string|null} */
+            from: "pending" | "processing" | "shipped" | "out_for_delivery" | "delivered" | "cancel_requested" | "cancelled" | "refund_processing" | "refunded" | "deleted" | null;
+            /** @enum {string} */
+            label: "Order Placed" | "Processing" | "Shipped" | "Out for Delivery" | "Delivered" | "Cancellation Requested" | "Cancelled" | "Refund Processing" | "Refunded" | "Deleted";
+            note: string | null;
+            /** @enum {string} */
+            status: "pending" | "processing" | "shipped" | "out_for_delivery" | "delivered" | "cancel_requested" | "cancelled" | "refund_processing" | "refunded" | "deleted";
+            /** Format: date-time */
+            timestamp: string;
+        };
+        /** @description An order's timeline, one event per transition. */
+        TrackingOut: {
+            courierName: string | null;
+            /** @description UTC time with milliseconds; not always RFC 3339: a date before year 0 is sent with a minus sign */
+            estimatedDelivery: string | null;
+            orderId: number;
+            /** @enum {string} */
+            status: "pending" | "processing" | "shipped" | "out_for_delivery" | "delivered" | "cancel_requested" | "cancelled" | "refund_processing" | "refunded" | "deleted";
+            timeline: components["schemas"]["TrackingEventOut"][];
+            trackingNumber: string | null;
+        };
         UpdateUserBody: {
             /** Format: email */
             email?: string;
             name?: string;
             /** @description Empty clears it. */
             phone?: string;
+        };
+        UpdateUserBodyForm: {
+            /** Format: email */
+            email?: string;
+            name?: string;
+            /** @description Empty clears it. */
+            phone?: string;
+        };
+        /** @description A saved address of the caller. */
+        UserAddressOut: {
+            city: string;
+            country: string;
+            /** Format: date-time */
+            createdAt: string;
+            id: number;
+            isDefault: boolean;
+            label: string;
+            phone: string;
+            state: string;
+            street: string;
+            /** Format: date-time */
+            updatedAt: string;
+            userId: number;
+            zipCode: string;
+        };
+        /** @description A user in the admin list, with their order count and money spent. */
+        UserListItemOut: {
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: email */
+            email: string;
+            id: number;
+            name: string;
+            orderCount: number;
+            phone: string | null;
+            role: components["schemas"]["UserRoleOut"];
+            totalSpent: number;
+            /** Format: date-time */
+            updatedAt: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        /** @description A line of an order in user details: the contract's raw row (decimal strings) plus productId, name, category. */
+        UserOrderItemOut: {
+            category: string;
+            name: string;
+            price: string;
+            productId: string;
+            product_id: string;
+            product_name: string;
+            quantity: number;
+            subtotal: string;
+        };
+        /** @description An order of the user, as the orders list shows it, with raw item rows. */
+        UserOrderOut: {
+            canRequestDetails: boolean;
+            canViewDetails: boolean;
+            cancellationImages: string[];
+            cancellationReason: string | null;
+            cancellationRejected: boolean;
+            cancellationRejectionReason: string | null;
+            /** Format: date-time */
+            cancellationRequestedAt: string | null;
+            /** Format: date-time */
+            cancelledAt: string | null;
+            courierName: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            customerEmail: string | null;
+            /** Format: date-time */
+            deletedAt: string | null;
+            /** Format: date-time */
+            deletionExpiresAt: string | null;
+            deletionReason: string | null;
+            /** Format: date-time */
+            deliveredAt: string | null;
+            /** Format: date-time */
+            estimatedDelivery: string | null;
+            id: number;
+            items: components["schemas"]["UserOrderItemOut"][];
+            /** Format: date-time */
+            outForDeliveryAt: string | null;
+            /** @enum {string} */
+            paymentMethod: "credit_card" | "debit_card" | "paypal" | "cash" | "cod" | "card" | "upi" | "netbanking" | "wallet";
+            /** Format: date-time */
+            processingAt: string | null;
+            refundAmount: number | null;
+            /** Format: date-time */
+            refundProcessingAt: string | null;
+            /** @enum {string|null} */
+            refundStatus: "pending" | "processing" | "completed" | null;
+            /** Format: date-time */
+            refundedAt: string | null;
+            /** @enum {string|null} */
+            restorationStatus: "pending" | "approved" | "rejected" | null;
+            /** Format: date-time */
+            shippedAt: string | null;
+            shippingAddress: components["schemas"]["UserOrderShippingAddressOut"] | null;
+            /** @enum {string} */
+            status: "pending" | "processing" | "shipped" | "out_for_delivery" | "delivered" | "cancel_requested" | "cancelled" | "refund_processing" | "refunded" | "deleted";
+            /** @enum {string|null} */
+            statusBeforeDeletion: "pending" | "processing" | "shipped" | "out_for_delivery" | "delivered" | "cancel_requested" | "cancelled" | "refund_processing" | "refunded" | "deleted" | null;
+            totalAmount: number;
+            trackingNumber: string | null;
+            /** Format: date-time */
+            updatedAt: string;
+            userId: number;
+            userOrderNumber: number;
+        };
+        /** @description The order's shipping address as stored: an object of text fields (a copied saved address may hold a null label), or free text. */
+        UserOrderShippingAddressOut: {
+            [key: string]: string | null;
+        } | string;
+        /** @description A user as every users route shows it: snake_case and camelCase timestamps both present, never the password hash. */
+        UserOut: {
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: email */
+            email: string;
+            id: number;
+            name: string;
+            phone: string | null;
+            role: components["schemas"]["UserRoleOut"];
+            /** Format: date-time */
+            updatedAt: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        /** @description A page of a list: 1-based page, page size, total items, total pages. */
+        UserPaginationOut: {
+            limit: number;
+            page: number;
+            pages: number;
+            total: number;
+        };
+        /**
+         * @description A user's role.
+         * @enum {string}
+         */
+        UserRoleOut: "customer" | "merchant" | "admin";
+        /** @description login/register: the token in the body, or (header `X-Auth-Session: cookie`) the CSRF token and the expiry (Unix seconds) with the token in a cookie. */
+        UserSessionOut: {
+            token: string;
+            user: components["schemas"]["UserSessionUserOut"];
+        } | {
+            csrfToken: string;
+            expiresAt: number;
+            user: components["schemas"]["UserSessionUserOut"];
+        };
+        /** @description The user as login and register show it. */
+        UserSessionUserOut: {
+            /** Format: email */
+            email: string;
+            id: number;
+            name: string;
+            role: components["schemas"]["UserRoleOut"];
+        };
+        /** @description Order figures of one user over all their orders. */
+        UserStatisticsOut: {
+            avgOrderValue: number;
+            cancelledOrders: number;
+            completedOrders: number;
+            totalOrders: number;
+            totalSpent: number;
         };
     };
     responses: never;
@@ -1479,11 +2460,21 @@ export interface operations {
     categories: {
         parameters: {
             query?: {
-                /** @description today, 7d, 30d, 90d, 12m or custom (with `from`/`to`). */
+                /**
+                 * @description today, 7d, 30d, 90d or 12m. With `from`/`to` leave it out (or say
+                 *     `custom`): another period beside them is a 400 naming `period`.
+                 */
                 period?: "today" | "7d" | "30d" | "90d" | "12m";
-                /** @description First local day of a custom period (YYYY-MM-DD). */
+                /**
+                 * @description First local day of a custom period (YYYY-MM-DD, years 1000–9999).
+                 *     Goes with `to` (one without the other is a 400), is not after it, and
+                 *     the period spans at most 3,700 days.
+                 */
                 from?: string;
-                /** @description Last local day of a custom period (YYYY-MM-DD), inclusive. */
+                /**
+                 * @description Last local day of a custom period (YYYY-MM-DD), inclusive. Goes with
+                 *     `from`.
+                 */
                 to?: string;
                 /** @description IANA time zone the days are counted in (default: `ECAP_TIMEZONE`). */
                 tz?: components["schemas"]["TimeZone"];
@@ -1504,7 +2495,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            categories: components["schemas"]["AnalyticsRowOut"][];
+                            period: components["schemas"]["AnalyticsPeriodOut"];
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Bad period, limit or sort */
@@ -1561,11 +2559,21 @@ export interface operations {
     dashboard: {
         parameters: {
             query?: {
-                /** @description today, 7d, 30d, 90d, 12m or custom (with `from`/`to`). */
+                /**
+                 * @description today, 7d, 30d, 90d or 12m. With `from`/`to` leave it out (or say
+                 *     `custom`): another period beside them is a 400 naming `period`.
+                 */
                 period?: "today" | "7d" | "30d" | "90d" | "12m";
-                /** @description First local day of a custom period (YYYY-MM-DD). */
+                /**
+                 * @description First local day of a custom period (YYYY-MM-DD, years 1000–9999).
+                 *     Goes with `to` (one without the other is a 400), is not after it, and
+                 *     the period spans at most 3,700 days.
+                 */
                 from?: string;
-                /** @description Last local day of a custom period (YYYY-MM-DD), inclusive. */
+                /**
+                 * @description Last local day of a custom period (YYYY-MM-DD), inclusive. Goes with
+                 *     `from`.
+                 */
                 to?: string;
                 /** @description IANA time zone the days are counted in (default: `ECAP_TIMEZONE`). */
                 tz?: components["schemas"]["TimeZone"];
@@ -1582,7 +2590,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: components["schemas"]["AnalyticsDashboardOut"];
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Unknown period, bad dates or time zone */
@@ -1639,15 +2651,28 @@ export interface operations {
     export: {
         parameters: {
             query?: {
-                /** @description today, 7d, 30d, 90d, 12m or custom (with `from`/`to`). */
+                /**
+                 * @description today, 7d, 30d, 90d or 12m. With `from`/`to` leave it out (or say
+                 *     `custom`): another period beside them is a 400 naming `period`.
+                 */
                 period?: "today" | "7d" | "30d" | "90d" | "12m";
-                /** @description First local day of a custom period (YYYY-MM-DD). */
+                /**
+                 * @description First local day of a custom period (YYYY-MM-DD, years 1000–9999).
+                 *     Goes with `to` (one without the other is a 400), is not after it, and
+                 *     the period spans at most 3,700 days.
+                 */
                 from?: string;
-                /** @description Last local day of a custom period (YYYY-MM-DD), inclusive. */
+                /**
+                 * @description Last local day of a custom period (YYYY-MM-DD), inclusive. Goes with
+                 *     `from`.
+                 */
                 to?: string;
                 /** @description IANA time zone the days are counted in (default: `ECAP_TIMEZONE`). */
                 tz?: components["schemas"]["TimeZone"];
-                /** @description hour, day, week or month (series only). */
+                /**
+                 * @description hour, day, week or month (series only). A series has at most 5,000
+                 *     buckets (hourly: about 208 days): more is a 400 naming `granularity`.
+                 */
                 granularity?: "hour" | "day" | "week" | "month";
                 /** @description How many rows (breakdowns; 1–1000). */
                 limit?: number;
@@ -1727,11 +2752,21 @@ export interface operations {
     payment_methods: {
         parameters: {
             query?: {
-                /** @description today, 7d, 30d, 90d, 12m or custom (with `from`/`to`). */
+                /**
+                 * @description today, 7d, 30d, 90d or 12m. With `from`/`to` leave it out (or say
+                 *     `custom`): another period beside them is a 400 naming `period`.
+                 */
                 period?: "today" | "7d" | "30d" | "90d" | "12m";
-                /** @description First local day of a custom period (YYYY-MM-DD). */
+                /**
+                 * @description First local day of a custom period (YYYY-MM-DD, years 1000–9999).
+                 *     Goes with `to` (one without the other is a 400), is not after it, and
+                 *     the period spans at most 3,700 days.
+                 */
                 from?: string;
-                /** @description Last local day of a custom period (YYYY-MM-DD), inclusive. */
+                /**
+                 * @description Last local day of a custom period (YYYY-MM-DD), inclusive. Goes with
+                 *     `from`.
+                 */
                 to?: string;
                 /** @description IANA time zone the days are counted in (default: `ECAP_TIMEZONE`). */
                 tz?: components["schemas"]["TimeZone"];
@@ -1748,7 +2783,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            paymentMethods: components["schemas"]["AnalyticsRowOut"][];
+                            period: components["schemas"]["AnalyticsPeriodOut"];
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Bad period */
@@ -1817,7 +2859,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            /** @enum {boolean} */
+                            changed: false;
+                            /** Format: date-time */
+                            dayStarted: string;
+                            reason: string;
+                            timezone: string;
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description No token, or an invalid, expired or revoked one (`code`: unauthenticated, invalid_token, token_expired, token_revoked) */
@@ -1865,15 +2919,28 @@ export interface operations {
     revenue: {
         parameters: {
             query?: {
-                /** @description today, 7d, 30d, 90d, 12m or custom (with `from`/`to`). */
+                /**
+                 * @description today, 7d, 30d, 90d or 12m. With `from`/`to` leave it out (or say
+                 *     `custom`): another period beside them is a 400 naming `period`.
+                 */
                 period?: "today" | "7d" | "30d" | "90d" | "12m";
-                /** @description First local day of a custom period (YYYY-MM-DD). */
+                /**
+                 * @description First local day of a custom period (YYYY-MM-DD, years 1000–9999).
+                 *     Goes with `to` (one without the other is a 400), is not after it, and
+                 *     the period spans at most 3,700 days.
+                 */
                 from?: string;
-                /** @description Last local day of a custom period (YYYY-MM-DD), inclusive. */
+                /**
+                 * @description Last local day of a custom period (YYYY-MM-DD), inclusive. Goes with
+                 *     `from`.
+                 */
                 to?: string;
                 /** @description IANA time zone the days are counted in (default: `ECAP_TIMEZONE`). */
                 tz?: components["schemas"]["TimeZone"];
-                /** @description hour, day, week or month (series only). */
+                /**
+                 * @description hour, day, week or month (series only). A series has at most 5,000
+                 *     buckets (hourly: about 208 days): more is a 400 naming `granularity`.
+                 */
                 granularity?: "hour" | "day" | "week" | "month";
             };
             header?: never;
@@ -1888,7 +2955,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            /** @enum {string} */
+                            granularity: "hour" | "day" | "week" | "month";
+                            /** @enum {string} */
+                            period: "today" | "7d" | "30d" | "90d" | "12m" | "custom";
+                            range: components["schemas"]["AnalyticsPeriodOut"];
+                            revenue: components["schemas"]["AnalyticsPointOut"][];
+                            timezone: string;
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Unknown period or granularity, from after to, too many buckets */
@@ -1945,11 +3024,21 @@ export interface operations {
     status_breakdown: {
         parameters: {
             query?: {
-                /** @description today, 7d, 30d, 90d, 12m or custom (with `from`/`to`). */
+                /**
+                 * @description today, 7d, 30d, 90d or 12m. With `from`/`to` leave it out (or say
+                 *     `custom`): another period beside them is a 400 naming `period`.
+                 */
                 period?: "today" | "7d" | "30d" | "90d" | "12m";
-                /** @description First local day of a custom period (YYYY-MM-DD). */
+                /**
+                 * @description First local day of a custom period (YYYY-MM-DD, years 1000–9999).
+                 *     Goes with `to` (one without the other is a 400), is not after it, and
+                 *     the period spans at most 3,700 days.
+                 */
                 from?: string;
-                /** @description Last local day of a custom period (YYYY-MM-DD), inclusive. */
+                /**
+                 * @description Last local day of a custom period (YYYY-MM-DD), inclusive. Goes with
+                 *     `from`.
+                 */
                 to?: string;
                 /** @description IANA time zone the days are counted in (default: `ECAP_TIMEZONE`). */
                 tz?: components["schemas"]["TimeZone"];
@@ -1966,7 +3055,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            period: components["schemas"]["AnalyticsPeriodOut"];
+                            statuses: components["schemas"]["AnalyticsStatusRowOut"][];
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Bad period */
@@ -2023,11 +3119,21 @@ export interface operations {
     stream: {
         parameters: {
             query?: {
-                /** @description today, 7d, 30d, 90d, 12m or custom (with `from`/`to`). */
+                /**
+                 * @description today, 7d, 30d, 90d or 12m. With `from`/`to` leave it out (or say
+                 *     `custom`): another period beside them is a 400 naming `period`.
+                 */
                 period?: "today" | "7d" | "30d" | "90d" | "12m";
-                /** @description First local day of a custom period (YYYY-MM-DD). */
+                /**
+                 * @description First local day of a custom period (YYYY-MM-DD, years 1000–9999).
+                 *     Goes with `to` (one without the other is a 400), is not after it, and
+                 *     the period spans at most 3,700 days.
+                 */
                 from?: string;
-                /** @description Last local day of a custom period (YYYY-MM-DD), inclusive. */
+                /**
+                 * @description Last local day of a custom period (YYYY-MM-DD), inclusive. Goes with
+                 *     `from`.
+                 */
                 to?: string;
                 /** @description IANA time zone the days are counted in (default: `ECAP_TIMEZONE`). */
                 tz?: components["schemas"]["TimeZone"];
@@ -2101,11 +3207,21 @@ export interface operations {
     top_products: {
         parameters: {
             query?: {
-                /** @description today, 7d, 30d, 90d, 12m or custom (with `from`/`to`). */
+                /**
+                 * @description today, 7d, 30d, 90d or 12m. With `from`/`to` leave it out (or say
+                 *     `custom`): another period beside them is a 400 naming `period`.
+                 */
                 period?: "today" | "7d" | "30d" | "90d" | "12m";
-                /** @description First local day of a custom period (YYYY-MM-DD). */
+                /**
+                 * @description First local day of a custom period (YYYY-MM-DD, years 1000–9999).
+                 *     Goes with `to` (one without the other is a 400), is not after it, and
+                 *     the period spans at most 3,700 days.
+                 */
                 from?: string;
-                /** @description Last local day of a custom period (YYYY-MM-DD), inclusive. */
+                /**
+                 * @description Last local day of a custom period (YYYY-MM-DD), inclusive. Goes with
+                 *     `from`.
+                 */
                 to?: string;
                 /** @description IANA time zone the days are counted in (default: `ECAP_TIMEZONE`). */
                 tz?: components["schemas"]["TimeZone"];
@@ -2126,7 +3242,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            period: components["schemas"]["AnalyticsPeriodOut"];
+                            products: components["schemas"]["AnalyticsProductRowOut"][];
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Bad period, limit or sort */
@@ -2200,7 +3323,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            orderId: string;
+                            /** @description false when this orderId was tracked before (nothing changed) */
+                            tracked: boolean;
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Missing or bad fields; nothing recorded */
@@ -2282,7 +3414,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["LoginBody"];
-                "application/x-www-form-urlencoded": components["schemas"]["LoginBody"];
+                "application/x-www-form-urlencoded": components["schemas"]["LoginBodyForm"];
             };
         };
         responses: {
@@ -2292,7 +3424,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: components["schemas"]["UserSessionOut"];
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Validation failed */
@@ -2370,7 +3507,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Not logged in */
@@ -2430,7 +3571,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            user: components["schemas"]["UserOut"];
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Not logged in */
@@ -2494,7 +3641,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["RefreshBody"];
-                "application/x-www-form-urlencoded": components["schemas"]["RefreshBody"];
+                "application/x-www-form-urlencoded": components["schemas"]["RefreshBodyForm"];
             };
         };
         responses: {
@@ -2504,7 +3651,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            token: string;
+                        } | {
+                            csrfToken: string;
+                            expiresAt: number;
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Token is required */
@@ -2577,7 +3733,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["RegisterBody"];
-                "application/x-www-form-urlencoded": components["schemas"]["RegisterBody"];
+                "application/x-www-form-urlencoded": components["schemas"]["RegisterBodyForm"];
             };
         };
         responses: {
@@ -2587,7 +3743,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: components["schemas"]["UserSessionOut"];
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Validation failed */
@@ -2674,7 +3835,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            categories: string[];
+                            details: components["schemas"]["CategoryOut"][];
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Too many requests from this address (`Retry-After` says when to retry) */
@@ -2711,7 +3879,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["CategoryBody"];
-                "application/x-www-form-urlencoded": components["schemas"]["CategoryBody"];
+                "application/x-www-form-urlencoded": components["schemas"]["CategoryBodyForm"];
             };
         };
         responses: {
@@ -2721,7 +3889,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            category: {
+                                name: string;
+                            };
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Invalid name */
@@ -2814,7 +3991,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["CategoryBody"];
-                "application/x-www-form-urlencoded": components["schemas"]["CategoryBody"];
+                "application/x-www-form-urlencoded": components["schemas"]["CategoryBodyForm"];
             };
         };
         responses: {
@@ -2824,7 +4001,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            category: {
+                                name: string;
+                                previousName: string;
+                            };
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Invalid name */
@@ -2931,7 +4118,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Validation failed: `errors` names every failing field (or the body is malformed) */
@@ -3007,19 +4198,19 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Page number, from 1. */
-                page?: number;
+                page?: number | string;
                 /** @description 1–10000, default 15. */
-                limit?: number;
+                limit?: number | string;
                 /** @description Exact status. */
                 status?: "" | "all" | "pending" | "processing" | "shipped" | "out_for_delivery" | "delivered" | "cancel_requested" | "cancelled" | "refund_processing" | "refunded" | "deleted";
                 /** @description Placed at or after (date or RFC 3339). */
-                from?: string;
+                from?: (string) | string;
                 /** @description Placed at or before (a date means the end of that day). */
-                to?: string;
+                to?: (string) | string;
                 /** @description Order id, `#`customer order number, or part of the customer's email. */
                 search?: string;
                 /** @description Admins: one customer's orders. */
-                userId?: number;
+                userId?: number | string;
             };
             header?: never;
             path?: never;
@@ -3033,7 +4224,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: components["schemas"]["OrderPageOut"];
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Bad page, limit, status or dates */
@@ -3109,10 +4304,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            order: components["schemas"]["CreatedOrderOut"];
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
-            /** @description Validation failed, or sold out (`productId`) */
+            /** @description Validation failed */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3212,19 +4414,19 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Page number, from 1. */
-                page?: number;
+                page?: number | string;
                 /** @description 1–10000, default 15. */
-                limit?: number;
+                limit?: number | string;
                 /** @description Exact status. */
                 status?: "" | "all" | "pending" | "processing" | "shipped" | "out_for_delivery" | "delivered" | "cancel_requested" | "cancelled" | "refund_processing" | "refunded" | "deleted";
                 /** @description Placed at or after (date or RFC 3339). */
-                from?: string;
+                from?: (string) | string;
                 /** @description Placed at or before (a date means the end of that day). */
-                to?: string;
+                to?: (string) | string;
                 /** @description Order id, `#`customer order number, or part of the customer's email. */
                 search?: string;
                 /** @description Admins: one customer's orders. */
-                userId?: number;
+                userId?: number | string;
             };
             header?: never;
             path?: never;
@@ -3238,7 +4440,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: components["schemas"]["OrderPageOut"];
+                        orders: components["schemas"]["OrderListItemOut"][];
+                        pagination: components["schemas"]["PaginationOrdersOut"];
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Validation failed: `errors` names every failing field (or the body is malformed) */
@@ -3302,7 +4510,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["BulkDeleteBody"];
-                "application/x-www-form-urlencoded": components["schemas"]["BulkDeleteBody"];
+                "application/x-www-form-urlencoded": components["schemas"]["BulkDeleteBodyForm"];
             };
         };
         responses: {
@@ -3312,7 +4520,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            failed: number;
+                            results: components["schemas"]["BulkDeleteResultOut"][];
+                            succeeded: number;
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description ids missing or over 500 */
@@ -3399,7 +4616,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            deletedCount: number;
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description No token, or an invalid, expired or revoked one (`code`: unauthenticated, invalid_token, token_expired, token_revoked) */
@@ -3459,7 +4683,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            orders: components["schemas"]["OrderListItemOut"][];
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description No token, or an invalid, expired or revoked one (`code`: unauthenticated, invalid_token, token_expired, token_revoked) */
@@ -3522,7 +4752,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            requests: components["schemas"]["DetailRequestListItemOut"][];
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Validation failed: `errors` names every failing field (or the body is malformed) */
@@ -3590,7 +4826,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["DecisionBody"];
-                "application/x-www-form-urlencoded": components["schemas"]["DecisionBody"];
+                "application/x-www-form-urlencoded": components["schemas"]["DecisionBodyForm"];
             };
         };
         responses: {
@@ -3600,7 +4836,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            request: components["schemas"]["DetailRequestOut"];
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Invalid request ID or action */
@@ -3705,7 +4948,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            delivered: number;
+                            pending: number;
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description No token, or an invalid, expired or revoked one (`code`: unauthenticated, invalid_token, token_expired, token_revoked) */
@@ -3768,7 +5018,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            requests: components["schemas"]["RestorationRequestOut"][];
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Validation failed: `errors` names every failing field (or the body is malformed) */
@@ -3837,7 +5093,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            errors: components["schemas"]["InventorySyncErrorOut"][];
+                            skippedCount: number;
+                            skippedOrderIds: number[];
+                            synced: number;
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description No token, or an invalid, expired or revoked one (`code`: unauthenticated, invalid_token, token_expired, token_revoked) */
@@ -3897,7 +5163,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            errors: components["schemas"]["InventorySyncErrorOut"][];
+                            restoredOrderCount: number;
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description No token, or an invalid, expired or revoked one (`code`: unauthenticated, invalid_token, token_expired, token_revoked) */
@@ -3959,7 +5233,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            order: components["schemas"]["OrderDetailOut"];
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Validation failed: `errors` names every failing field (or the body is malformed) */
@@ -4034,7 +5314,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["DeleteBody"];
-                "application/x-www-form-urlencoded": components["schemas"]["DeleteBody"];
+                "application/x-www-form-urlencoded": components["schemas"]["DeleteBodyForm"];
             };
         };
         responses: {
@@ -4044,10 +5324,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            order: components["schemas"]["OrderRowOut"];
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
-            /** @description Already deleted */
+            /** @description Validation failed: `errors` names every failing field (or the body is malformed) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4076,6 +5363,15 @@ export interface operations {
             };
             /** @description Order not found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Already deleted */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4142,10 +5438,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            order: components["schemas"]["OrderRowOut"];
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
-            /** @description No pending cancellation request */
+            /** @description Validation failed: `errors` names every failing field (or the body is malformed) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4174,6 +5477,15 @@ export interface operations {
             };
             /** @description Not found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No pending cancellation request */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4217,7 +5529,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["CancelRequestBody"];
-                "application/x-www-form-urlencoded": components["schemas"]["CancelRequestBody"];
+                "application/x-www-form-urlencoded": components["schemas"]["CancelRequestBodyForm"];
             };
         };
         responses: {
@@ -4227,10 +5539,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            order: components["schemas"]["OrderRowOut"];
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
-            /** @description Not cancellable now / reason missing */
+            /** @description Reason missing or invalid */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4259,6 +5578,15 @@ export interface operations {
             };
             /** @description Order not found (or not yours) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not cancellable in its status, or past the 7-day window after delivery */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4325,7 +5653,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            request: components["schemas"]["DetailRequestOut"] | null;
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Validation failed: `errors` names every failing field (or the body is malformed) */
@@ -4409,10 +5743,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            request: components["schemas"]["DetailRequestOut"];
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
-            /** @description Invalid reason / not cancelled or deleted / window expired / already pending or approved */
+            /** @description Invalid reason */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4441,6 +5782,15 @@ export interface operations {
             };
             /** @description Order not found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not cancelled or deleted / window expired / already pending or approved */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4502,7 +5852,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["RejectBody"];
-                "application/x-www-form-urlencoded": components["schemas"]["RejectBody"];
+                "application/x-www-form-urlencoded": components["schemas"]["RejectBodyForm"];
             };
         };
         responses: {
@@ -4512,10 +5862,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            order: components["schemas"]["OrderRowOut"];
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
-            /** @description No pending cancellation request */
+            /** @description Validation failed: `errors` names every failing field (or the body is malformed) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4544,6 +5901,15 @@ export interface operations {
             };
             /** @description Not found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No pending cancellation request */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4610,7 +5976,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            order: components["schemas"]["OrderSummaryOut"];
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Validation failed: `errors` names every failing field (or the body is malformed) */
@@ -4685,7 +6058,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["RejectBody"];
-                "application/x-www-form-urlencoded": components["schemas"]["RejectBody"];
+                "application/x-www-form-urlencoded": components["schemas"]["RejectBodyForm"];
             };
         };
         responses: {
@@ -4695,7 +6068,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Validation failed: `errors` names every failing field (or the body is malformed) */
@@ -4788,7 +6165,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["RestoreBody"];
-                "application/x-www-form-urlencoded": components["schemas"]["RestoreBody"];
+                "application/x-www-form-urlencoded": components["schemas"]["RestoreBodyForm"];
             };
         };
         responses: {
@@ -4798,10 +6175,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            orderId: number;
+                            /** Format: date-time */
+                            requestedAt: string | null;
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
-            /** @description Reason too short / expired / already requested */
+            /** @description Reason too short */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4830,6 +6216,15 @@ export interface operations {
             };
             /** @description Deleted order not found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Restore window expired / already requested */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4891,7 +6286,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["OrderReviewBody"];
-                "application/x-www-form-urlencoded": components["schemas"]["OrderReviewBody"];
+                "application/x-www-form-urlencoded": components["schemas"]["OrderReviewBodyForm"];
             };
         };
         responses: {
@@ -4901,10 +6296,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            product: components["schemas"]["ProductOut"];
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
-            /** @description Not delivered / not in the order / already reviewed / bad rating */
+            /** @description Bad rating or product id */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4933,6 +6335,15 @@ export interface operations {
             };
             /** @description Order or product not found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not delivered / not in the order / already reviewed */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4999,10 +6410,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            /** Format: date-time */
+                            deletionExpiresAt: string | null;
+                            orderId: number;
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
-            /** @description Already deleted */
+            /** @description Validation failed: `errors` names every failing field (or the body is malformed) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5031,6 +6451,15 @@ export interface operations {
             };
             /** @description Order not found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Already deleted */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5083,7 +6512,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            order: components["schemas"]["OrderRowOut"];
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Invalid status */
@@ -5190,7 +6626,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            tracking: components["schemas"]["TrackingOut"];
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Validation failed: `errors` names every failing field (or the body is malformed) */
@@ -5289,7 +6731,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            pagination: components["schemas"]["CatalogPaginationOut"];
+                            products: components["schemas"]["ProductOut"][];
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Not modified (If-None-Match) */
@@ -5369,10 +6818,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            product: components["schemas"]["ProductOut"];
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
-            /** @description Validation failed / Invalid category */
+            /** @description Validation failed */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5392,6 +6848,15 @@ export interface operations {
             };
             /** @description Customers may not */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such category (`errors` names `category`) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5468,7 +6933,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            product: components["schemas"]["ProductOut"];
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Not modified (If-None-Match) */
@@ -5541,7 +7012,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            product: components["schemas"]["ProductOut"];
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Validation failed */
@@ -5571,7 +7049,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Product not found */
+            /** @description Product not found, or no such category (`errors` names `category`) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5648,7 +7126,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Validation failed: `errors` names every failing field (or the body is malformed) */
@@ -5733,7 +7215,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            imageIds: string[];
+                            product: components["schemas"]["ProductOut"];
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Not an image / no file */
@@ -5832,7 +7322,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Validation failed: `errors` names every failing field (or the body is malformed) */
@@ -5907,7 +7401,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["InventoryBody"];
-                "application/x-www-form-urlencoded": components["schemas"]["InventoryBody"];
+                "application/x-www-form-urlencoded": components["schemas"]["InventoryBodyForm"];
             };
         };
         responses: {
@@ -5917,10 +7411,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            change: number;
+                            previousInventory: number;
+                            product: components["schemas"]["ProductOut"];
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
-            /** @description Insufficient inventory / not an integer */
+            /** @description Not an integer */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5949,6 +7452,15 @@ export interface operations {
             };
             /** @description Product not found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Insufficient inventory */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6019,7 +7531,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            entries: components["schemas"]["InventoryEntryOut"][];
+                            inventory: number;
+                            pagination: components["schemas"]["CatalogPaginationOut"];
+                            productId: string;
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Validation failed: `errors` names every failing field (or the body is malformed) */
@@ -6103,7 +7624,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            pagination: {
+                                limit: number;
+                                page: number;
+                                total: number;
+                            };
+                            rating: components["schemas"]["RatingOut"];
+                            reviews: components["schemas"]["ReviewOut"][];
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Validation failed: `errors` names every failing field (or the body is malformed) */
@@ -6160,7 +7693,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["ReviewBody"];
-                "application/x-www-form-urlencoded": components["schemas"]["ReviewBody"];
+                "application/x-www-form-urlencoded": components["schemas"]["ReviewBodyForm"];
             };
         };
         responses: {
@@ -6170,10 +7703,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            product: components["schemas"]["ProductOut"];
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
-            /** @description Invalid rating / already reviewed */
+            /** @description Invalid rating */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6202,6 +7742,15 @@ export interface operations {
             };
             /** @description Product not found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Already reviewed */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6277,7 +7826,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            pagination: components["schemas"]["UserPaginationOut"];
+                            users: components["schemas"]["UserListItemOut"][];
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Validation failed: `errors` names every failing field (or the body is malformed) */
@@ -6341,7 +7897,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["CreateUserBody"];
-                "application/x-www-form-urlencoded": components["schemas"]["CreateUserBody"];
+                "application/x-www-form-urlencoded": components["schemas"]["CreateUserBodyForm"];
             };
         };
         responses: {
@@ -6351,7 +7907,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            user: components["schemas"]["UserOut"];
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Validation failed */
@@ -6447,7 +8010,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            addresses: components["schemas"]["UserAddressOut"][];
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description No token, or an invalid, expired or revoked one (`code`: unauthenticated, invalid_token, token_expired, token_revoked) */
@@ -6502,7 +8071,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["AddressBody"];
-                "application/x-www-form-urlencoded": components["schemas"]["AddressBody"];
+                "application/x-www-form-urlencoded": components["schemas"]["AddressBodyForm"];
             };
         };
         responses: {
@@ -6512,7 +8081,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            address: components["schemas"]["UserAddressOut"];
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Validation failed */
@@ -6601,7 +8177,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            address: components["schemas"]["UserAddressOut"];
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Validation failed: `errors` names every failing field (or the body is malformed) */
@@ -6676,7 +8258,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["AddressBody"];
-                "application/x-www-form-urlencoded": components["schemas"]["AddressBody"];
+                "application/x-www-form-urlencoded": components["schemas"]["AddressBodyForm"];
             };
         };
         responses: {
@@ -6686,7 +8268,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            address: components["schemas"]["UserAddressOut"];
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Validation failed: `errors` names every failing field (or the body is malformed) */
@@ -6784,7 +8373,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Validation failed: `errors` names every failing field (or the body is malformed) */
@@ -6859,7 +8452,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["AddressPatchBody"];
-                "application/x-www-form-urlencoded": components["schemas"]["AddressPatchBody"];
+                "application/x-www-form-urlencoded": components["schemas"]["AddressPatchBodyForm"];
             };
         };
         responses: {
@@ -6869,7 +8462,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            address: components["schemas"]["UserAddressOut"];
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Validation failed: `errors` names every failing field (or the body is malformed) */
@@ -6967,7 +8567,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Validation failed: `errors` names every failing field (or the body is malformed) */
@@ -7043,7 +8647,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["DeleteAllBody"];
-                "application/x-www-form-urlencoded": components["schemas"]["DeleteAllBody"];
+                "application/x-www-form-urlencoded": components["schemas"]["DeleteAllBodyForm"];
             };
         };
         responses: {
@@ -7053,7 +8657,33 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            /** @description Accounts that would be deleted, per role (roles with none left out). */
+                            byRole: {
+                                [key: string]: number;
+                            };
+                            count: number;
+                            /** @enum {boolean} */
+                            dryRun: true;
+                            includeAdmins: boolean;
+                        } | {
+                            /** @enum {integer} */
+                            deletedCount: 0;
+                        } | {
+                            deletedCount: number;
+                            deletedUsers: {
+                                id: number;
+                                name: string;
+                                role: components["schemas"]["UserRoleOut"];
+                            }[];
+                            /** Format: date-time */
+                            timestamp: string;
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description `includeAdmins` without `confirm`, or a bad `confirm` */
@@ -7149,7 +8779,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            user: components["schemas"]["UserOut"];
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Not logged in */
@@ -7204,7 +8840,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["ProfileBody"];
-                "application/x-www-form-urlencoded": components["schemas"]["ProfileBody"];
+                "application/x-www-form-urlencoded": components["schemas"]["ProfileBodyForm"];
             };
         };
         responses: {
@@ -7214,10 +8850,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            /** @description A fresh token, after a password change only. */
+                            token?: string;
+                            user: components["schemas"]["UserOut"];
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
-            /** @description Validation failed or e-mail in use */
+            /** @description Validation failed */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7237,6 +8882,15 @@ export interface operations {
             };
             /** @description The token's role may not do this, or a cookie session's write lacks its CSRF token */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description E-mail in use by another account */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7303,7 +8957,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            user: components["schemas"]["UserOut"];
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Validation failed: `errors` names every failing field (or the body is malformed) */
@@ -7378,7 +9038,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["UpdateUserBody"];
-                "application/x-www-form-urlencoded": components["schemas"]["UpdateUserBody"];
+                "application/x-www-form-urlencoded": components["schemas"]["UpdateUserBodyForm"];
             };
         };
         responses: {
@@ -7388,7 +9048,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            user: components["schemas"]["UserOut"];
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description No fields to update */
@@ -7495,10 +9162,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            deletedOrders: number;
+                            deletedUser: {
+                                id: number;
+                                name: string;
+                            };
+                            /** Format: date-time */
+                            timestamp: string;
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
-            /** @description You cannot delete your own account */
+            /** @description Validation failed: `errors` names every failing field (or the body is malformed) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7527,6 +9207,15 @@ export interface operations {
             };
             /** @description User not found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description You cannot delete your own account */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7570,7 +9259,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["UpdateUserBody"];
-                "application/x-www-form-urlencoded": components["schemas"]["UpdateUserBody"];
+                "application/x-www-form-urlencoded": components["schemas"]["UpdateUserBodyForm"];
             };
         };
         responses: {
@@ -7580,7 +9269,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            user: components["schemas"]["UserOut"];
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description No fields to update */
@@ -7692,7 +9388,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            orders: components["schemas"]["UserOrderOut"][];
+                            pagination: components["schemas"]["UserPaginationOut"];
+                            statistics: components["schemas"]["UserStatisticsOut"];
+                            user: components["schemas"]["UserOut"];
+                        };
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Bad id, page or limit */
@@ -7767,7 +9472,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["RoleBody"];
-                "application/x-www-form-urlencoded": components["schemas"]["RoleBody"];
+                "application/x-www-form-urlencoded": components["schemas"]["RoleBodyForm"];
             };
         };
         responses: {
@@ -7777,7 +9482,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope"];
+                    "application/json": {
+                        data: {
+                            user: components["schemas"]["UserOut"];
+                        };
+                        message: string;
+                        /** @enum {boolean} */
+                        success: true;
+                    };
                 };
             };
             /** @description Invalid role */
