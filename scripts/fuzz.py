@@ -71,12 +71,6 @@ OPERATION_IDS = {
     ("POST", "/api/orders/sync-inventory"): "sync_inventory",
     ("POST", "/api/orders/undo-sync-inventory"): "undo_sync_inventory",
 }
-# Failures accepted for now, each with its reason (`reason`): rules the
-# document cannot state (one parameter's meaning depending on another's) and
-# the original contract's 400 answers to requests that are well formed but
-# meet a state (an order already deleted, no cancellation pending). A failure
-# not in it fails the run.
-BASELINE = ROOT / "scripts" / "fuzz-baseline.json"
 # Expected answers declared per operation, each with its reason: the
 # analytics reports' rules across parameters (schemathesis.toml).
 CONFIG = ROOT / "scripts" / "schemathesis.toml"
@@ -178,7 +172,7 @@ def excluded(role, long):
     return EXCLUDED[role] + ([] if long else SLOW.get(role, []))
 
 
-def run_role(binary, role, seconds, workers, report_dir, seed, long, update_baseline):
+def run_role(binary, role, seconds, workers, report_dir, seed, long):
     server = Server(binary, role)
     try:
         cmd = [
@@ -209,10 +203,6 @@ def run_role(binary, role, seconds, workers, report_dir, seed, long, update_base
         ]
         if seed is not None:
             cmd += ["--seed", str(seed)]
-        if BASELINE.exists() or update_baseline:
-            cmd += ["--baseline", str(BASELINE)]
-        if update_baseline:
-            cmd += ["--baseline-update"]
         if role != "anonymous":
             cmd += ["-H", f"Authorization: Bearer {server.token(role)}"]
         for method, path, _ in excluded(role, long):
@@ -250,9 +240,7 @@ def summarise(text):
     block = re.search(r"\nErrors:\n(.*?)\n\n", text, re.S)
     if block:
         errors = sum(int(n) for n in re.findall(r":\s*(\d+)\s*$", block.group(1), re.M))
-    m = re.search(r"Known failures:\s*(\d+)", text)
-    known = int(m.group(1)) if m else 0
-    return {"operations": ops, "cases": cases, "failures": failures, "errors": errors, "known": known}
+    return {"operations": ops, "cases": cases, "failures": failures, "errors": errors}
 
 
 def main():
@@ -263,11 +251,6 @@ def main():
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--report-dir", default=str(ROOT / "target" / "fuzz"))
     ap.add_argument("--long", action="store_true", help="print a BENCHMARKS.md table at the end")
-    ap.add_argument(
-        "--update-baseline",
-        action="store_true",
-        help=f"add this run's failures to {BASELINE.name} (give each a `reason` before committing)",
-    )
     args = ap.parse_args()
 
     # Absolute: each server runs in its own temporary directory.
@@ -288,14 +271,13 @@ def main():
     for role in roles:
         log(f"== schemathesis as {role} ({per_role} s)")
         r = run_role(
-            binary, role, per_role, args.workers, report_dir, args.seed, args.long, args.update_baseline
+            binary, role, per_role, args.workers, report_dir, args.seed, args.long
         )
         results.append(r)
         failed = sum(r["failures"].values())
         log(
             f"   {role}: {r['operations']} operations, {r['cases']} cases, {failed} failures "
             f"{json.dumps(r['failures'], ensure_ascii=False)}, {r['errors']} errors, "
-            f"{r['known']} known (baseline), "
             f"exit {r['status']}, {r['seconds']} s"
             + ("" if r["alive"] else ", THE SERVER DIED")
         )
@@ -306,13 +288,13 @@ def main():
     log(f"== fuzzing took {total:.0f} s; reports in {report_dir}")
     if args.long:
         log(
-            "\n| role | operations | cases | failures | errors | known (baseline) | seconds |"
-            "\n|---|---:|---:|---:|---:|---:|---:|"
+            "\n| role | operations | cases | failures | errors | seconds |"
+            "\n|---|---:|---:|---:|---:|---:|"
         )
         for r in results:
             log(
                 f"| {r['role']} | {r['operations']} | {r['cases']} | "
-                f"{sum(r['failures'].values())} | {r['errors']} | {r['known']} | {r['seconds']} |"
+                f"{sum(r['failures'].values())} | {r['errors']} | {r['seconds']} |"
             )
     bad = [r["role"] for r in results if r["status"] != 0 or not r["alive"]]
     if bad:

@@ -698,8 +698,9 @@ pub struct ProductBody {
     #[schema(example = "clothing")]
     category: Option<String>,
     tags: Option<Vec<String>>,
-    /// Free-form JSON object, returned as given (sizes, colours, RAM…).
-    #[schema(value_type = Object)]
+    /// Free-form JSON object, returned as given (sizes, colours, RAM…);
+    /// left out or null: none (on an update: unchanged).
+    #[schema(value_type = Option<Object>)]
     attributes: Option<Value>,
     sku: Option<String>,
     /// `active` (default) or `archived` (stored, not listed or sold); `isActive` is accepted too.
@@ -1737,6 +1738,10 @@ pub fn refine_spec(api: &mut utoipa::openapi::OpenApi) {
         {
             // An update needs at least one field it knows.
             body.min_properties = Some(1);
+        }
+        // A null field of an update is not given (the category too).
+        if let Some(o) = property_schema(api, "ProductUpdateBody", "category") {
+            o.schema_type = SchemaType::from_iter([Type::String, Type::Null]);
         }
     }
     require(

@@ -435,6 +435,23 @@ async fn fuzzing_findings_stay_fixed() {
         attributes["propertyNames"]["pattern"].is_string(),
         "{attributes}"
     );
+    // `attributes` may be left out or null, as the document now says.
+    for body in [
+        json!({"name": "Plain", "description": "Plain", "price": 1, "category": "sports"}),
+        json!({"name": "Null", "description": "Null", "price": 1, "category": "sports",
+               "attributes": null}),
+    ] {
+        let r = app.post("/api/products", Some(&admin), body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        assert_eq!(r.body["data"]["product"]["attributes"], json!({}));
+    }
+    let attributes = &doc["components"]["schemas"]["ProductBody"];
+    assert!(
+        !attributes["required"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("attributes"))
+    );
     // A form body has no null (the text "null" would be a value).
     let form = &doc["components"]["schemas"]["ProfileBodyForm"];
     assert!(!form.to_string().contains("\"null\""), "{form}");

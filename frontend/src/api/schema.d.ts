@@ -1908,8 +1908,11 @@ export interface components {
         };
         /** @description Product fields ecap reads; anything else in the body is ignored, never stored. */
         ProductBody: {
-            /** @description Free-form JSON object, returned as given (sizes, colours, RAM…). */
-            attributes: Record<string, unknown>;
+            /**
+             * @description Free-form JSON object, returned as given (sizes, colours, RAM…);
+             *     left out or null: none (on an update: unchanged).
+             */
+            attributes?: Record<string, unknown> | null;
             /** @example clothing */
             category: string;
             description: string;
@@ -1975,10 +1978,13 @@ export interface components {
         };
         /** @description Product fields ecap reads; anything else in the body is ignored, never stored. */
         ProductUpdateBody: {
-            /** @description Free-form JSON object, returned as given (sizes, colours, RAM…). */
-            attributes?: Record<string, unknown>;
+            /**
+             * @description Free-form JSON object, returned as given (sizes, colours, RAM…);
+             *     left out or null: none (on an update: unchanged).
+             */
+            attributes?: Record<string, unknown> | null;
             /** @example clothing */
-            category?: string;
+            category?: string | null;
             description?: string | null;
             images?: string[] | null;
             /**
