@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """Soak: the all-in-one server under a steady mixed load for a long time.
 
-    python3 bench/soak.py [--minutes 30] [--bin target/release/ecap] [--rate 200] [--write]
+    python3 bench/soak.py [--minutes 30] [--bin target/release/ecap] [--rate R] [--write]
 
-Starts `ecap serve --demo` on a fresh SQLite data dir (127.0.0.1, a random
-port) and drives it at a fixed pace from a few threads, each request on a
-kept-alive connection:
+Seeds a fresh SQLite data dir with a history (`ecap seed --orders 100000`, so
+the caches fill during the warm-up instead of over the whole run), starts
+`ecap serve --demo` on it (127.0.0.1, a random port), measures the mix's
+capacity (`--capacity-seconds` unpaced from the same threads) and drives it
+at half of that (or `--rate`) at a fixed pace, each request on a kept-alive
+connection:
 
   * reads (70 %): product pages, a product, categories, the dashboard, the
     admin's order list, `/api/auth/me`;
@@ -14,13 +17,15 @@ kept-alive connection:
     pending → processing → shipped → delivered.
 
 Every `--sample` seconds it records the server's RSS, open file descriptors,
-threads, the database and WAL sizes, and the window's request count, errors
-and p50/p99 latency. At the end it checks the books: every acknowledged order
-is there, the product's stock equals its starting stock minus what the orders
-hold, and `ecap analytics verify` is clean. It fails (exit 1) on any 5xx or
-connection error, on RSS at the end more than 25 % (and 10 MB) above the
-median of the first quarter, on open files growing by more than 20, or on a
-broken book. `--write` puts the table into BENCHMARKS.md between the
+threads, database pool connections (`/metrics`), the database and WAL sizes,
+and the window's request count, errors and p50/p99 latency. At the end it
+checks the books: every acknowledged order is there, the product's stock
+equals its starting stock minus what the orders hold, and `ecap analytics
+verify` is clean. It fails (exit 1) on any 5xx or connection error, on RSS at
+the end more than 10 % above the median of the three samples after the
+warm-up (`--warmup` minutes), on a p99 of the last 5 minutes above 1.5 × the
+p99 of the first 5 (all their requests together), on open files or pool
+connections growing, or on a broken book. `--write` puts the table into BENCHMARKS.md between the
 `bench/soak.py` markers. Python standard library only.
 """
 
@@ -104,6 +109,18 @@ def proc_figures(pid: int) -> dict:
     return out
 
 
+def pool_connections(port: int) -> int:
+    """Open database connections of every pool (idle and in use), from /metrics."""
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+        conn.close()
+    except OSError:
+        return -1
+    return sum(int(float(m)) for m in re.findall(r"^db_pool_connections\{[^}]*\} (\S+)$", text, re.M))
+
+
 def pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -115,7 +132,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=30.0)
     ap.add_argument("--bin", default=str(ROOT / "target/release/ecap"))
-    ap.add_argument("--rate", type=float, default=200.0, help="requests per second in all")
+    ap.add_argument("--rate", type=float, default=0.0,
+                    help="requests per second in all (default: half the measured capacity)")
+    ap.add_argument("--capacity-seconds", type=float, default=20.0)
+    ap.add_argument("--seed-orders", type=int, default=100_000)
+    ap.add_argument("--warmup", type=float, default=5.0, help="minutes before RSS must stay flat")
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--sample", type=float, default=60.0, help="seconds per sample")
     ap.add_argument("--write", action="store_true")
@@ -133,6 +154,12 @@ def main() -> int:
                 "LOG_LEVEL": "warn", "RATE_LIMIT_MAX_REQUESTS": "100000000",
                 "AUTH_RATE_LIMIT_MAX_REQUESTS": "100000000"})
     log = open(work / "server.log", "wb")
+    if args.seed_orders:
+        t0 = time.time()
+        subprocess.run([str(binary), "--data-dir", str(work / "data"), "seed", "--orders",
+                        str(args.seed_orders)], env=env, stdout=log, stderr=subprocess.STDOUT,
+                       cwd=str(work), check=True, timeout=1800)
+        print(f"seeded {args.seed_orders:,} orders in {time.time() - t0:.0f} s", flush=True)
     server = subprocess.Popen([str(binary), "--data-dir", str(work / "data"), "serve", "--demo",
                                "--port", str(port)], env=env, stdout=log,
                               stderr=subprocess.STDOUT, cwd=str(work))
@@ -194,16 +221,21 @@ def run(args, binary: Path, work: Path, port: int, env: dict, server: subprocess
         ("GET", "/api/auth/me", "customer"),
     ]
 
+    pace = {"gap": 0.0}
+
     def worker(seed: int) -> None:
         rnd = random.Random(seed)
         cl = Client(port)
-        gap = args.threads / args.rate
         due = time.perf_counter()
         while not stop.is_set():
-            due += gap
-            pause = due - time.perf_counter()
-            if pause > 0:
-                time.sleep(pause)
+            gap = pace["gap"]
+            if gap:
+                due += gap
+                pause = due - time.perf_counter()
+                if pause > 0:
+                    time.sleep(pause)
+            else:
+                due = time.perf_counter()
             x = rnd.random()
             kind = "read"
             if x < 0.2:
@@ -252,10 +284,26 @@ def run(args, binary: Path, work: Path, port: int, env: dict, server: subprocess
 
     threads = [threading.Thread(target=worker, args=(i,), daemon=True)
                for i in range(args.threads)]
-    started = time.time()
     for t in threads:
         t.start()
+    # Capacity: the same mix, unpaced, from the same threads.
+    capacity = 0.0
+    if args.capacity_seconds > 0:
+        time.sleep(args.capacity_seconds)
+        with lock:
+            capacity = window["n"] / args.capacity_seconds
+            cap_errors = window["s5xx"] + window["err"]
+            window.update({"lat": [], "n": 0, "err": 0, "s5xx": 0, "s4xx": 0})
+        print(f"capacity of the mix: {capacity:,.0f} req/s unpaced ({cap_errors} 5xx/errors)",
+              flush=True)
+    rate = args.rate or max(10.0, capacity / 2)
+    args.rate, args.capacity = rate, capacity
+    with lock:
+        totals.update({"n": 0, "err": 0, "s5xx": 0})
+    pace["gap"] = args.threads / rate
+    started = time.time()
     samples = []
+    lat_by_sample: list[list[float]] = []
     db = work / "data" / "ecap.db"
     end = started + args.minutes * 60
     print(f"soak: {args.minutes:g} min at {args.rate:g} req/s on port {port} ({work})", flush=True)
@@ -264,7 +312,9 @@ def run(args, binary: Path, work: Path, port: int, env: dict, server: subprocess
         with lock:
             w = dict(window)
             window.update({"lat": [], "n": 0, "err": 0, "s5xx": 0, "s4xx": 0})
+        lat_by_sample.append(w["lat"])
         f = proc_figures(server.pid)
+        f["pool"] = pool_connections(port)
         wal = Path(str(db) + "-wal")
         s = {"t_min": (time.time() - started) / 60, "requests": w["n"], "errors": w["err"],
              "s5xx": w["s5xx"], "s4xx": w["s4xx"], "p50_ms": pct(w["lat"], 50),
@@ -275,6 +325,7 @@ def run(args, binary: Path, work: Path, port: int, env: dict, server: subprocess
         print(f"  {s['t_min']:5.1f} min  {s['requests']:6d} req  p50 {s['p50_ms']:6.2f} ms  "
               f"p99 {s['p99_ms']:7.2f} ms  5xx {s['s5xx']}  err {s['errors']}  "
               f"RSS {s['rss_kb'] / 1024:6.1f} MB  fds {s['fds']}  threads {s['threads']}  "
+              f"pool {s['pool']}  "
               f"db {s['db_mb']:.1f} MB  wal {s['wal_mb']:.1f} MB", flush=True)
         if server.poll() is not None:
             print("the server exited during the soak", file=sys.stderr)
@@ -310,33 +361,48 @@ def run(args, binary: Path, work: Path, port: int, env: dict, server: subprocess
         problems.append("analytics verify: " + (verify.stdout + verify.stderr)[-500:])
     if totals["s5xx"] or totals["err"]:
         problems.append(f"{totals['s5xx']} 5xx answers and {totals['err']} connection errors")
-    q = max(1, len(samples) // 4)
-    first_rss = sorted(s["rss_kb"] for s in samples[:q])[q // 2] if samples else 0
+    # RSS after the warm-up: the median of the three samples that follow it.
+    after = [s["rss_kb"] for s in samples if s["t_min"] > args.warmup][:3]
+    first_rss = sorted(after)[len(after) // 2] if after else 0
     last_rss = samples[-1]["rss_kb"] if samples else 0
-    if last_rss > first_rss * 1.25 and last_rss - first_rss > 10_240:
-        problems.append(f"RSS grew from {first_rss / 1024:.1f} to {last_rss / 1024:.1f} MB")
+    rss_growth = (last_rss / first_rss - 1) * 100 if first_rss else float("nan")
+    if not first_rss or last_rss > first_rss * 1.10:
+        problems.append(f"RSS grew {rss_growth:.1f} % after the warm-up "
+                        f"({first_rss / 1024:.1f} → {last_rss / 1024:.1f} MB)")
+    # p99 of all the requests of the first and of the last five minutes.
+    per = max(1, round(300 / args.sample))
+    first_p99 = pct([x for lat in lat_by_sample[:per] for x in lat], 99)
+    last_p99 = pct([x for lat in lat_by_sample[-per:] for x in lat], 99)
+    if not last_p99 <= 1.5 * first_p99:
+        problems.append(f"p99 of the last 5 minutes {last_p99:.2f} ms > 1.5 × the first 5 "
+                        f"({first_p99:.2f} ms)")
     if samples and samples[-1]["fds"] - samples[0]["fds"] > 20:
         problems.append(f"open files grew from {samples[0]['fds']} to {samples[-1]['fds']}")
+    pools = [s["pool"] for s in samples if s["pool"] >= 0]
+    if not pools or max(pools) - min(pools) > 8:
+        problems.append(f"pool connections not flat: {min(pools or [0])}–{max(pools or [0])}")
 
     ok = not problems
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [MARK_START, f"## Soak: {args.minutes:g} minutes of mixed load on the all-in-one server",
              "",
-             f"`python3 bench/soak.py --minutes {args.minutes:g} --rate {args.rate:g} --write` "
+             f"`python3 bench/soak.py --minutes {args.minutes:g} --write` "
              f"({when}, binary `{binary.relative_to(ROOT) if binary.is_relative_to(ROOT) else binary}`, "
-             f"SQLite, {os.cpu_count()} CPUs; load average at the end "
-             f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}): reads 70 %, orders 20 %, "
-             "status moves 10 %, paced from "
-             f"{args.threads} threads on kept-alive connections.", "",
+             f"SQLite seeded with {args.seed_orders:,} orders, {os.cpu_count()} CPUs; load "
+             f"average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}): reads 70 %, "
+             "orders 20 %, status moves 10 %, from "
+             f"{args.threads} threads on kept-alive connections. Capacity of the mix measured "
+             f"first ({args.capacity_seconds:g} s unpaced): {args.capacity:,.0f} req/s; the soak "
+             f"paced at {args.rate:,.0f} req/s.", "",
              "| minute | requests | p50 ms | p99 ms | 4xx | 5xx | conn. errors | RSS MB "
-             "| open files | threads | db MB | WAL MB |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| open files | pool conns | threads | db MB | WAL MB |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     step = max(1, len(samples) // 10)
     shown = samples[::step] + ([samples[-1]] if samples and (len(samples) - 1) % step else [])
     for s in shown:
         lines.append(f"| {s['t_min']:.1f} | {s['requests']:,} | {s['p50_ms']:.2f} | "
                      f"{s['p99_ms']:.2f} | {s['s4xx']} | {s['s5xx']} | {s['errors']} | "
-                     f"{s['rss_kb'] / 1024:.1f} | {s['fds']} | {s['threads']} | "
+                     f"{s['rss_kb'] / 1024:.1f} | {s['fds']} | {s['pool']} | {s['threads']} | "
                      f"{s['db_mb']:.1f} | {s['wal_mb']:.1f} |")
     lines += ["", f"In all {totals['n']:,} requests, {totals['orders']:,} orders acknowledged, "
               f"{totals['moves']:,} status moves; {totals['s5xx']} 5xx, {totals['err']} connection "
@@ -344,8 +410,11 @@ def run(args, binary: Path, work: Path, port: int, env: dict, server: subprocess
               f"orders: {'yes' if stock == START_STOCK - len(placed) else 'NO'}; orders in the "
               f"list {total_orders}; sampled acknowledged orders missing: {missing}; "
               f"`ecap analytics verify`: {'clean' if verified else 'DIFFERENCES'}. "
-              f"RSS first quarter (median) {first_rss / 1024:.1f} MB, at the end "
-              f"{last_rss / 1024:.1f} MB. Verdict: **{'held' if ok else 'FAILED'}**"
+              f"RSS after the {args.warmup:g}-minute warm-up {first_rss / 1024:.1f} MB, at the end "
+              f"{last_rss / 1024:.1f} MB ({rss_growth:+.1f} %, limit +10 %); p99 of the first "
+              f"5 minutes {first_p99:.2f} ms, of the last 5 {last_p99:.2f} ms "
+              f"({last_p99 / first_p99:.2f}×, limit 1.5×); pool connections "
+              f"{min(pools or [0])}–{max(pools or [0])}. Verdict: **{'held' if ok else 'FAILED'}**"
               + ("" if ok else " — " + "; ".join(problems)) + ".", "", MARK_END]
     table = "\n".join(lines) + "\n"
     print(table)

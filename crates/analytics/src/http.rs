@@ -552,9 +552,16 @@ fn tracked_event(body: &Value) -> ApiResult<(String, OrderEvent)> {
     let err = |errors: &mut Vec<FieldError>, path: &str, msg: &str| {
         errors.push(FieldError::body(path, msg));
     };
+    // An integer id in the 64-bit range the document states (a whole number
+    // written `706.0` too, as JSON Schema counts it).
+    let integer_id = |n: &serde_json::Number| {
+        n.as_u64()
+            .map(|u| u.to_string())
+            .or_else(|| json_int(&Value::Number(n.clone())).map(|i| i.to_string()))
+    };
     let order_id = match &body["orderId"] {
         Value::String(s) if !s.trim().is_empty() && s.chars().count() <= 60 => s.trim().to_owned(),
-        Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+        Value::Number(n) if integer_id(n).is_some() => integer_id(n).unwrap_or_default(),
         _ => {
             err(
                 &mut errors,
@@ -875,7 +882,7 @@ fn track_order_schema(api: &mut utoipa::openapi::OpenApi) {
         "properties": {
             "orderId": {"oneOf": [
                 {"type": "string", "maxLength": 60, "pattern": format!("^{t}*{n}{t}*$")},
-                {"type": "integer"},
+                {"type": "integer", "minimum": i64::MIN, "maximum": u64::MAX},
             ]},
             "amount": money,
             "items": {"type": ["array", "null"], "maxItems": 1000, "items": {
@@ -891,7 +898,7 @@ fn track_order_schema(api: &mut utoipa::openapi::OpenApi) {
                     "category": {"type": ["string", "null"], "pattern": format!("^{t}*$")},
                 },
             }},
-            "userId": {"type": ["integer", "null"], "minimum": 1},
+            "userId": {"type": ["integer", "null"], "minimum": 1, "maximum": i64::MAX},
             "paymentMethod": {"type": ["string", "null"], "minLength": 1, "maxLength": 32, "pattern": format!("^{t}*$")},
             "status": {"type": ["string", "null"], "enum": STATUSES.iter().map(|s| Value::from(*s)).chain([Value::Null]).collect::<Vec<_>>()},
             "placedAt": {

@@ -278,13 +278,20 @@ pub const PAGE_MAX: u64 = 1_000_000;
 
 /// An integer from JSON: a number without a fraction, or a numeric string.
 pub fn json_int(v: &serde_json::Value) -> Option<i64> {
+    // A whole number written with a fraction (`706.0`) is an integer, as JSON
+    // Schema counts it, in JSON and in a form's text alike.
+    let whole = |f: f64| (f.fract() == 0.0 && f.abs() < 9e15).then_some(f as i64);
     match v {
-        serde_json::Value::Number(n) => n.as_i64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.fract() == 0.0 && f.abs() < 9e15)
-                .map(|f| f as i64)
-        }),
-        serde_json::Value::String(s) => s.trim().parse().ok(),
+        serde_json::Value::Number(n) => n.as_i64().or_else(|| n.as_f64().and_then(whole)),
+        serde_json::Value::String(s) => {
+            let s = s.trim();
+            s.parse().ok().or_else(|| {
+                s.parse::<f64>()
+                    .ok()
+                    .filter(|f| f.is_finite())
+                    .and_then(whole)
+            })
+        }
         _ => None,
     }
 }

@@ -452,6 +452,37 @@ async fn fuzzing_findings_stay_fixed() {
             .unwrap()
             .contains(&json!("attributes"))
     );
+    // The long run of 2026-12-08: a whole number written with a fraction is
+    // an integer in a form as in JSON; a user update's e-mail is a string,
+    // not null; an external order id is any 64-bit integer (or `706.0`).
+    let r = app
+        .form(
+            Method::POST,
+            "/api/orders/bulk-delete",
+            Some(&admin),
+            "ids=706.0&ids=999999",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["data"]["failed"], 2, "{}", r.body);
+    let r = app
+        .put(
+            "/api/users/1",
+            Some(&admin),
+            json!({"email": null, "name": "Renamed"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    for order_id in [json!(18_446_744_073_709_551_615_u64), json!(706.0)] {
+        let r = app
+            .post(
+                "/api/analytics/track/order",
+                Some(&admin),
+                json!({"orderId": order_id, "amount": 1}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{order_id}: {}", r.body);
+    }
     // A form body has no null (the text "null" would be a value).
     let form = &doc["components"]["schemas"]["ProfileBodyForm"];
     assert!(!form.to_string().contains("\"null\""), "{form}");

@@ -1229,10 +1229,23 @@ pub async fn user_details(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateUserBody {
+    #[serde(default, deserialize_with = "not_null")]
     name: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     email: Option<String>,
     /// Empty clears it.
     phone: Option<String>,
+}
+
+/// A field that may be left out but not sent as null (the document says a
+/// string; "No fields to update" would otherwise answer a schema-valid body).
+fn not_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        Some(s) => Ok(Some(s)),
+        None => Err(serde::de::Error::custom(
+            "must be a string (leave the field out rather than send null)",
+        )),
+    }
 }
 
 /// Update a user's name, e-mail or phone (the user themself or an admin; not the role).
