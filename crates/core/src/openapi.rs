@@ -202,7 +202,7 @@ pub fn add_success_envelope(api: &mut OpenApi) {
 /// prove on every answer of the fuzz runs (`scripts/fuzz.py`).
 ///
 /// Returns what did not fit: an operation id or status the document does not
-/// have, or a schema that is not one.
+/// have (when it has any of the file's), or a schema that is not one.
 pub fn add_response_schemas(api: &mut OpenApi, source: &str) -> Vec<String> {
     use serde_json::{Map, Value, json};
     let mut problems = Vec::new();
@@ -228,6 +228,15 @@ pub fn add_response_schemas(api: &mut OpenApi, source: &str) -> Vec<String> {
     let Some(responses) = doc.get("responses").and_then(Value::as_object) else {
         return problems;
     };
+    // A process of the split shape documents its own service only: another
+    // service's file names none of its operations (its components stay, as
+    // answers refer to each other's, e.g. an order's `ProductOut`).
+    let served = responses.keys().any(|id| {
+        operations_mut(api).any(|(_, op)| op.operation_id.as_deref() == Some(id.as_str()))
+    });
+    if !served {
+        return problems;
+    }
     for (id, statuses) in responses {
         let Some((_, op)) =
             operations_mut(api).find(|(_, op)| op.operation_id.as_deref() == Some(id.as_str()))
@@ -635,24 +644,29 @@ pub fn link(api: &mut OpenApi, from: &str, status: &str, pointer: &str, param: &
 /// nested objects (the server reads `qs`-style `a[b]=` keys, which OpenAPI
 /// cannot describe), so bodies with them are offered as JSON only.
 fn is_flat(schema: &serde_json::Value) -> bool {
-    let nested = |v: &serde_json::Value| {
-        v.get("properties").is_some()
-            || v.get("oneOf").is_some()
-            || v.get("anyOf").is_some()
+    // A scalar, a list of scalars, or a choice between such (a list or its
+    // one item, which a form cannot tell apart anyway).
+    fn flat_value(v: &serde_json::Value, depth: u8) -> bool {
+        let object = v.get("properties").is_some()
             || match v.get("type") {
                 Some(serde_json::Value::String(t)) => t == "object",
                 Some(serde_json::Value::Array(ts)) => ts.iter().any(|t| t == "object"),
                 _ => false,
-            }
-    };
+            };
+        let choices = ["anyOf", "oneOf"]
+            .iter()
+            .filter_map(|k| v.get(*k).and_then(serde_json::Value::as_array))
+            .flatten()
+            .all(|c| depth == 0 && flat_value(c, depth + 1));
+        !object
+            && choices
+            && v.get("items")
+                .is_none_or(|i| depth == 0 && flat_value(i, depth + 1))
+    }
     schema
         .get("properties")
         .and_then(serde_json::Value::as_object)
-        .is_some_and(|props| {
-            props
-                .values()
-                .all(|p| !nested(p) && p.get("items").is_none_or(|i| !nested(i)))
-        })
+        .is_some_and(|props| props.values().all(|p| flat_value(p, 0)))
 }
 
 /// Offers every JSON body whose fields are flat as a form too (the shared

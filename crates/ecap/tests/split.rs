@@ -622,9 +622,9 @@ async fn story(t: &Topo, admin: &str) {
     assert_eq!(update["ordersToday"], 1, "{update}");
     drop(sse);
 
-    // Too many units: the catalog's refusal crosses the wire as the contract's 400.
+    // Too many units: the catalog's refusal crosses the wire as a 409 (the shop's state, not the request).
     let (s, b) = t.place(1, &customer, &tent, 1000).await;
-    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert_eq!(s, StatusCode::CONFLICT, "{b}");
     assert_eq!(b["productId"], tent.as_str());
 
     // The lifecycle at replica 2.
@@ -655,10 +655,7 @@ async fn story(t: &Topo, admin: &str) {
             json!({"rating": 4, "comment": "Second thoughts"}),
         )
         .await;
-    assert!(
-        s == StatusCode::BAD_REQUEST || s == StatusCode::CONFLICT,
-        "one review per order: {s} {b}"
-    );
+    assert_eq!(s, StatusCode::CONFLICT, "one review per order: {b}");
     let (_, b) = api
         .call(
             Method::GET,
@@ -783,7 +780,7 @@ async fn race(t: &Topo, admin: &str) {
         let (s, b) = r.unwrap();
         match s {
             StatusCode::CREATED => sold += 1,
-            StatusCode::BAD_REQUEST => refused += 1,
+            StatusCode::CONFLICT => refused += 1,
             other => panic!("unexpected {other}: {b}"),
         }
     }

@@ -1922,12 +1922,16 @@ pub fn refine_spec(api: &mut utoipa::openapi::OpenApi) {
 
     text(api, "CancelRequestBody", "reason", 1, 2000);
     require(api, "CancelRequestBody", &["reason"]);
-    let images = json!({"type": "array", "maxItems": 10, "items": {"type": "string", "maxLength": 2048, "pattern": format!("^(https?://|/media/){}*$", ecap_core::openapi::TEXT_CHAR)}});
+    // A list, or its one item (what a form with one value sends).
+    let image = json!({"type": "string", "maxLength": 2048, "pattern": format!("^(https?://|/media/){}*$", ecap_core::openapi::TEXT_CHAR)});
+    let images = json!({"anyOf": [{"type": "array", "maxItems": 10, "items": image}, image]});
     set_property(api, "CancelRequestBody", "images", &images);
     text(api, "RejectBody", "rejectionReason", 0, 2000);
     text(api, "DeleteBody", "reason", 0, 500);
     text(api, "BulkDeleteBody", "reason", 0, 500);
-    let ids = json!({"type": "array", "minItems": 1, "maxItems": BULK_MAX, "items": {"type": "integer", "format": "int64", "minimum": 1}});
+    let id = json!({"type": "integer", "format": "int64", "minimum": 1});
+    let ids =
+        json!({"anyOf": [{"type": "array", "minItems": 1, "maxItems": BULK_MAX, "items": id}, id]});
     set_property(api, "BulkDeleteBody", "ids", &ids);
     require(api, "BulkDeleteBody", &["ids"]);
 

@@ -1198,16 +1198,8 @@ export interface components {
          *     keys, so a key it does not read is refused rather than ignored.
          */
         BulkDeleteBody: {
-            ids: number[];
+            ids: number[] | number;
             reason?: string | null;
-        };
-        /**
-         * @description ecap's own route (the original had none): no old client sends it extra
-         *     keys, so a key it does not read is refused rather than ignored.
-         */
-        BulkDeleteBodyForm: {
-            ids: number[];
-            reason?: string;
         };
         /** @description One id of a bulk delete: deleted, or why not. */
         BulkDeleteResultOut: {
@@ -1222,11 +1214,7 @@ export interface components {
             success: false;
         };
         CancelRequestBody: {
-            images: string[];
-            reason: string;
-        };
-        CancelRequestBodyForm: {
-            images: string[];
+            images: string[] | string;
             reason: string;
         };
         /** @description A page of a catalog listing */
@@ -2232,6 +2220,14 @@ export interface components {
             /** @enum {string} */
             status: "pending" | "processing" | "shipped" | "out_for_delivery" | "delivered" | "cancelled" | "refund_processing" | "refunded";
             trackingNumber?: string | null;
+        };
+        StatusBodyForm: {
+            cancellationReason?: string;
+            courierName?: string;
+            estimatedDelivery?: string | null;
+            /** @enum {string} */
+            status: "pending" | "processing" | "shipped" | "out_for_delivery" | "delivered" | "cancelled" | "refund_processing" | "refunded";
+            trackingNumber?: string;
         };
         /**
          * @description An IANA time zone name
@@ -4516,7 +4512,6 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["BulkDeleteBody"];
-                "application/x-www-form-urlencoded": components["schemas"]["BulkDeleteBodyForm"];
             };
         };
         responses: {
@@ -5535,7 +5530,6 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["CancelRequestBody"];
-                "application/x-www-form-urlencoded": components["schemas"]["CancelRequestBodyForm"];
             };
         };
         responses: {
@@ -6509,6 +6503,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["StatusBody"];
+                "application/x-www-form-urlencoded": components["schemas"]["StatusBodyForm"];
             };
         };
         responses: {
