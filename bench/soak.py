@@ -25,7 +25,8 @@ verify` is clean. It fails (exit 1) on any 5xx or connection error, on RSS at
 the end more than 10 % above the median of the three samples after the
 warm-up (`--warmup` minutes), on a p99 of the last 5 minutes above 1.5 × the
 p99 of the first 5 (all their requests together), on open files or pool
-connections growing, or on a broken book. `--write` puts the table into BENCHMARKS.md between the
+connections growing, or on a broken book. The report also gives each route's
+p99 in the first and the last five minutes, so a drift names its route. `--write` puts the table into BENCHMARKS.md between the
 `bench/soak.py` markers. Python standard library only.
 """
 
@@ -208,7 +209,7 @@ def run(args, binary: Path, work: Path, port: int, env: dict, server: subprocess
 
     lock = threading.Lock()
     stop = threading.Event()
-    window: dict = {"lat": [], "n": 0, "err": 0, "s5xx": 0, "s4xx": 0}
+    window: dict = {"lat": [], "routes": {}, "n": 0, "err": 0, "s5xx": 0, "s4xx": 0}
     totals = {"n": 0, "err": 0, "s5xx": 0, "orders": 0, "moves": 0}
     placed: list[int] = []
     next_step = {"pending": "processing", "processing": "shipped", "shipped": "delivered"}
@@ -238,6 +239,7 @@ def run(args, binary: Path, work: Path, port: int, env: dict, server: subprocess
                 due = time.perf_counter()
             x = rnd.random()
             kind = "read"
+            route = "POST /api/orders"
             if x < 0.2:
                 kind = "order"
                 st, b, took = cl.request("POST", "/api/orders", customer, {
@@ -249,6 +251,7 @@ def run(args, binary: Path, work: Path, port: int, env: dict, server: subprocess
                         totals["orders"] += 1
             elif x < 0.3:
                 kind = "move"
+                route = "PUT /api/orders/:id/status (the GET before it when nothing moves)"
                 with lock:
                     oid = rnd.choice(placed[-200:]) if placed else None
                 if oid is None:
@@ -267,12 +270,14 @@ def run(args, binary: Path, work: Path, port: int, env: dict, server: subprocess
                         st = 200  # another worker moved it first: expected
             else:
                 method, path, who = reads[rnd.randrange(len(reads))]
+                route = f"{method} {path} ({who or 'anonymous'})"
                 path = path.replace("{p}", rnd.choice(some_products))
                 st, b, took = cl.request(method, path, {"admin": admin, "customer": customer}.get(who))
             with lock:
                 window["n"] += 1
                 totals["n"] += 1
                 window["lat"].append(took * 1000)
+                window["routes"].setdefault(route, []).append(took * 1000)
                 if st == 0:
                     window["err"] += 1
                     totals["err"] += 1
@@ -293,7 +298,7 @@ def run(args, binary: Path, work: Path, port: int, env: dict, server: subprocess
         with lock:
             capacity = window["n"] / args.capacity_seconds
             cap_errors = window["s5xx"] + window["err"]
-            window.update({"lat": [], "n": 0, "err": 0, "s5xx": 0, "s4xx": 0})
+            window.update({"lat": [], "routes": {}, "n": 0, "err": 0, "s5xx": 0, "s4xx": 0})
         print(f"capacity of the mix: {capacity:,.0f} req/s unpaced ({cap_errors} 5xx/errors)",
               flush=True)
     rate = args.rate or max(10.0, capacity / 2)
@@ -304,6 +309,7 @@ def run(args, binary: Path, work: Path, port: int, env: dict, server: subprocess
     started = time.time()
     samples = []
     lat_by_sample: list[list[float]] = []
+    routes_by_sample: list[dict] = []
     db = work / "data" / "ecap.db"
     end = started + args.minutes * 60
     print(f"soak: {args.minutes:g} min at {args.rate:g} req/s on port {port} ({work})", flush=True)
@@ -311,8 +317,9 @@ def run(args, binary: Path, work: Path, port: int, env: dict, server: subprocess
         time.sleep(min(args.sample, max(0.0, end - time.time())))
         with lock:
             w = dict(window)
-            window.update({"lat": [], "n": 0, "err": 0, "s5xx": 0, "s4xx": 0})
+            window.update({"lat": [], "routes": {}, "n": 0, "err": 0, "s5xx": 0, "s4xx": 0})
         lat_by_sample.append(w["lat"])
+        routes_by_sample.append(w["routes"])
         f = proc_figures(server.pid)
         f["pool"] = pool_connections(port)
         wal = Path(str(db) + "-wal")
@@ -404,6 +411,19 @@ def run(args, binary: Path, work: Path, port: int, env: dict, server: subprocess
                      f"{s['p99_ms']:.2f} | {s['s4xx']} | {s['s5xx']} | {s['errors']} | "
                      f"{s['rss_kb'] / 1024:.1f} | {s['fds']} | {s['pool']} | {s['threads']} | "
                      f"{s['db_mb']:.1f} | {s['wal_mb']:.1f} |")
+    # Which route moved: p99 per route, first and last five minutes.
+    def route_p99(chunk: list[dict]) -> dict:
+        merged: dict = {}
+        for d in chunk:
+            for k, v in d.items():
+                merged.setdefault(k, []).extend(v)
+        return {k: pct(v, 99) for k, v in merged.items()}
+    r_first, r_last = route_p99(routes_by_sample[:per]), route_p99(routes_by_sample[-per:])
+    lines += ["", "| route | p99 first 5 min (ms) | p99 last 5 min (ms) | ratio |",
+              "|---|---:|---:|---:|"]
+    for k in sorted(r_first):
+        a, z = r_first[k], r_last.get(k, float("nan"))
+        lines.append(f"| `{k}` | {a:.2f} | {z:.2f} | {z / a:.2f}× |")
     lines += ["", f"In all {totals['n']:,} requests, {totals['orders']:,} orders acknowledged, "
               f"{totals['moves']:,} status moves; {totals['s5xx']} 5xx, {totals['err']} connection "
               f"errors. Books: stock {stock:,} = {START_STOCK:,} − {len(placed):,} acknowledged "
