@@ -552,17 +552,21 @@ fn tracked_event(body: &Value) -> ApiResult<(String, OrderEvent)> {
     let err = |errors: &mut Vec<FieldError>, path: &str, msg: &str| {
         errors.push(FieldError::body(path, msg));
     };
-    // An integer id in the 64-bit range the document states (a whole number
-    // written `706.0` too, as JSON Schema counts it).
-    let integer_id = |n: &serde_json::Number| {
-        n.as_u64()
-            .map(|u| u.to_string())
-            .or_else(|| json_int(&Value::Number(n.clone())).map(|i| i.to_string()))
-    };
     let order_id = match &body["orderId"] {
-        Value::String(s) if !s.trim().is_empty() && s.chars().count() <= 60 => s.trim().to_owned(),
-        Value::Number(n) if integer_id(n).is_some() => integer_id(n).unwrap_or_default(),
-        _ => {
+        Value::String(s) if !s.trim().is_empty() && s.chars().count() <= 60 => {
+            Some(s.trim().to_owned())
+        }
+        // An integer in the 64-bit range the document states (a whole number
+        // written `706.0` too, as JSON Schema counts it).
+        v @ Value::Number(n) => n
+            .as_u64()
+            .map(|u| u.to_string())
+            .or_else(|| json_int(v).map(|i| i.to_string())),
+        _ => None,
+    };
+    let order_id = match order_id {
+        Some(id) => id,
+        None => {
             err(
                 &mut errors,
                 "orderId",

@@ -46,10 +46,7 @@ fn store_error(e: StoreError) -> ApiError {
         StoreError::NotFound => ApiError::not_found("Product not found"),
         // The category is data, not a schema enum: a name that names none is
         // a reference to something missing (404, as an unknown product is).
-        StoreError::InvalidCategory => ApiError {
-            errors: vec![FieldError::body("category", "Invalid category")],
-            ..ApiError::not_found("Invalid category")
-        },
+        StoreError::InvalidCategory => ApiError::not_found("Invalid category").naming("category"),
         StoreError::SkuTaken => ApiError::conflict("A product with this SKU already exists"),
         StoreError::CategoryTaken => ApiError::conflict("A category with this name already exists"),
         StoreError::CategoryInUse(n) => ApiError::conflict(format!(

@@ -138,6 +138,13 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, ErrorCode::Conflict, message)
     }
 
+    /// This error (a 404 or 409 about a body field: an unknown category, an
+    /// e-mail in use) with `errors` naming the field, its message as the rule's.
+    pub fn naming(mut self, path: &str) -> Self {
+        self.errors = vec![FieldError::body(path, self.message.clone())];
+        self
+    }
+
     /// Logs the cause with the request's span and answers a generic 500, or
     /// 503 `unavailable` (with `Retry-After`) when the cause is marked as a
     /// dependency that did not answer, or 507 `insufficient_storage` when it

@@ -185,27 +185,8 @@ impl<'de> serde::de::Visitor<'de> for Inspect {
 /// percent-encoded: the same rule as JSON text ([`is_forbidden_char`], C1
 /// controls such as U+0085 included), applied to the decoded form.
 fn form_has_control_character(bytes: &[u8]) -> bool {
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b == b'%'
-            && let (Some(h), Some(l)) = (
-                bytes.get(i + 1).copied().and_then(hex),
-                bytes.get(i + 2).copied().and_then(hex),
-            )
-        {
-            decoded.push(h << 4 | l);
-            i += 3;
-            continue;
-        }
-        decoded.push(if b == b'+' { b' ' } else { b });
-        i += 1;
-    }
-    String::from_utf8_lossy(&decoded)
-        .chars()
-        .any(is_forbidden_char)
+    form_urlencoded::parse(bytes)
+        .any(|(key, value)| key.chars().chain(value.chars()).any(is_forbidden_char))
 }
 
 /// Nesting deeper than this is refused rather than read (Express's `qs` also stopped at 5).

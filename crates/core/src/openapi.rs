@@ -322,37 +322,30 @@ pub fn constrain_path_ids(api: &mut OpenApi) {
 /// white space), which the handler reads as not given: its schema becomes
 /// `anyOf: [the schema, a blank string]`.
 pub fn blank_means_absent(api: &mut OpenApi, path: &str, name: &str) {
-    let Some(op) = api.paths.paths.get_mut(path).and_then(|i| i.get.as_mut()) else {
+    let Some(p) = parameter(api, "get", path, name) else {
         return;
     };
-    for p in op.parameters.iter_mut().flatten() {
-        let RefOr::T(p) = p else { continue };
-        if p.name != name {
-            continue;
-        }
-        let Some(schema) = p.schema.take() else {
-            continue;
-        };
-        let mut blank = Object::with_type(Type::String);
-        // Spaces only: tab and the other controls are refused in a URL.
-        blank.pattern = Some("^ *$".into());
-        p.schema = Some(RefOr::T(Schema::AnyOf(
-            utoipa::openapi::schema::AnyOfBuilder::new()
-                .item(schema)
-                .item(RefOr::T(Schema::Object(blank)))
-                .build(),
-        )));
-    }
+    let Some(schema) = p.schema.take() else {
+        return;
+    };
+    let mut blank = Object::with_type(Type::String);
+    // Spaces only: tab and the other controls are refused in a URL.
+    blank.pattern = Some("^ *$".into());
+    p.schema = Some(RefOr::T(Schema::AnyOf(
+        utoipa::openapi::schema::AnyOfBuilder::new()
+            .item(schema)
+            .item(RefOr::T(Schema::Object(blank)))
+            .build(),
+    )));
 }
 
-/// The schema of parameter `name` of operation `method path`, to refine it
-/// with the rules a handler enforces (each service's `refine_spec`).
-pub fn param_schema<'a>(
+/// Parameter `name` of operation `method path`.
+pub fn parameter<'a>(
     api: &'a mut OpenApi,
     method: &str,
     path: &str,
     name: &str,
-) -> Option<&'a mut Object> {
+) -> Option<&'a mut utoipa::openapi::path::Parameter> {
     let item = api.paths.paths.get_mut(path)?;
     let op = match method {
         "get" => item.get.as_mut(),
@@ -363,12 +356,23 @@ pub fn param_schema<'a>(
         _ => None,
     }?;
     op.parameters.iter_mut().flatten().find_map(|p| match p {
-        RefOr::T(p) if p.name == name => match p.schema.as_mut() {
-            Some(RefOr::T(Schema::Object(o))) => Some(o),
-            _ => None,
-        },
+        RefOr::T(p) if p.name == name => Some(p),
         _ => None,
     })
+}
+
+/// The schema of parameter `name` of operation `method path`, to refine it
+/// with the rules a handler enforces (each service's `refine_spec`).
+pub fn param_schema<'a>(
+    api: &'a mut OpenApi,
+    method: &str,
+    path: &str,
+    name: &str,
+) -> Option<&'a mut Object> {
+    match parameter(api, method, path, name)?.schema.as_mut() {
+        Some(RefOr::T(Schema::Object(o))) => Some(o),
+        _ => None,
+    }
 }
 
 /// The schema of property `prop` of the component schema `schema`.
@@ -517,9 +521,8 @@ pub fn forbid_control_characters(api: &mut OpenApi) {
     }
     if let Some(components) = api.components.as_mut() {
         for (name, schema) in components.schemas.iter_mut() {
-            // Answers (`…Out`) are described as sent; the rule is the input's.
-            if matches!(name.as_str(), "Error" | "Envelope" | "FieldError") || name.ends_with("Out")
-            {
+            // Answers are described as sent; the rule is the input's.
+            if describes_answer(name) {
                 continue;
             }
             if let RefOr::T(s) = schema {
@@ -643,16 +646,34 @@ pub fn link(api: &mut OpenApi, from: &str, status: &str, pointer: &str, param: &
 /// scalars or lists of scalars. OpenAPI's form encoding has no spelling for
 /// nested objects (the server reads `qs`-style `a[b]=` keys, which OpenAPI
 /// cannot describe), so bodies with them are offered as JSON only.
+/// Whether a schema (as JSON) describes an object: it has properties, or
+/// `object` among its types.
+fn is_object_schema(v: &serde_json::Value) -> bool {
+    v.get("properties").is_some()
+        || match v.get("type") {
+            Some(serde_json::Value::String(t)) => t == "object",
+            Some(serde_json::Value::Array(ts)) => ts.iter().any(|t| t == "object"),
+            _ => false,
+        }
+}
+
+/// Whether component `name` describes an answer rather than a request
+/// (`…Out`, the error shape and its parts, the envelope, the zone list):
+/// the request rules (control characters, closed free-form JSON) are not
+/// written into it.
+fn describes_answer(name: &str) -> bool {
+    name.ends_with("Out")
+        || matches!(
+            name,
+            "Error" | "Envelope" | "FieldError" | "ErrorCode" | "Location" | "TimeZone"
+        )
+}
+
 fn is_flat(schema: &serde_json::Value) -> bool {
     // A scalar, a list of scalars, or a choice between such (a list or its
     // one item, which a form cannot tell apart anyway).
     fn flat_value(v: &serde_json::Value, depth: u8) -> bool {
-        let object = v.get("properties").is_some()
-            || match v.get("type") {
-                Some(serde_json::Value::String(t)) => t == "object",
-                Some(serde_json::Value::Array(ts)) => ts.iter().any(|t| t == "object"),
-                _ => false,
-            };
+        let object = is_object_schema(v);
         let choices = ["anyOf", "oneOf"]
             .iter()
             .filter_map(|k| v.get(*k).and_then(serde_json::Value::as_array))
@@ -775,22 +796,9 @@ pub fn to_json(api: &OpenApi) -> serde_json::Value {
     else {
         return doc;
     };
-    // Request-side schemas only: answers are described exactly elsewhere.
-    let request_side = |name: &str| {
-        !(name.ends_with("Out")
-            || matches!(
-                name,
-                "Error" | "Envelope" | "FieldError" | "ErrorCode" | "Location" | "TimeZone"
-            ))
-    };
     fn close(v: &mut Value, names: &Value, clean_ref: &Value) {
+        let is_object = is_object_schema(v);
         let Some(o) = v.as_object_mut() else { return };
-        let is_object = o.contains_key("properties")
-            || match o.get("type") {
-                Some(Value::String(t)) => t == "object",
-                Some(Value::Array(ts)) => ts.iter().any(|t| t == "object"),
-                _ => false,
-            };
         if is_object && o.get("additionalProperties") != Some(&Value::Bool(false)) {
             o.insert("propertyNames".into(), names.clone());
             o.insert("additionalProperties".into(), clean_ref.clone());
@@ -826,8 +834,9 @@ pub fn to_json(api: &OpenApi) -> serde_json::Value {
             }
         }
     }
+    // Request-side schemas only: answers are described exactly elsewhere.
     for (name, schema) in schemas.iter_mut() {
-        if request_side(name) {
+        if !describes_answer(name) {
             close(schema, &names, &clean_ref);
         }
     }

@@ -917,12 +917,7 @@ pub async fn create_order(
             .address(user.id(), aid)
             .await
             .map_err(ApiError::internal)?
-            .ok_or_else(|| {
-                let mut e = ApiError::field("addressId", "Address not found");
-                e.status = StatusCode::NOT_FOUND;
-                e.code = ErrorCode::NotFound;
-                e
-            })?;
+            .ok_or_else(|| ApiError::not_found("Address not found").naming("addressId"))?;
         address = Some(serde_json::to_value(saved).map_err(ApiError::internal)?);
     }
     let request_hash = format!(
@@ -1993,18 +1988,10 @@ pub fn refine_spec(api: &mut utoipa::openapi::OpenApi) {
         }
     }
     fn set_param(api: &mut utoipa::openapi::OpenApi, path: &str, name: &str, schema: &Value) {
-        let Ok(schema) = serde_json::from_value::<Schema>(schema.clone()) else {
-            return;
-        };
-        let Some(op) = api.paths.paths.get_mut(path).and_then(|i| i.get.as_mut()) else {
-            return;
-        };
-        for p in op.parameters.iter_mut().flatten() {
-            if let RefOr::T(p) = p
-                && p.name == name
-            {
-                p.schema = Some(RefOr::T(schema.clone()));
-            }
+        if let Ok(schema) = serde_json::from_value::<Schema>(schema.clone())
+            && let Some(p) = ecap_core::openapi::parameter(api, "get", path, name)
+        {
+            p.schema = Some(RefOr::T(schema));
         }
     }
 }

@@ -621,13 +621,10 @@ pub async fn update_profile(
         )
         .await
         .map_err(|e| match e {
-            StoreError::EmailTaken => ApiError {
-                errors: vec![ecap_core::error::FieldError::body(
-                    "email",
-                    "Email address is already in use by another account",
-                )],
-                ..ApiError::conflict("Email address is already in use by another account")
-            },
+            StoreError::EmailTaken => {
+                ApiError::conflict("Email address is already in use by another account")
+                    .naming("email")
+            }
             other => store_error(other, "User not found"),
         })?;
     let mut data = json!({ "user": user_json(&updated) });
