@@ -575,6 +575,26 @@ mod tests {
         assert_eq!(p.buckets(Granularity::Hour).unwrap().len(), 25);
     }
 
+    /// The pattern the document publishes and the check agree, on the edges.
+    #[test]
+    fn date_pattern_matches_the_check() {
+        // ^[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}$ spelled out: no regex engine here.
+        assert_eq!(DATE_PATTERN, "^[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}$");
+        for (s, shape) in [
+            ("2026-01-31", true),
+            ("1000-01-01", true),
+            ("9999-99-99", true),
+            ("0999-12-31", false),
+            ("-000004-01-01", false),
+            ("+2026-01-01", false),
+            ("2026-1-31", false),
+            ("20260131", false),
+            ("2026-01-31 ", false),
+        ] {
+            assert_eq!(plain_date(s), shape, "{s:?}");
+        }
+    }
+
     #[test]
     fn bad_periods_are_refused_with_the_parameter() {
         let err = |q: PeriodQuery| Period::resolve(&q, "7d", "UTC", NOW).unwrap_err().0;

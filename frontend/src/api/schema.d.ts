@@ -1129,19 +1129,19 @@ export interface components {
         };
         /** @description A resolved reporting period and the one before it */
         AnalyticsPeriodOut: {
-            /** @description UTC instant, milliseconds (year may be 0000 or negative for a custom period near year 1) */
+            /** @description UTC instant, milliseconds (a custom period starts in the year 1000 at the earliest, the one before it in 989) */
             end: string;
-            /** @description Local day (years before 0 as -YYYYYY) */
+            /** @description Local day, YYYY-MM-DD */
             firstDay: string;
-            /** @description Local day (years before 0 as -YYYYYY) */
+            /** @description Local day, YYYY-MM-DD */
             lastDay: string;
             /** @enum {string} */
             name: "today" | "7d" | "30d" | "90d" | "12m" | "custom";
-            /** @description UTC instant, milliseconds (year may be 0000 or negative for a custom period near year 1) */
+            /** @description UTC instant, milliseconds (a custom period starts in the year 1000 at the earliest, the one before it in 989) */
             previousEnd: string;
-            /** @description UTC instant, milliseconds (year may be 0000 or negative for a custom period near year 1) */
+            /** @description UTC instant, milliseconds (a custom period starts in the year 1000 at the earliest, the one before it in 989) */
             previousStart: string;
-            /** @description UTC instant, milliseconds (year may be 0000 or negative for a custom period near year 1) */
+            /** @description UTC instant, milliseconds (a custom period starts in the year 1000 at the earliest, the one before it in 989) */
             start: string;
             timezone: string;
         };
@@ -1157,7 +1157,7 @@ export interface components {
             orders: number;
             refunded: number;
             revenue: number;
-            /** @description UTC instant, milliseconds (year may be 0000 or negative for a custom period near year 1) */
+            /** @description UTC instant, milliseconds (a custom period starts in the year 1000 at the earliest, the one before it in 989) */
             start: string;
             units: number;
         };
@@ -1636,7 +1636,7 @@ export interface components {
             deletion_reason: string | null;
             /** Format: date-time */
             delivered_at: string | null;
-            /** @description UTC time with milliseconds; not always RFC 3339: a date before year 0 is sent with a minus sign */
+            /** @description UTC time with milliseconds (the years 0000–9999: a time outside them is refused when set) */
             estimated_delivery: string | null;
             id: number;
             inventory_deducted: boolean;
@@ -1714,7 +1714,7 @@ export interface components {
             deletionReason: string | null;
             /** Format: date-time */
             deliveredAt: string | null;
-            /** @description UTC time with milliseconds; not always RFC 3339: a date before year 0 is sent with a minus sign */
+            /** @description UTC time with milliseconds (the years 0000–9999: a time outside them is refused when set) */
             estimatedDelivery: string | null;
             id: number;
             items: components["schemas"]["OrderListLineOut"][];
@@ -1801,7 +1801,7 @@ export interface components {
             deletion_reason: string | null;
             /** Format: date-time */
             delivered_at: string | null;
-            /** @description UTC time with milliseconds; not always RFC 3339: a date before year 0 is sent with a minus sign */
+            /** @description UTC time with milliseconds (the years 0000–9999: a time outside them is refused when set) */
             estimated_delivery: string | null;
             id: number;
             inventory_deducted: boolean;
@@ -1855,7 +1855,7 @@ export interface components {
             deletionReason: string | null;
             /** Format: date-time */
             deliveredAt: string | null;
-            /** @description UTC time with milliseconds; not always RFC 3339: a date before year 0 is sent with a minus sign */
+            /** @description UTC time with milliseconds (the years 0000–9999: a time outside them is refused when set) */
             estimatedDelivery: string | null;
             id: number;
             items: components["schemas"]["OrderLineOut"][];
@@ -2098,7 +2098,7 @@ export interface components {
             deletionReason: string | null;
             /** Format: date-time */
             deliveredAt: string | null;
-            /** @description UTC time with milliseconds; not always RFC 3339: a date before year 0 is sent with a minus sign */
+            /** @description UTC time with milliseconds (the years 0000–9999: a time outside them is refused when set) */
             estimatedDelivery: string | null;
             id: number;
             items: components["schemas"]["OrderLineOut"][];
@@ -2267,7 +2267,7 @@ export interface components {
         /** @description An order's timeline, one event per transition. */
         TrackingOut: {
             courierName: string | null;
-            /** @description UTC time with milliseconds; not always RFC 3339: a date before year 0 is sent with a minus sign */
+            /** @description UTC time with milliseconds (the years 0000–9999: a time outside them is refused when set) */
             estimatedDelivery: string | null;
             orderId: number;
             /** @enum {string} */
