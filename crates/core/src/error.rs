@@ -212,6 +212,13 @@ pub struct ErrorBody<'a> {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut res = (self.status, Json(self.body())).into_response();
+        // A body refused as too large is left unread: the connection cannot
+        // carry another request, so the client is told not to reuse it (it
+        // would otherwise send its next request into a closing socket).
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+            res.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if let Some(secs) = self.retry_after_secs
             && let Ok(v) = HeaderValue::from_str(&secs.to_string())
         {

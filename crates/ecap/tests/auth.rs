@@ -297,6 +297,8 @@ async fn bad_registrations_are_clear_400s_and_change_nothing() {
         json!({ "email": "a@example.com", "password": "Secret1!", "name": "x".repeat(32 * 1024) });
     let r = app.post("/api/auth/register", None, huge).await;
     assert!(!assert_error(&r, StatusCode::PAYLOAD_TOO_LARGE).is_empty());
+    // The unread body ends the connection, and the answer says so.
+    assert_eq!(r.headers["connection"], "close");
 
     // Nothing was created.
     let list = app.get("/api/users", Some(&admin)).await;
